@@ -1,0 +1,249 @@
+"""Coercion and checks that every public function goes through.
+
+The rules, once for the whole package:
+
+* numpy arrays, (nested) lists of numbers, Python scalars and torch tensors are
+  accepted; anything else is a ``TypeError`` naming the argument.
+* If any array argument is a torch tensor, the computation runs in torch on that
+  tensor's device, in the promoted floating dtype of the tensors given (integer
+  tensors use torch's default float dtype), and the result is a tensor with
+  autograd intact. The other arguments are converted to match. Tensors on
+  different devices are a ``ValueError``.
+* Otherwise the computation runs in numpy float64 and scalar results come back as
+  Python floats.
+* Every error is a ``ValueError`` or ``TypeError`` whose message starts with the
+  argument's name and says what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from divergences._backend import Backend, NumpyBackend, TorchBackend, is_tensor
+
+
+def backend_for(**arrays: Any) -> Backend:
+    """Choose the backend for a call from its array arguments (given by name).
+
+    torch wins if any argument is a tensor; the tensors must share a device.
+    """
+    tensors = {name: value for name, value in arrays.items() if is_tensor(value)}
+    if not tensors:
+        return NumpyBackend()
+    import torch
+
+    devices = {name: value.device for name, value in tensors.items()}
+    if len(set(devices.values())) > 1:
+        listing = ", ".join(f"{name} on {device}" for name, device in devices.items())
+        raise ValueError(f"tensor arguments must be on the same device; got {listing}")
+    dtype = None
+    for name, value in tensors.items():
+        if value.is_complex():
+            raise TypeError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
+        if value.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers; got a boolean tensor")
+        if value.is_floating_point():
+            dtype = value.dtype if dtype is None else torch.promote_types(dtype, value.dtype)
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    return TorchBackend(dtype=dtype, device=next(iter(devices.values())))
+
+
+def as_array(value: Any, name: str, backend: Backend) -> Any:
+    """Convert ``value`` to a floating array of ``backend``; reject non-numbers."""
+    if value is None:
+        raise TypeError(f"{name} must be an array of numbers; got None")
+    if is_tensor(value):
+        if isinstance(backend, NumpyBackend):  # pragma: no cover - backend_for prevents it
+            raise TypeError(f"{name} is a tensor but the other arguments are not")
+        return value.to(dtype=backend.dtype)
+    if not isinstance(value, (np.ndarray, numbers.Number, list, tuple)):
+        raise TypeError(
+            f"{name} must be a numpy array, a list of numbers or a torch tensor; "
+            f"got {type(value).__name__}"
+        )
+    try:
+        raw = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
+    if raw.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers; got booleans")
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers; got an array of dtype {raw.dtype}")
+    if isinstance(backend, TorchBackend):
+        return backend.asarray(raw.astype(np.float64))
+    return backend.asarray(raw)
+
+
+def check_not_empty(x: Any, name: str) -> None:
+    """Reject an array with no elements."""
+    if math.prod(tuple(x.shape)) == 0:
+        raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
+
+
+def check_finite(x: Any, name: str, backend: Backend) -> None:
+    """Reject NaN and infinities."""
+    if not backend.all_finite(x):
+        raise ValueError(f"{name} must contain only finite numbers; found NaN or inf")
+
+
+def check_nonnegative(x: Any, name: str, backend: Backend) -> None:
+    """Reject negative entries."""
+    if backend.any_negative(x):
+        raise ValueError(f"{name} must be non-negative; found a negative entry")
+
+
+def check_axis(axis: Any, ndim: int) -> int | None:
+    """Normalise ``axis`` (an int or ``None``) for an array of ``ndim`` dimensions."""
+    if axis is None:
+        return None
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer or None; got {type(axis).__name__}")
+    if not -ndim <= int(axis) < ndim:
+        raise ValueError(f"axis must be in [-{ndim}, {ndim - 1}] for {ndim}-D inputs; got {axis}")
+    return int(axis) % ndim
+
+
+def check_base(base: Any) -> float:
+    """Return ``log(base)``, the divisor that converts nats to ``base`` units.
+
+    ``None`` means natural logarithms (divisor 1).
+    """
+    if base is None:
+        return 1.0
+    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+        raise TypeError(f"base must be a positive number other than 1, or None; got {base!r}")
+    base = float(base)
+    if not math.isfinite(base) or base <= 0 or base == 1:
+        raise ValueError(f"base must be a positive finite number other than 1; got {base}")
+    return math.log(base)
+
+
+def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:
+    """A finite real scalar, optionally bounded below (inclusive)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}; got {value:g}")
+    return value
+
+
+def check_count(value: Any, name: str, *, minimum: int = 1) -> int:
+    """An integer count of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    return int(value)
+
+
+def check_seed(seed: Any) -> int | None:
+    """A non-negative integer seed, or ``None`` for fresh entropy."""
+    if seed is None:
+        return None
+    return check_count(seed, "seed", minimum=0)
+
+
+def check_option(value: Any, name: str, choices: Iterable[str]) -> str:
+    """An option string that must be one of ``choices`` (listed in the error)."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        listing = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{name} must be one of {listing}; got {value!r}")
+    return value
+
+
+def probability_pair(
+    p: Any, q: Any, *, axis: Any, names: tuple[str, str] = ("p", "q")
+) -> tuple[Any, Any, int, tuple[int, ...], Backend]:
+    """Validate, broadcast and normalise two arrays of probability weights.
+
+    Returns ``(p, q, axis, kept_shape, backend)``: ``p`` and ``q`` broadcast to
+    one shape and divided by their sums along ``axis``. ``axis=None`` flattens
+    them, and the returned axis is then 0. ``kept_shape`` is the shape of a
+    reduction along the axis with ``keepdims=True`` in SciPy's sense.
+    """
+    name_p, name_q = names
+    backend = backend_for(**{name_p: p, name_q: q})
+    p = as_array(p, name_p, backend)
+    q = as_array(q, name_q, backend)
+    for x, name in ((p, name_p), (q, name_q)):
+        if x.ndim == 0:
+            raise ValueError(f"{name} must be an array of probabilities, not a scalar")
+        check_not_empty(x, name)
+        check_finite(x, name, backend)
+        check_nonnegative(x, name, backend)
+    try:
+        shape = np.broadcast_shapes(tuple(p.shape), tuple(q.shape))
+    except ValueError:
+        raise ValueError(
+            f"{name_p} and {name_q} must have shapes that broadcast together; "
+            f"got {tuple(p.shape)} and {tuple(q.shape)}"
+        ) from None
+    p, q = backend.broadcast_to(p, shape), backend.broadcast_to(q, shape)
+    checked_axis = check_axis(axis, len(shape))
+    if checked_axis is None:
+        kept_shape = (1,) * len(shape)
+        p, q, checked_axis = backend.reshape(p, (-1,)), backend.reshape(q, (-1,)), 0
+    else:
+        kept_shape = (*shape[:checked_axis], 1, *shape[checked_axis + 1 :])
+    normalised = []
+    for x, name in ((p, name_p), (q, name_q)):
+        total = backend.sum(x, axis=checked_axis, keepdims=True)
+        if bool((total <= 0).any()):
+            raise ValueError(
+                f"{name} must have positive total mass along axis {axis}; "
+                "found a slice that sums to 0"
+            )
+        normalised.append(x / total)
+    return normalised[0], normalised[1], checked_axis, kept_shape, backend
+
+
+def as_vector(value: Any, name: str, backend: Backend) -> Any:
+    """A finite 1-D vector; a scalar is a vector of length 1."""
+    x = as_array(value, name, backend)
+    if x.ndim == 0:
+        x = backend.reshape(x, (1,))
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector; got shape {tuple(x.shape)}")
+    check_not_empty(x, name)
+    check_finite(x, name, backend)
+    return x
+
+
+def as_covariance(value: Any, name: str, backend: Backend, dim: int, *, definite: bool) -> Any:
+    """A finite symmetric positive (semi-)definite ``(dim, dim)`` matrix.
+
+    A scalar is accepted as a 1x1 covariance (a variance) when ``dim == 1``.
+    """
+    c = as_array(value, name, backend)
+    if c.ndim == 0:
+        c = backend.reshape(c, (1, 1))
+    if tuple(c.shape) != (dim, dim):
+        raise ValueError(
+            f"{name} must be a ({dim}, {dim}) matrix to match the mean; got shape {tuple(c.shape)}"
+        )
+    check_finite(c, name, backend)
+    scale = float(backend.abs(c).max()) if dim else 0.0
+    asymmetry = float(backend.abs(c - backend.transpose(c)).max())
+    if asymmetry > 1e-10 * max(scale, 1e-300):
+        raise ValueError(f"{name} must be symmetric; max |C - C^T| is {asymmetry:.3g}")
+    c = (c + backend.transpose(c)) / 2
+    if definite:
+        if backend.cholesky(c) is None:
+            raise ValueError(f"{name} must be positive definite")
+    else:
+        smallest = float(backend.eigvalsh(c).min())
+        if smallest < -1e-10 * max(scale, 1e-300):
+            raise ValueError(
+                f"{name} must be positive semi-definite; its smallest eigenvalue is {smallest:.3g}"
+            )
+    return c
