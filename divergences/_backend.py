@@ -91,6 +91,9 @@ class NumpyBackend:
     def all_finite(self, x: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(x)))
 
+    def scalar(self, x: np.ndarray) -> float:
+        return float(x)
+
     def any_negative(self, x: np.ndarray) -> bool:
         return bool(np.any(x < 0))
 
@@ -195,6 +198,10 @@ class TorchBackend:
 
     def all_finite(self, x: Any) -> bool:
         return bool(self.torch.isfinite(x).all())
+
+    def scalar(self, x: Any) -> float:
+        """A Python float for checks, outside the autograd graph."""
+        return float(x.detach())
 
     def any_negative(self, x: Any) -> bool:
         return bool((x < 0).any())

@@ -232,8 +232,8 @@ def as_covariance(value: Any, name: str, backend: Backend, dim: int, *, definite
             f"{name} must be a ({dim}, {dim}) matrix to match the mean; got shape {tuple(c.shape)}"
         )
     check_finite(c, name, backend)
-    scale = float(backend.abs(c).max()) if dim else 0.0
-    asymmetry = float(backend.abs(c - backend.transpose(c)).max())
+    scale = backend.scalar(backend.abs(c).max())
+    asymmetry = backend.scalar(backend.abs(c - backend.transpose(c)).max())
     if asymmetry > 1e-10 * max(scale, 1e-300):
         raise ValueError(f"{name} must be symmetric; max |C - C^T| is {asymmetry:.3g}")
     c = (c + backend.transpose(c)) / 2
@@ -241,7 +241,7 @@ def as_covariance(value: Any, name: str, backend: Backend, dim: int, *, definite
         if backend.cholesky(c) is None:
             raise ValueError(f"{name} must be positive definite")
     else:
-        smallest = float(backend.eigvalsh(c).min())
+        smallest = backend.scalar(backend.eigvalsh(c).min())
         if smallest < -1e-10 * max(scale, 1e-300):
             raise ValueError(
                 f"{name} must be positive semi-definite; its smallest eigenvalue is {smallest:.3g}"

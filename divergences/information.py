@@ -82,7 +82,8 @@ def kl(
     Notes
     -----
     The result is ``+inf`` when ``q`` is 0 where ``p`` is not (``p`` is not
-    absolutely continuous with respect to ``q``). For torch inputs, gradients
+    absolutely continuous with respect to ``q``). Rounding never makes it
+    negative (it is clipped at 0). For torch inputs, gradients
     are finite wherever the value is finite, including at zero entries of
     ``p`` (where the derivative of :math:`0 \log 0` is taken as 0).
 
@@ -103,7 +104,9 @@ def kl(
     """
     log_base = check_base(base)
     p, q, axis, kept_shape, backend = probability_pair(p, q, axis=axis)
-    value = backend.sum(_relative_entropy(p, q, backend), axis=axis) / log_base
+    # Normalising p == q separately can leave them an ulp apart; KL is never negative.
+    value = backend.clip(backend.sum(_relative_entropy(p, q, backend), axis=axis), 0.0, math.inf)
+    value = value / log_base
     if keepdims:
         value = backend.reshape(value, kept_shape)
     return backend.to_output(value)

@@ -1,0 +1,38 @@
+"""Shared fixtures and the hypothesis profiles.
+
+``DIVERGENCES_HYPOTHESIS_PROFILE`` picks the profile: ``ci`` (the default:
+derandomized, no example database, no deadline, so every run checks the same
+examples) or ``dev`` (random, more examples, for hunting bugs locally).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=100)
+settings.register_profile("dev", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("DIVERGENCES_HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(params=["numpy", "torch"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which array kind a test feeds the public functions."""
+    return request.param
+
+
+def convert(value, kind: str):
+    """``value`` as a float64 numpy array or a float64 torch tensor."""
+    array = np.asarray(value, dtype=np.float64)
+    return torch.from_numpy(array.copy()) if kind == "torch" else array
+
+
+def to_numpy(value) -> np.ndarray:
+    """A result of either kind as a numpy array, for comparisons."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)

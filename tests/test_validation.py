@@ -1,0 +1,126 @@
+"""The shared input handling: backend choice, coercion, and the errors it raises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from divergences._backend import NumpyBackend, TorchBackend
+from divergences._validation import (
+    as_array,
+    as_covariance,
+    as_vector,
+    backend_for,
+    check_axis,
+    check_base,
+    check_count,
+    check_option,
+    check_real,
+    check_seed,
+    probability_pair,
+)
+
+
+def test_numpy_backend_unless_a_tensor_is_given():
+    assert isinstance(backend_for(p=[1.0], q=np.ones(2)), NumpyBackend)
+    backend = backend_for(p=[1.0], q=torch.ones(2, dtype=torch.float32))
+    assert isinstance(backend, TorchBackend)
+    assert backend.dtype == torch.float32
+
+
+def test_tensor_dtypes_are_promoted():
+    backend = backend_for(
+        p=torch.ones(2, dtype=torch.float32), q=torch.ones(2, dtype=torch.float64)
+    )
+    assert backend.dtype == torch.float64
+
+
+def test_tensors_on_different_devices_are_rejected():
+    with pytest.raises(ValueError, match="same device; got p on cpu, q on meta"):
+        backend_for(p=torch.ones(2), q=torch.ones(2, device="meta"))
+
+
+def test_lists_become_float64_arrays_and_tensors_keep_their_graph():
+    x = as_array([1, 2, 3], "x", NumpyBackend())
+    assert x.dtype == np.float64
+    source = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    backend = backend_for(x=source)
+    converted = as_array(source, "x", backend)
+    converted.sum().backward()
+    np.testing.assert_array_equal(source.grad.numpy(), np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (None, TypeError, "x must be an array of numbers; got None"),
+        ("abc", TypeError, "x must be a numpy array, a list of numbers or a torch tensor"),
+        ({1: 2}, TypeError, "got dict"),
+        (iter([1.0]), TypeError, "got list_iterator"),
+        (np.array(["a"]), TypeError, "x must hold real numbers"),
+        (np.array([1 + 2j]), TypeError, "x must hold real numbers"),
+        ([[1.0], [1.0, 2.0]], ValueError, "x must be a rectangular array"),
+    ],
+)
+def test_as_array_rejects_non_numbers(value, error, message):
+    with pytest.raises(error, match=message):
+        as_array(value, "x", NumpyBackend())
+
+
+def test_probability_pair_normalises_and_reports_the_kept_shape():
+    p, q, axis, kept_shape, _ = probability_pair(np.ones((2, 4)), np.arange(1.0, 5.0), axis=-1)
+    assert axis == 1
+    assert kept_shape == (2, 1)
+    np.testing.assert_allclose(p, np.full((2, 4), 0.25))
+    np.testing.assert_allclose(q[0], np.arange(1.0, 5.0) / 10.0)
+
+
+def test_check_axis_base_and_scalars():
+    assert check_axis(-1, 3) == 2
+    assert check_axis(None, 3) is None
+    with pytest.raises(ValueError, match=r"axis must be in \[-2, 1\]"):
+        check_axis(2, 2)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        check_axis(True, 2)
+    np.testing.assert_allclose(check_base(2), np.log(2))
+    assert check_base(None) == 1.0
+    assert check_real(2, "p", minimum=1.0) == 2.0
+    with pytest.raises(ValueError, match="p must be >= 1"):
+        check_real(0.5, "p", minimum=1.0)
+    with pytest.raises(ValueError, match="p must be finite"):
+        check_real(float("nan"), "p")
+    with pytest.raises(TypeError, match="p must be a real number"):
+        check_real("1", "p")
+    assert check_count(3, "n") == 3
+    with pytest.raises(ValueError, match="n must be at least 1; got 0"):
+        check_count(0, "n")
+    with pytest.raises(TypeError, match="n must be an integer"):
+        check_count(2.5, "n")
+    assert check_seed(None) is None
+    with pytest.raises(ValueError, match="seed must be at least 0"):
+        check_seed(-1)
+
+
+def test_check_option_lists_the_valid_choices():
+    assert check_option("js", "measure", ["kl", "js"]) == "js"
+    with pytest.raises(ValueError, match="measure must be one of 'kl', 'js'; got 'jsd'"):
+        check_option("jsd", "measure", ["kl", "js"])
+
+
+def test_vectors_and_covariances():
+    backend = NumpyBackend()
+    np.testing.assert_array_equal(as_vector(3.0, "mean", backend), [3.0])
+    with pytest.raises(ValueError, match="mean must be a 1-D vector"):
+        as_vector(np.ones((2, 2)), "mean", backend)
+    np.testing.assert_array_equal(as_covariance(2.0, "cov", backend, 1, definite=True), [[2.0]])
+    with pytest.raises(ValueError, match=r"cov must be a \(2, 2\) matrix"):
+        as_covariance(np.eye(3), "cov", backend, 2, definite=True)
+    with pytest.raises(ValueError, match="cov must be symmetric"):
+        as_covariance([[1.0, 0.5], [0.0, 1.0]], "cov", backend, 2, definite=True)
+    with pytest.raises(ValueError, match="cov must be positive definite"):
+        as_covariance([[1.0, 1.0], [1.0, 1.0]], "cov", backend, 2, definite=True)
+    singular = as_covariance([[1.0, 1.0], [1.0, 1.0]], "cov", backend, 2, definite=False)
+    np.testing.assert_array_equal(singular, [[1.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="cov must be positive semi-definite"):
+        as_covariance([[1.0, 2.0], [2.0, 1.0]], "cov", backend, 2, definite=False)
