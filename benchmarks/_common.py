@@ -1,0 +1,70 @@
+"""Shared by the benchmark scripts: timing with warm-up and medians, and the JSON record.
+
+Every record names the machine, the library versions and the date, so a figure
+in docs/ can always be traced to the run that produced it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in handle
+                    if line.startswith("model name")
+                ),
+                platform.processor(),
+            )
+    except OSError:
+        cpu = platform.processor()
+    packages = {}
+    for name in ("divergences", "numpy", "scipy", "pot", "torch"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def median_time(function: Callable[[], Any], *, repeats: int = 7, warmup: int = 1) -> float:
+    """Median wall time of ``function()`` in seconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` with the machine record to ``benchmarks/results/<name>.json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    return path
