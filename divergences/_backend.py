@@ -60,6 +60,9 @@ class NumpyBackend:
     def any(self, x: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
         return np.any(x, axis=axis, keepdims=keepdims)
 
+    def max(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return np.max(x, axis=axis)
+
     def where(self, condition: Any, a: Any, b: Any) -> np.ndarray:
         return np.where(condition, a, b)
 
@@ -133,6 +136,27 @@ class NumpyBackend:
     def stack(self, arrays: Sequence[np.ndarray], axis: int) -> np.ndarray:
         return np.stack(arrays, axis=axis)
 
+    def concatenate(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(arrays)
+
+    def sort(self, x: np.ndarray) -> np.ndarray:
+        return np.sort(x)
+
+    def argsort(self, x: np.ndarray) -> np.ndarray:
+        return np.argsort(x)
+
+    def cumsum(self, x: np.ndarray) -> np.ndarray:
+        return np.cumsum(x)
+
+    def searchsorted(self, sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.searchsorted(sorted_values, values, side="left")
+
+    def to_numpy(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x, dtype=np.float64)
+
+    def index(self, indices: np.ndarray) -> np.ndarray:
+        return indices
+
 
 class TorchBackend:
     """Operations on torch tensors of one floating dtype on one device."""
@@ -157,6 +181,9 @@ class TorchBackend:
             total = x.sum()
             return total.reshape((1,) * x.ndim) if keepdims else total
         return x.sum(dim=axis, keepdim=keepdims)
+
+    def max(self, x: Any, axis: int) -> Any:
+        return self.torch.amax(x, dim=axis)
 
     def any(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         if axis is None:
@@ -238,6 +265,30 @@ class TorchBackend:
 
     def stack(self, arrays: Sequence[Any], axis: int) -> Any:
         return self.torch.stack(list(arrays), dim=axis)
+
+    def concatenate(self, arrays: Sequence[Any]) -> Any:
+        return self.torch.cat(list(arrays))
+
+    def sort(self, x: Any) -> Any:
+        return self.torch.sort(x).values
+
+    def argsort(self, x: Any) -> Any:
+        return self.torch.argsort(x)
+
+    def cumsum(self, x: Any) -> Any:
+        return self.torch.cumsum(x, dim=0)
+
+    def searchsorted(self, sorted_values: Any, values: Any) -> Any:
+        return self.torch.searchsorted(
+            sorted_values.detach().contiguous(), values.detach().contiguous(), side="left"
+        )
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A float64 numpy copy, detached from autograd and moved to the CPU."""
+        return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float64)
+
+    def index(self, indices: np.ndarray) -> Any:
+        return self.torch.as_tensor(indices, device=self.device)
 
 
 Backend = NumpyBackend | TorchBackend

@@ -247,3 +247,42 @@ def as_covariance(value: Any, name: str, backend: Backend, dim: int, *, definite
                 f"{name} must be positive semi-definite; its smallest eigenvalue is {smallest:.3g}"
             )
     return c
+
+
+def as_samples(value: Any, name: str, backend: Backend) -> Any:
+    """Finite samples as an ``(n, d)`` array; a 1-D array of ``n`` values means ``d = 1``."""
+    x = as_array(value, name, backend)
+    if x.ndim == 1:
+        x = backend.reshape(x, (-1, 1))
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} must be an (n, d) array of samples or a 1-D array of n values; "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample; got shape {tuple(x.shape)}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one coordinate; got shape {tuple(x.shape)}")
+    check_finite(x, name, backend)
+    return x
+
+
+def as_weights(value: Any, name: str, count: int, backend: Backend) -> Any:
+    """Non-negative finite weights of length ``count``, normalised to sum to 1.
+
+    ``None`` gives uniform weights.
+    """
+    if value is None:
+        return backend.from_numpy(np.full(count, 1.0 / count))
+    w = as_array(value, name, backend)
+    if w.ndim != 1 or w.shape[0] != count:
+        raise ValueError(
+            f"{name} must be a 1-D array with one weight per sample ({count}); "
+            f"got shape {tuple(w.shape)}"
+        )
+    check_finite(w, name, backend)
+    check_nonnegative(w, name, backend)
+    total = backend.sum(w)
+    if not backend.scalar(total) > 0:
+        raise ValueError(f"{name} must have a positive sum; all weights are 0")
+    return w / total
