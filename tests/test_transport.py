@@ -1,0 +1,319 @@
+"""Exact and sliced Wasserstein distances against SciPy, POT, assignment, and closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import ot
+import pytest
+import scipy.special
+import scipy.stats
+import torch
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+import divergences as dv
+from divergences import transport
+from divergences.families import segment_samples
+from tests.conftest import convert, to_numpy
+
+
+def emd_reference(x, y, wx=None, wy=None, p=1.0, metric="euclidean") -> float:
+    """POT called directly: W_p from ot.emd2 on the cost matrix ||x - y||^p."""
+    x, y = np.asarray(x, float).reshape(len(x), -1), np.asarray(y, float).reshape(len(y), -1)
+    a = np.full(len(x), 1 / len(x)) if wx is None else np.asarray(wx) / np.sum(wx)
+    b = np.full(len(y), 1 / len(y)) if wy is None else np.asarray(wy) / np.sum(wy)
+    costs = ot.dist(x, y, metric=metric) ** p
+    return float(ot.emd2(a, b, costs, numItermax=10**8)) ** (1 / p)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_1d_matches_scipy_with_weights(kind, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=40), rng.normal(1.0, 2.0, size=25)
+    wx, wy = rng.uniform(size=40), rng.uniform(size=25)
+    expected = scipy.stats.wasserstein_distance(x, y, wx, wy)
+    got = dv.wasserstein(convert(x, kind), convert(y, kind), weights_x=wx, weights_y=wy)
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        dv.wasserstein(x, y), scipy.stats.wasserstein_distance(x, y), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("p", [1, 1.5, 2, 3])
+@pytest.mark.parametrize(
+    ("n", "m", "weighted"), [(30, 30, False), (30, 30, True), (17, 40, False)]
+)
+def test_1d_path_equals_the_linear_program(n, m, weighted, p):
+    rng = np.random.default_rng(n * m)
+    x, y = rng.normal(size=n), rng.exponential(size=m)
+    wx = rng.uniform(size=n) if weighted else None
+    wy = rng.uniform(size=m) if weighted else None
+    fast = dv.wasserstein(x, y, p=p, weights_x=wx, weights_y=wy)
+    lp = dv.optimal_transport(x, y, p=p, weights_x=wx, weights_y=wy).distance
+    np.testing.assert_allclose(fast, lp, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast, emd_reference(x, y, wx, wy, p=p), rtol=1e-10)
+
+
+def test_2d_matches_scipy_wasserstein_distance_nd():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + np.array([1.0, -0.5])
+    wx, wy = rng.uniform(size=30), rng.uniform(size=20)
+    expected = scipy.stats.wasserstein_distance_nd(x, y, wx, wy)
+    np.testing.assert_allclose(dv.wasserstein(x, y, weights_x=wx, weights_y=wy), expected, 1e-8)
+
+
+@pytest.mark.parametrize("metric", dv.transport.METRICS)
+@pytest.mark.parametrize("p", [1, 2, 2.5])
+def test_matches_pot_emd2_called_directly(kind, metric, p):
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(60, 3)), rng.uniform(size=(45, 3))
+    wx, wy = rng.uniform(size=60), rng.uniform(size=45)
+    got = dv.wasserstein(
+        convert(x, kind), convert(y, kind), p=p, weights_x=wx, weights_y=wy, metric=metric
+    )
+    np.testing.assert_allclose(
+        to_numpy(got), emd_reference(x, y, wx, wy, p=p, metric=metric), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_equal_size_uniform_is_an_assignment_problem(p):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    costs = cdist(x, y) ** p
+    rows, cols = linear_sum_assignment(costs)
+    np.testing.assert_allclose(
+        dv.wasserstein(x, y, p=p), costs[rows, cols].mean() ** (1 / p), rtol=1e-12
+    )
+
+
+def test_transport_result_is_a_certified_optimum():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(25, 2)), rng.normal(size=(30, 2))
+    wx, wy = rng.uniform(size=25), rng.uniform(size=30)
+    result = dv.optimal_transport(x, y, p=2, weights_x=wx, weights_y=wy)
+    a, b = wx / wx.sum(), wy / wy.sum()
+    costs = cdist(x, y) ** 2
+    np.testing.assert_allclose(result.plan.sum(axis=1), a, atol=1e-15)
+    np.testing.assert_allclose(result.plan.sum(axis=0), b, atol=1e-15)
+    assert result.plan.min() >= 0
+    np.testing.assert_allclose((result.plan * costs).sum(), result.cost, rtol=1e-12)
+    dual = a @ result.potential_x + b @ result.potential_y
+    np.testing.assert_allclose(dual, result.cost, rtol=1e-10)  # strong duality
+    slack = costs - result.potential_x[:, None] - result.potential_y[None, :]
+    assert slack.min() >= -1e-10  # dual feasibility
+    np.testing.assert_allclose(result.distance, math.sqrt(result.cost), rtol=1e-15)
+    assert (result.p, result.metric) == (2.0, "euclidean")
+
+
+def test_outputs_follow_the_input_kind():
+    assert type(dv.wasserstein([[0.0, 1.0]], [[1.0, 1.0]])) is float
+    assert type(dv.wasserstein([0.0, 1.0], [1.0, 3.0])) is float
+    for dtype in (torch.float32, torch.float64):
+        x = torch.zeros(5, 2, dtype=dtype)
+        for value in (dv.wasserstein(x, x + 1), dv.wasserstein(x[:, 0], x[:, 0] + 1)):
+            assert isinstance(value, torch.Tensor)
+            assert value.dtype == dtype
+    result = dv.optimal_transport(torch.zeros(3, 2), torch.ones(4, 2))
+    assert isinstance(result.plan, torch.Tensor)
+    assert result.plan.shape == (3, 4)
+    assert not result.plan.requires_grad
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_translation_gradient_is_the_unit_vector(p):
+    rng = np.random.default_rng(p)
+    x = torch.tensor(rng.normal(size=(200, 2)))
+    shift = torch.tensor([0.3, -0.4], dtype=torch.float64, requires_grad=True)
+    value = dv.wasserstein(x, x + shift, p=p)
+    value.backward()
+    np.testing.assert_allclose(value.item(), 0.5, rtol=1e-12)
+    np.testing.assert_allclose(shift.grad.numpy(), [0.6, -0.8], rtol=1e-12)
+
+
+@pytest.mark.parametrize("theta", [-2.0, -0.5, 0.5, 1.0, 2.0])
+def test_segments_gradient_is_the_sign_of_theta(theta):
+    p_samples = segment_samples(0.0, 1000, seed=0)
+    theta_t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    q_samples = segment_samples(theta_t, 1000, seed=1)
+    value = dv.wasserstein(torch.from_numpy(p_samples), q_samples)
+    value.backward()
+    assert abs(theta_t.grad.item() - math.copysign(1.0, theta)) < 1e-2
+    assert abs(value.item() - abs(theta)) < 0.05
+
+
+def test_coincident_points_give_finite_gradients():
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]], dtype=torch.float64)
+    x.requires_grad_(True)
+    y = torch.tensor([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]], dtype=torch.float64)
+    value = dv.wasserstein(x, y)
+    value.backward()
+    assert torch.isfinite(x.grad).all()
+    np.testing.assert_array_equal(x.grad[:2].numpy(), np.zeros((2, 2)))
+    same = torch.zeros(4, 3, dtype=torch.float64, requires_grad=True)
+    dv.wasserstein(same, same.detach().clone(), p=2).backward()
+    assert torch.isfinite(same.grad).all()
+
+
+def test_gradcheck_positions_and_weights():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 2, dtype=torch.float64, generator=generator).requires_grad_()
+    y = (torch.rand(4, 2, dtype=torch.float64, generator=generator) + 0.5).requires_grad_()
+    wx = (torch.rand(5, dtype=torch.float64, generator=generator) + 0.5).requires_grad_()
+    wy = (torch.rand(4, dtype=torch.float64, generator=generator) + 0.5).requires_grad_()
+
+    def distance(x, y, wx, wy):
+        return dv.wasserstein(x, y, p=2, weights_x=wx, weights_y=wy)
+
+    assert torch.autograd.gradcheck(distance, (x, y, wx, wy), atol=1e-6)
+
+
+def test_gradcheck_1d_path():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(6, dtype=torch.float64, generator=generator).requires_grad_()
+    y = (torch.rand(4, dtype=torch.float64, generator=generator) * 3).requires_grad_()
+    wx = (torch.rand(6, dtype=torch.float64, generator=generator) + 0.5).requires_grad_()
+    wy = (torch.rand(4, dtype=torch.float64, generator=generator) + 0.5).requires_grad_()
+
+    def distance(x, y, wx, wy):
+        return dv.wasserstein(x, y, p=1.5, weights_x=wx, weights_y=wy)
+
+    assert torch.autograd.gradcheck(distance, (x, y, wx, wy), atol=1e-6)
+    # equal sizes and weights: the sort-and-match path
+    equal = torch.rand(5, dtype=torch.float64, generator=generator).requires_grad_()
+    target = torch.rand(5, dtype=torch.float64, generator=generator) * 2
+    assert torch.autograd.gradcheck(lambda a: dv.wasserstein(a, target, p=2), (equal,))
+
+
+def test_weights_gradient_matches_the_1d_and_lp_paths():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=7), rng.normal(size=5)
+    grads = []
+    for fn in (dv.wasserstein, lambda *a, **k: dv.optimal_transport(*a, **k).distance):
+        wx = torch.arange(1.0, 8.0, dtype=torch.float64).requires_grad_()
+        fn(torch.tensor(x), torch.tensor(y), weights_x=wx, p=2).backward()
+        grads.append(wx.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-10)
+
+
+def test_zero_weights_are_allowed():
+    x, y = np.array([[0.0], [10.0]]), np.array([[1.0], [2.0]])
+    got = dv.wasserstein(np.hstack([x, x]), np.hstack([y, y]), weights_x=[1.0, 0.0])
+    np.testing.assert_allclose(got, 1.5 * math.sqrt(2), rtol=1e-12)
+    np.testing.assert_allclose(dv.wasserstein(x, y, weights_x=[1.0, 0.0]), 1.5, rtol=1e-12)
+
+
+def test_stopping_early_is_an_error_not_a_number():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
+    with pytest.raises(dv.SolverError, match="max_iter=10 iterations without reaching"):
+        dv.wasserstein(x, y, max_iter=10)
+
+
+def test_default_iteration_cap_reaches_optimality_where_pots_default_does_not():
+    # POT's default cap (100 000) stops early on this problem with only a warning.
+    rng = np.random.default_rng(0)
+    n = 4000
+    x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 1
+    a = np.full(n, 1 / n)
+    with pytest.warns(UserWarning, match="numItermax reached before optimality"):
+        ot.emd2(a, a, ot.dist(x, y, metric="euclidean"))
+    assert transport.default_max_iter(n, n) > 100_000
+    exact = float(ot.emd2(a, a, ot.dist(x, y, metric="euclidean"), numItermax=10**9))
+    np.testing.assert_allclose(dv.wasserstein(x, y), exact, rtol=1e-12)
+
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+    big = np.zeros((100_000, 2))
+    with pytest.raises(dv.ProblemTooLargeError, match="100000 x 100000 cost matrix"):
+        dv.wasserstein(big, big)
+    with pytest.raises(MemoryError, match="sliced_wasserstein"):
+        dv.optimal_transport(np.zeros((100, 2)), np.zeros((100, 2)), memory_limit=1e5)
+    monkeypatch.setattr(transport, "available_memory", lambda: 1_000_000)
+    with pytest.raises(dv.ProblemTooLargeError, match=r"half of the 0\.0 GB available"):
+        dv.wasserstein(np.zeros((200, 2)), np.ones((200, 2)))
+    # the 1-D path builds no matrix, so the guard does not apply
+    assert dv.wasserstein(np.zeros(200), np.ones(200)) == 1.0
+
+
+def test_sliced_is_reproducible_and_backend_independent():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(300, 3)), rng.normal(size=(200, 3)) + 1
+    first = dv.sliced_wasserstein(x, y, seed=7)
+    assert first == dv.sliced_wasserstein(x, y, seed=7)
+    assert first != dv.sliced_wasserstein(x, y, seed=8)
+    xt = torch.tensor(x, requires_grad=True)
+    value = dv.sliced_wasserstein(xt, torch.tensor(y), seed=7)
+    np.testing.assert_allclose(value.item(), first, rtol=1e-12)
+    value.backward()
+    assert torch.isfinite(xt.grad).all()
+    assert first <= dv.wasserstein(x, y)
+
+
+@pytest.mark.parametrize("dim", [2, 5])
+def test_sliced_translation_matches_the_sphere_average(dim):
+    # Each direction w sees a 1-D shift by w.v: SW_1 = |v| E|w_1| over the sphere.
+    rng = np.random.default_rng(dim)
+    x = rng.normal(size=(50, dim))
+    shift = np.zeros(dim)
+    shift[0] = 2.0
+    expected = (
+        2.0
+        * math.exp(scipy.special.gammaln(dim / 2) - scipy.special.gammaln((dim + 1) / 2))
+        / math.sqrt(math.pi)
+    )
+    got = dv.sliced_wasserstein(x, x + shift, n_projections=20_000, seed=0)
+    # Monte Carlo: the sd of |w_1| is below 1/sqrt(dim); 5 standard errors
+    np.testing.assert_allclose(got, expected, atol=5 * 2.0 / math.sqrt(dim * 20_000))
+
+
+def test_sliced_equals_exact_in_one_dimension():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=40), rng.normal(size=30)
+    np.testing.assert_allclose(
+        dv.sliced_wasserstein(x, y, p=2, n_projections=3, seed=0),
+        dv.wasserstein(x, y, p=2),
+        rtol=1e-12,
+    )
+
+
+GOOD = np.zeros((3, 2))
+BAD_INPUTS = [
+    ((np.array([[np.nan, 0.0]]), GOOD), {}, ValueError, "x must contain only finite"),
+    ((GOOD, np.array([[np.inf, 0.0]])), {}, ValueError, "y must contain only finite"),
+    ((np.zeros((0, 2)), GOOD), {}, ValueError, "x must hold at least one sample"),
+    (([], [1.0]), {}, ValueError, "x must hold at least one sample"),
+    ((np.zeros((3, 0)), GOOD), {}, ValueError, "x must have at least one coordinate"),
+    ((GOOD, np.zeros((3, 3))), {}, ValueError, "x and y must have the same dimension"),
+    ((np.zeros((2, 2, 2)), GOOD), {}, ValueError, r"x must be an \(n, d\) array"),
+    ((GOOD, GOOD), {"weights_x": [1.0, 1.0]}, ValueError, "weights_x must be a 1-D array"),
+    ((GOOD, GOOD), {"weights_y": [1.0, -1.0, 1.0]}, ValueError, "weights_y must be non-neg"),
+    ((GOOD, GOOD), {"weights_x": [0.0, 0.0, 0.0]}, ValueError, "weights_x must have a positive"),
+    ((GOOD, GOOD), {"weights_x": [1.0, np.nan, 1.0]}, ValueError, "weights_x must contain only"),
+    ((GOOD, GOOD), {"p": 0.5}, ValueError, "p must be >= 1"),
+    ((GOOD, GOOD), {"p": np.inf}, ValueError, "p must be finite"),
+    ((GOOD, GOOD), {"metric": "cosine"}, ValueError, "metric must be one of 'euclidean'"),
+    ((GOOD, GOOD), {"max_iter": 0}, ValueError, "max_iter must be at least 1"),
+    ((GOOD, GOOD), {"memory_limit": -1}, ValueError, "memory_limit must be >= 0"),
+    (("abc", GOOD), {}, TypeError, "x must be"),
+]
+
+
+@pytest.mark.parametrize(("args", "options", "error", "message"), BAD_INPUTS)
+def test_bad_inputs(args, options, error, message):
+    with pytest.raises(error, match=message):
+        dv.wasserstein(*args, **options)
+    if not {"max_iter", "memory_limit", "metric"} & set(options):
+        with pytest.raises(error, match=message):
+            dv.sliced_wasserstein(*args, **options)
+    with pytest.raises(error, match=message):
+        dv.optimal_transport(*args, **options)
+
+
+def test_bad_options_are_checked_on_the_1d_path_too():
+    with pytest.raises(ValueError, match="max_iter must be at least 1"):
+        dv.wasserstein([0.0], [1.0], max_iter=0)
+    with pytest.raises(ValueError, match="n_projections must be at least 1"):
+        dv.sliced_wasserstein([0.0], [1.0], n_projections=0)
