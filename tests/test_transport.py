@@ -317,3 +317,18 @@ def test_bad_options_are_checked_on_the_1d_path_too():
         dv.wasserstein([0.0], [1.0], max_iter=0)
     with pytest.raises(ValueError, match="n_projections must be at least 1"):
         dv.sliced_wasserstein([0.0], [1.0], n_projections=0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_high_dimensional_cost_matrix_is_accurate(offset):
+    # d >= 24 takes the matrix-product path; compare with SciPy's direct cdist,
+    # including duplicates and clouds far from the origin (cancellation).
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(120, 40)) + offset
+    y = np.vstack([x[:30], rng.normal(size=(60, 40)) + offset + 0.5])
+    costs = transport._cost_matrix(x, y, "euclidean", 1.0)
+    reference = cdist(x, y)
+    np.testing.assert_allclose(costs, reference, rtol=1e-12, atol=1e-12 * (1 + offset))
+    np.testing.assert_array_equal(np.diag(costs[:30, :30]), np.zeros(30))
+    np.testing.assert_allclose(dv.wasserstein(x, x), 0.0, atol=1e-12)
+    np.testing.assert_allclose(dv.wasserstein(x, y, p=2), emd_reference(x, y, p=2), rtol=1e-10)
