@@ -273,11 +273,14 @@ def _euclidean_by_gram(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     squared *= -2.0
     squared += norms_x[:, None]
     squared += norms_y[None, :]
-    at_risk = squared < (_GRAM_RECOMPUTE * (norms_x + norms_y.max()))[:, None]
-    rows, cols = np.nonzero(at_risk)
-    del at_risk
-    differences = x[rows] - y[cols]
-    squared[rows, cols] = np.einsum("ij,ij->i", differences, differences)
+    limit = _GRAM_RECOMPUTE * (norms_x + norms_y.max())
+    # Usually no row has a pair that close: look inside the few rows that do.
+    risky_rows = np.flatnonzero(squared.min(axis=1) < limit)
+    if risky_rows.size:
+        inner_rows, cols = np.nonzero(squared[risky_rows] < limit[risky_rows, None])
+        rows = risky_rows[inner_rows]
+        differences = x[rows] - y[cols]
+        squared[rows, cols] = np.einsum("ij,ij->i", differences, differences)
     np.maximum(squared, 0.0, out=squared)
     return np.sqrt(squared, out=squared)
 

@@ -332,3 +332,13 @@ def test_high_dimensional_cost_matrix_is_accurate(offset):
     np.testing.assert_array_equal(np.diag(costs[:30, :30]), np.zeros(30))
     np.testing.assert_allclose(dv.wasserstein(x, x), 0.0, atol=1e-12)
     np.testing.assert_allclose(dv.wasserstein(x, y, p=2), emd_reference(x, y, p=2), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("code", "word"), [(0, "infeasible"), (2, "unbounded")])
+def test_other_solver_failures_are_errors(monkeypatch, code, word):
+    def failing_emd(a, b, costs, numItermax, log):
+        return np.zeros_like(costs), {"result_code": code, "u": a * 0, "v": b * 0, "cost": 0.0}
+
+    monkeypatch.setattr(ot, "emd", failing_emd)
+    with pytest.raises(dv.SolverError, match=f"reported {word} by POT"):
+        dv.wasserstein(np.zeros((3, 2)), np.ones((3, 2)))
