@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import ot
 import scipy.stats
-from _common import median_time, write_json
+from _common import RESULTS, write_json
 
 import divergences as dv
 from divergences.transport import default_max_iter
@@ -98,29 +99,54 @@ def measure_in_child(solver: str, n: int, dim: int) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def paired_ratio(ours, peer, repeats: int) -> tuple[float, float, float]:
+    """Time ``ours`` and ``peer`` alternately; return both medians and the median ratio.
+
+    Alternating puts each pair under the same machine load, so the ratio is far
+    steadier on a shared machine than a ratio of two separate medians.
+    """
+    ours(), peer()
+    times_ours, times_peer = [], []
+    for _ in range(repeats):
+        for function, times in ((ours, times_ours), (peer, times_peer)):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+    ratios = [a / b for a, b in zip(times_ours, times_peer, strict=True)]
+    return statistics.median(times_ours), statistics.median(times_peer), statistics.median(ratios)
+
+
 def exact_cases(sizes: list[tuple[int, int]], repeats: int, scipy_max: int) -> list[dict]:
     rows = []
     for n, dim in sizes:
         x, y = problem(n, dim)
         row: dict = {"n": n, "dim": dim}
-        for solver in SOLVERS:
-            if solver == "scipy_nd" and n > scipy_max:
-                continue
-            slow = solver == "scipy_nd"
-            runs = 1 if slow and n > 500 else repeats
-            solve = functools.partial(SOLVERS[solver], x, y)
-            seconds = median_time(solve, repeats=runs, warmup=0 if slow else 1)
-            row[solver] = {"seconds": seconds, "repeats": runs, "value": solve()}
-            if not (slow and n > 500):  # a second run of a minutes-long solve adds nothing
-                memory = measure_in_child(solver, n, dim)
-                row[solver].update(peak_mb=memory["peak_mb"], added_mb=memory["added_mb"])
-        row["overhead_vs_pot"] = row["divergences"]["seconds"] / row["pot"]["seconds"] - 1
+        ours = functools.partial(SOLVERS["divergences"], x, y)
+        pot = functools.partial(SOLVERS["pot"], x, y)
+        ours_s, pot_s, ratio = paired_ratio(ours, pot, repeats)
+        row["divergences"] = {"seconds": ours_s, "repeats": repeats, "value": ours()}
+        row["pot"] = {"seconds": pot_s, "repeats": repeats, "value": pot()}
+        row["overhead_vs_pot"] = ratio - 1
+        if n <= scipy_max:
+            runs = 1 if n > 500 else repeats
+            times, value = [], None
+            for _ in range(runs):  # minutes per solve at n = 1000: no warm-up, no extra call
+                start = time.perf_counter()
+                value = SOLVERS["scipy_nd"](x, y)
+                times.append(time.perf_counter() - start)
+            row["scipy_nd"] = {
+                "seconds": statistics.median(times),
+                "repeats": runs,
+                "value": value,
+            }
+            row["scipy_nd_over_ours"] = row["scipy_nd"]["seconds"] / ours_s
+        for solver in ("divergences", "pot"):
+            memory = measure_in_child(solver, n, dim)
+            row[solver].update(peak_mb=memory["peak_mb"], added_mb=memory["added_mb"])
         row["abs_difference_vs_pot"] = abs(row["divergences"]["value"] - row["pot"]["value"])
-        if "scipy_nd" in row:
-            row["scipy_nd_over_ours"] = row["scipy_nd"]["seconds"] / row["divergences"]["seconds"]
         print(
-            f"n={n:5d} d={dim:2d}: ours {row['divergences']['seconds']:8.3f} s, "
-            f"POT {row['pot']['seconds']:8.3f} s (overhead {100 * row['overhead_vs_pot']:+.1f}%), "
+            f"n={n:5d} d={dim:2d}: ours {ours_s:8.3f} s, POT {pot_s:8.3f} s "
+            f"(median paired overhead {100 * row['overhead_vs_pot']:+.1f}%), "
             + (f"SciPy {row['scipy_nd']['seconds']:8.2f} s, " if "scipy_nd" in row else "")
             + f"memory added {row['divergences']['added_mb']:.0f} MB vs "
             f"{row['pot']['added_mb']:.0f} MB",
@@ -130,7 +156,8 @@ def exact_cases(sizes: list[tuple[int, int]], repeats: int, scipy_max: int) -> l
     return rows
 
 
-def one_dimensional(n: int, repeats: int) -> dict:
+def one_dimensional(n: int, rounds: int) -> dict:
+    """Time the four 1-D methods round-robin; report medians and median paired ratios."""
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=n), rng.normal(size=n) + 0.5
     candidates = {
@@ -139,16 +166,24 @@ def one_dimensional(n: int, repeats: int) -> dict:
         "pot": lambda: float(ot.wasserstein_1d(x, y, p=1)),
         "numpy_sort": lambda: float(np.mean(np.abs(np.sort(x) - np.sort(y)))),
     }
-    result: dict = {"n": n}
-    for name, function in candidates.items():
-        result[name] = {"seconds": median_time(function, repeats=repeats), "value": function()}
-    ours = result["divergences"]["seconds"]
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    values = {name: function() for name, function in candidates.items()}  # warm-up
+    for _ in range(rounds):
+        for name, function in candidates.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    result: dict = {"n": n, "rounds": rounds}
+    for name in candidates:
+        result[name] = {"seconds": statistics.median(times[name]), "value": values[name]}
     for name in ("scipy", "pot", "numpy_sort"):
-        result[f"{name}_over_ours"] = result[name]["seconds"] / ours
+        ratios = [a / b for a, b in zip(times[name], times["divergences"], strict=True)]
+        result[f"{name}_over_ours"] = statistics.median(ratios)
     print(
-        f"1-D n={n}: ours {ours * 1e3:.1f} ms; SciPy {result['scipy_over_ours']:.1f}x, "
-        f"POT {result['pot_over_ours']:.1f}x, "
-        f"plain numpy sort {result['numpy_sort_over_ours']:.2f}x slower than ours",
+        f"1-D n={n}: ours {result['divergences']['seconds'] * 1e3:.1f} ms; "
+        f"SciPy {result['scipy_over_ours']:.1f}x, POT {result['pot_over_ours']:.1f}x, "
+        f"plain numpy sort {result['numpy_sort_over_ours']:.2f}x slower than ours "
+        "(median paired ratios)",
         flush=True,
     )
     return result
@@ -159,7 +194,7 @@ def plot(rows: list[dict], result_1d: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(11.0, 4.2), width_ratios=(3, 2))
     for solver, label, marker in (
@@ -182,6 +217,7 @@ def plot(rows: list[dict], result_1d: dict, path: Path) -> None:
                     color={"divergences": "C0", "pot": "C1", "scipy_nd": "C2"}[solver],
                 )
     ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks([r["n"] for r in rows if r["dim"] == 2])
     ax.set_xlabel("n = m (samples per side)")
     ax.set_ylabel("seconds (median)")
@@ -211,6 +247,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--only-1d", action="store_true", help="rerun the 1-D comparison into the existing JSON"
+    )
     parser.add_argument("--child", nargs=3, metavar=("SOLVER", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -222,9 +261,12 @@ def main() -> None:
     else:
         sizes = [(500, 2), (1000, 2), (2000, 2), (4000, 2), (8000, 2), (500, 64), (2000, 64)]
         scipy_max, n_1d = 1000, 10**6
-    rows = exact_cases(sizes, args.repeats, scipy_max)
-    result_1d = one_dimensional(n_1d, repeats=max(args.repeats, 7))
     name = "exact_wasserstein_quick" if args.quick else "exact_wasserstein"
+    if args.only_1d:
+        rows = json.loads((RESULTS / f"{name}.json").read_text())["exact"]
+    else:
+        rows = exact_cases(sizes, args.repeats, scipy_max)
+    result_1d = one_dimensional(n_1d, rounds=max(2 * args.repeats, 9))
     path = write_json(name, {"repeats": args.repeats, "exact": rows, "one_dimensional": result_1d})
     print(f"wrote {path}")
     if not args.quick:
