@@ -91,7 +91,7 @@ def population(critic_fn, problem: dict, seed: int, device: str) -> tuple[float,
     x_q = draw(problem, "q", FRESH, rng, offset=parameter).to(device)
     value = critic_fn(x_p).mean() - critic_fn(x_q).mean()
     value.backward()
-    return float(value), float(parameter.grad)
+    return float(value.detach()), float(parameter.grad)
 
 
 def straightforward(
@@ -162,6 +162,7 @@ def accuracy(quick: bool, seeds: list[int], device: str, baseline_steps: int) ->
                     "derivative": ours_grad,
                     "held_out": result.distance,
                     "interval": [low, high],
+                    "systematic": result.systematic,
                     "covers": bool(low <= true <= high),
                     "train_distance": result.train_distance,
                     "lipschitz": result.lipschitz,

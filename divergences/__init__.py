@@ -11,6 +11,8 @@ accepted; torch in gives torch out, with autograd.
 1.0
 """
 
+from typing import Any
+
 from divergences import closed_form, families
 from divergences.information import js, js_distance, kl
 from divergences.transport import (
@@ -25,6 +27,7 @@ from divergences.transport import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DualResult",
     "ProblemTooLargeError",
     "SolverError",
     "TransportResult",
@@ -37,4 +40,19 @@ __all__ = [
     "optimal_transport",
     "sliced_wasserstein",
     "wasserstein",
+    "wasserstein_dual",
 ]
+
+# The neural estimators need torch; import them on first use so that
+# ``import divergences`` (and dv.kl on numpy arrays) stays light.
+_LAZY = {"wasserstein_dual": "divergences.neural", "DualResult": "divergences.neural"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'divergences' has no attribute {name!r}")

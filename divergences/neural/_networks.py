@@ -1,0 +1,139 @@
+"""Critic networks: an MLP from (N, d) to (N,), with its input standardisation and
+output scale kept as buffers so that any correction is part of the module."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+_LEAKY_SLOPE = 0.2
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "leaky_relu": lambda: nn.LeakyReLU(_LEAKY_SLOPE),
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+}
+
+
+def _leaky_relu_slope(z: torch.Tensor) -> torch.Tensor:
+    return (z > 0).to(z.dtype) * (1 - _LEAKY_SLOPE) + _LEAKY_SLOPE
+
+
+def _silu_slope(z: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
+def _elu_slope(z: torch.Tensor) -> torch.Tensor:
+    return torch.where(z > 0, torch.ones_like(z), torch.exp(torch.clamp(z, max=0)))
+
+
+def _tanh_slope(z: torch.Tensor) -> torch.Tensor:
+    return 1 - torch.tanh(z) ** 2
+
+
+# The derivative of each activation, for the explicit input gradient below.
+_SLOPES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "leaky_relu": _leaky_relu_slope,
+    "silu": _silu_slope,
+    "elu": _elu_slope,
+    "tanh": _tanh_slope,
+}
+
+
+def default_width(dim: int) -> int:
+    """Hidden width for ``d`` input dimensions: 128 up to d = 32, then 4 d, at most 512."""
+    return int(min(512, max(128, 4 * dim)))
+
+
+class Critic(nn.Module):
+    r"""A scalar function :math:`f: \mathbb R^d \to \mathbb R` as a multilayer perceptron.
+
+    ``f(x) = scale * mlp((x - center) / spread)``. ``center`` and ``spread``
+    standardise the inputs (set from the data, so training behaves the same at
+    any scale); ``scale`` is the output factor that :func:`wasserstein_dual`
+    sets after training to make the critic 1-Lipschitz on the data. All three
+    are buffers: they are saved with the module and are not trained.
+
+    Parameters
+    ----------
+    dim : int
+        Input dimension ``d``.
+    width : int
+        Units per hidden layer.
+    depth : int
+        Number of hidden layers.
+    activation : {"leaky_relu", "silu", "elu", "tanh"}
+        Hidden activation. The output is linear (no sigmoid).
+    """
+
+    center: torch.Tensor
+    spread: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, dim: int, width: int, depth: int, activation: str = "leaky_relu") -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        fan_in = dim
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), ACTIVATIONS[activation]()]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, 1))
+        self.mlp = nn.Sequential(*layers)
+        self.dim = dim
+        self.activation = activation
+        self.register_buffer("center", torch.zeros(dim))
+        self.register_buffer("spread", torch.ones(()))
+        self.register_buffer("scale", torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp((x - self.center) / self.spread).squeeze(-1) * self.scale
+
+    def value_and_gradient(
+        self, x: torch.Tensor, first_row: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``f(x)`` for every row, and :math:`\nabla f` for rows ``first_row`` on.
+
+        The input gradient is built explicitly, layer by layer
+        (:math:`\nabla f = W_1^\top D_1 W_2^\top D_2 \cdots w`, with :math:`D_k`
+        the activation slopes), as part of the graph: a penalty on it is
+        differentiated with respect to the weights by one ordinary backward
+        pass. One forward pass serves the data rows and the interpolates, and
+        no gradient is formed for the data rows.
+        """
+        linears = [module for module in self.mlp if isinstance(module, nn.Linear)]
+        activations = [module for module in self.mlp if not isinstance(module, nn.Linear)]
+        slope = _SLOPES[self.activation]
+        hidden = (x - self.center) / self.spread
+        slopes = []
+        for linear, activation in zip(linears[:-1], activations, strict=True):
+            pre = linear(hidden)
+            slopes.append(slope(pre[first_row:]))
+            hidden = activation(pre)
+        values = linears[-1](hidden).squeeze(-1) * self.scale
+        gradient = slopes[-1] * linears[-1].weight
+        for linear, layer_slope in zip(linears[-2:0:-1], slopes[-2::-1], strict=True):
+            gradient = layer_slope * (gradient @ linear.weight)
+        gradient = (gradient @ linears[0].weight) * (self.scale / self.spread)
+        return values, gradient
+
+    @torch.no_grad()
+    def standardise_inputs(self, samples: torch.Tensor) -> None:
+        """Centre and scale inputs by ``samples`` (one scalar spread keeps the geometry)."""
+        self.center.copy_(samples.mean(dim=0))
+        spread = (samples - samples.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt()
+        # Input scaling divides gradients: keep the first layer's slope near 1.
+        self.spread.copy_(torch.clamp(spread / math.sqrt(self.dim), min=1e-8))
+
+
+def gradient_norms(critic: nn.Module, points: torch.Tensor, create_graph: bool = False) -> Any:
+    """``||grad f(x)||_2`` at each of ``points`` (N, d), optionally differentiable."""
+    points = points.detach().requires_grad_(True)
+    values = critic(points)
+    (gradients,) = torch.autograd.grad(values.sum(), points, create_graph=create_graph)
+    return gradients.norm(dim=1)
