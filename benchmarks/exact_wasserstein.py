@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import ot
 import scipy.stats
-from _common import RESULTS, write_json
+from _common import RESULTS, save_figure, write_json
 
 import divergences as dv
 from divergences.transport import default_max_iter
@@ -238,9 +238,7 @@ def plot(rows: list[dict], result_1d: dict, path: Path) -> None:
     bars.set_ylabel("seconds (median)")
     bars.set_title(f"Exact W1 in 1-D, n = m = {result_1d['n']:,}")
     bars.tick_params(axis="x", labelsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def main() -> None:

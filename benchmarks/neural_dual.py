@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import write_json
+from _common import save_figure, write_json
 from torch import nn
 
 import divergences as dv
@@ -303,9 +303,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("estimate / true W1")
     ax.set_title("Neural W1 estimates against the closed form (seeds side by side)")
     ax.legend(fontsize=8, loc="upper left")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def main() -> None:
