@@ -114,9 +114,25 @@ def test_explicit_input_gradient_matches_autograd(activation, depth):
     values, gradients = critic.value_and_gradient(x, first_row=5)
     leaf = x.clone().requires_grad_(True)
     outputs = critic(leaf)
-    (reference,) = torch.autograd.grad(outputs.sum(), leaf)
-    np.testing.assert_allclose(values.detach().numpy(), outputs.detach().numpy(), rtol=1e-14)
-    np.testing.assert_allclose(gradients.detach().numpy(), reference[5:].numpy(), rtol=1e-12)
+    (reference,) = torch.autograd.grad(outputs.sum(), leaf, create_graph=True)
+    assert values.shape == (5,)
+    np.testing.assert_allclose(values.detach().numpy(), outputs[:5].detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(
+        gradients.detach().numpy(), reference[5:].detach().numpy(), rtol=1e-12
+    )
+    # and the penalty's gradient in the weights equals autograd's double backward
+    parameters = list(critic.parameters())
+    ours = torch.autograd.grad(
+        (gradients.norm(dim=1) - 1).square().sum(), parameters, allow_unused=True
+    )
+    theirs = torch.autograd.grad(
+        (reference[5:].norm(dim=1) - 1).square().sum(), parameters, allow_unused=True
+    )
+    for parameter, a, b in zip(parameters, ours, theirs, strict=True):
+        zero = torch.zeros_like(parameter)
+        np.testing.assert_allclose(
+            (zero if a is None else a).numpy(), (zero if b is None else b).numpy(), atol=1e-12
+        )
 
 
 def test_callables_are_accepted():

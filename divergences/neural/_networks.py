@@ -97,24 +97,39 @@ class Critic(nn.Module):
     def value_and_gradient(
         self, x: torch.Tensor, first_row: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""``f(x)`` for every row, and :math:`\nabla f` for rows ``first_row`` on.
+        r"""``f(x)`` for rows before ``first_row``, and :math:`\nabla f` for the rows from it.
 
         The input gradient is built explicitly, layer by layer
         (:math:`\nabla f = W_1^\top D_1 W_2^\top D_2 \cdots w`, with :math:`D_k`
         the activation slopes), as part of the graph: a penalty on it is
         differentiated with respect to the weights by one ordinary backward
-        pass. One forward pass serves the data rows and the interpolates, and
-        no gradient is formed for the data rows.
+        pass, with no ``autograd.grad`` double-backward pass. For the piecewise
+        linear LeakyReLU the slopes are constant where they exist, so the
+        forward pass of the gradient rows runs without a graph; the smooth
+        activations keep it, since their slopes depend on the weights.
         """
         linears = [module for module in self.mlp if isinstance(module, nn.Linear)]
         activations = [module for module in self.mlp if not isinstance(module, nn.Linear)]
         slope = _SLOPES[self.activation]
-        hidden = (x - self.center) / self.spread
+        standardised = (x - self.center) / self.spread
         slopes = []
-        for linear, activation in zip(linears[:-1], activations, strict=True):
-            pre = linear(hidden)
-            slopes.append(slope(pre[first_row:]))
-            hidden = activation(pre)
+        if self.activation == "leaky_relu":
+            with torch.no_grad():
+                hidden = standardised[first_row:]
+                for linear, activation in zip(linears[:-1], activations, strict=True):
+                    pre = linear(hidden)
+                    slopes.append(slope(pre))
+                    hidden = activation(pre)
+            hidden = standardised[:first_row]
+            for linear, activation in zip(linears[:-1], activations, strict=True):
+                hidden = activation(linear(hidden))
+        else:
+            hidden = standardised
+            for linear, activation in zip(linears[:-1], activations, strict=True):
+                pre = linear(hidden)
+                slopes.append(slope(pre[first_row:]))
+                hidden = activation(pre)
+            hidden = hidden[:first_row]
         values = linears[-1](hidden).squeeze(-1) * self.scale
         gradient = slopes[-1] * linears[-1].weight
         for linear, layer_slope in zip(linears[-2:0:-1], slopes[-2::-1], strict=True):

@@ -53,7 +53,7 @@ class KantorovichDual:
         outputs, gradients = critic.value_and_gradient(
             torch.cat([x_p, x_q, interpolates]), first_row=n_p + n_q
         )
-        value = outputs[:n_p].mean() - outputs[n_p : n_p + n_q].mean()
+        value = outputs[:n_p].mean() - outputs[n_p:].mean()
         norms = gradients.norm(dim=1)
         excess = norms - 1 if self.penalty == "gp" else torch.clamp(norms - 1, min=0)
         penalty = (excess * excess).mean()
