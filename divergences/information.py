@@ -186,7 +186,8 @@ def js(
     >>> dv.js([0.5, 0.5], [0.9, 0.1])
     0.1017...
     """
-    return _js(p, q, base=base, axis=axis, keepdims=keepdims)[0]
+    value, backend = _js(p, q, base=base, axis=axis, keepdims=keepdims)
+    return backend.to_output(value)
 
 
 def js_distance(
@@ -246,7 +247,7 @@ def js_distance(
     >>> dv.js_distance([1, 0], [0, 1], base=2)
     1.0
     """
-    value, backend = _js(p, q, base=base, axis=axis, keepdims=keepdims, as_backend=True)
+    value, backend = _js(p, q, base=base, axis=axis, keepdims=keepdims)
     positive = value > 0
     distance = backend.where(positive, backend.sqrt(backend.where(positive, value, 1.0)), 0.0)
     return backend.to_output(distance)
@@ -259,8 +260,8 @@ def _js(
     base: float | None,
     axis: int | None,
     keepdims: bool,
-    as_backend: bool = False,
 ) -> tuple[Any, Backend]:
+    """The JS divergence as a backend array (not yet converted for output)."""
     log_base = check_base(base)
     p, q, axis, kept_shape, backend = probability_pair(p, q, axis=axis)
     m = (p + q) / 2
@@ -272,4 +273,4 @@ def _js(
     value = backend.where(disjoint, _LOG2, value) / log_base
     if keepdims:
         value = backend.reshape(value, kept_shape)
-    return (value if as_backend else backend.to_output(value)), backend
+    return value, backend

@@ -168,6 +168,14 @@ def _prepare(
     )
 
 
+def _solver_options(max_iter: Any, memory_limit: Any) -> tuple[int | None, float | None]:
+    """Validate the exact solver's options, whichever path then runs."""
+    return (
+        None if max_iter is None else check_count(max_iter, "max_iter"),
+        None if memory_limit is None else check_real(memory_limit, "memory_limit", minimum=0.0),
+    )
+
+
 def _root(cost: Any, p: float, backend: Backend) -> Any:
     """``cost ** (1 / p)`` with gradient 0 (not inf) at a zero cost."""
     if p == 1:
@@ -236,7 +244,7 @@ def available_memory() -> int | None:
         return None
 
 
-def _check_memory(n: int, m: int, memory_limit: Any) -> None:
+def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
     needed = _BYTES_PER_ENTRY * n * m
     if memory_limit is None:
         available = available_memory()
@@ -245,8 +253,7 @@ def _check_memory(n: int, m: int, memory_limit: Any) -> None:
         limit = _MEMORY_FRACTION * available
         origin = f"half of the {available / 1e9:.1f} GB available"
     else:
-        limit = check_real(memory_limit, "memory_limit", minimum=0.0)
-        origin = "memory_limit"
+        limit, origin = memory_limit, "memory_limit"
     if needed > limit:
         raise ProblemTooLargeError(
             f"an exact transport problem between {n} and {m} samples needs about "
@@ -314,12 +321,14 @@ def default_max_iter(n: int, m: int) -> int:
     return max(100_000, 10 * n * m)
 
 
-def _solve_lp(problem: _Problem, max_iter: Any, memory_limit: Any) -> TransportResult:
+def _solve_lp(
+    problem: _Problem, max_iter: int | None, memory_limit: float | None
+) -> TransportResult:
     import ot
 
     backend = problem.backend
     n, m = int(problem.x.shape[0]), int(problem.y.shape[0])
-    cap = default_max_iter(n, m) if max_iter is None else check_count(max_iter, "max_iter")
+    cap = default_max_iter(n, m) if max_iter is None else max_iter
     _check_memory(n, m, memory_limit)
     costs = _cost_matrix(
         backend.to_numpy(problem.x), backend.to_numpy(problem.y), problem.metric, problem.p
@@ -463,11 +472,8 @@ def wasserstein(
     3.5355...
     """
     problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
+    max_iter, memory_limit = _solver_options(max_iter, memory_limit)
     if problem.x.shape[1] == 1:
-        if max_iter is not None:
-            check_count(max_iter, "max_iter")
-        if memory_limit is not None:
-            check_real(memory_limit, "memory_limit", minimum=0.0)
         cost = _cost_1d(problem)
         return problem.backend.to_output(_root(cost, problem.p, problem.backend))
     return _solve_lp(problem, max_iter, memory_limit).distance
@@ -545,7 +551,7 @@ def optimal_transport(
            [0. , 0.5]])
     """
     problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
-    return _solve_lp(problem, max_iter, memory_limit)
+    return _solve_lp(problem, *_solver_options(max_iter, memory_limit))
 
 
 def sliced_wasserstein(

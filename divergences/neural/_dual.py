@@ -83,7 +83,7 @@ class DualResult:
     systematic: float
     train_distance: float
     lipschitz: float
-    critic: nn.Module = field(repr=False)
+    critic: Critic = field(repr=False)
     history: TrainingHistory = field(repr=False)
     steps: int
     seconds: float
@@ -110,7 +110,7 @@ class DualResult:
         device = next(self.critic.parameters()).device
         x_p = _as_tensor(samples_p, "samples_p", device)
         x_q = _as_tensor(samples_q, "samples_q", device)
-        dim = self.critic.dim if isinstance(self.critic, Critic) else x_p.shape[1]
+        dim = self.critic.dim
         for x, name in ((x_p, "samples_p"), (x_q, "samples_q")):
             if x.shape[1] != dim:
                 raise ValueError(f"{name} must have d = {dim} columns; got {x.shape[1]}")
@@ -187,10 +187,7 @@ def _source(
     if callable(samples) and not isinstance(samples, (np.ndarray, torch.Tensor)):
         first = _as_tensor(samples(2), f"{name}(2)", device).detach()
         source = _Source(name, None, first, samples, first.shape[1])
-        held_out = source._call(evaluation_size)
-        if not bool(torch.isfinite(held_out).all()):
-            raise ValueError(f"{name} returned NaN or inf")
-        source.held_out = held_out
+        source.held_out = _as_tensor(source._call(evaluation_size), name, device)
         return source
     x = _as_tensor(samples, name, device).detach()
     n = x.shape[0]
@@ -486,8 +483,6 @@ def wasserstein_dual(
     interpolate_norms = held_out_norms[2 * (held_out_norms.shape[0] // 3) :].double()
     systematic = abs(distance) * float(interpolate_norms.std() / interpolate_norms.mean())
     half_width = math.hypot(1.96 * stderr, systematic)
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
     return DualResult(
         distance=distance,
         stderr=stderr,
