@@ -135,6 +135,44 @@ def test_explicit_input_gradient_matches_autograd(activation, depth):
         )
 
 
+@pytest.mark.parametrize("penalty", ["gp", "lp"])
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("flat_top", [False, True])
+def test_explicit_backward_matches_autograd(penalty, depth, flat_top):
+    # The LeakyReLU fast path writes the weight gradients by hand: they must be
+    # autograd's (double backward through the penalty) to rounding, including
+    # where every input gradient is 0 (a zero top layer: autograd's norm gives 0).
+    torch.manual_seed(depth)
+    critic = Critic(3, 16, depth).double()
+    critic.standardise_inputs(torch.randn(50, 3, dtype=torch.float64) * 2 + 1)
+    critic.scale.fill_(0.7)
+    if flat_top:
+        with torch.no_grad():
+            critic.mlp[-1].weight.zero_()
+    x_p = torch.randn(20, 3, dtype=torch.float64)
+    x_q = torch.randn(13, 3, dtype=torch.float64) + 1
+    objective = KantorovichDual(penalty, 10.0)
+    loss, stats = objective.loss(critic, x_p, x_q, torch.Generator().manual_seed(1))
+    loss.backward()
+    reference = [parameter.grad.clone() for parameter in critic.parameters()]
+    critic.zero_grad(set_to_none=True)
+    fast_loss, fast_stats = objective.backward(critic, x_p, x_q, torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(fast_loss.item(), loss.item(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(fast_stats.numpy(), stats.numpy(), rtol=1e-13, atol=1e-15)
+    for parameter, expected in zip(critic.parameters(), reference, strict=True):
+        np.testing.assert_allclose(
+            parameter.grad.numpy(), expected.numpy(), rtol=1e-12, atol=1e-14
+        )
+
+
+def test_explicit_backward_is_only_for_leaky_relu():
+    critic = Critic(2, 8, 2, "tanh")
+    with pytest.raises(ValueError, match="LeakyReLU"):
+        critic.accumulate_gradients(
+            torch.randn(6, 2), 4, torch.ones(4), lambda g: (g.sum(), torch.zeros_like(g))
+        )
+
+
 def test_callables_are_accepted():
     rng = np.random.default_rng(3)
 

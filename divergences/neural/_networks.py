@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 _LEAKY_SLOPE = 0.2
 
@@ -136,6 +137,82 @@ class Critic(nn.Module):
             gradient = layer_slope * (gradient @ linear.weight)
         gradient = (gradient @ linears[0].weight) * (self.scale / self.spread)
         return values, gradient
+
+    @torch.no_grad()
+    def accumulate_gradients(
+        self,
+        x: torch.Tensor,
+        first_row: int,
+        value_weights: torch.Tensor,
+        gradient_loss: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Weight gradients of :math:`J = \sum_i c_i f(x_i) + \Psi(\nabla f(x_{\hat\imath}))`.
+
+        The rows of ``x`` before ``first_row`` enter through their values,
+        weighted by ``value_weights`` (:math:`c`); the rows from ``first_row``
+        through their input gradients, scored by ``gradient_loss``, which maps
+        the gradients (M, d) to :math:`\Psi` and :math:`\partial\Psi/\partial\nabla f`.
+        The gradients are written to each parameter's ``.grad`` (which must be
+        ``None``), and :math:`(\sum_i c_i f(x_i), \Psi)` is returned.
+
+        Only for LeakyReLU critics: their slopes are constant where they exist,
+        so the backward pass is a handful of matrix products written out here
+        (the same products autograd would run, without its graph and its
+        per-operation overhead: about a third fewer operations per step on
+        the CPU). The tests check it against autograd.
+        """
+        if self.activation != "leaky_relu":
+            raise ValueError("explicit gradients are written for LeakyReLU critics only")
+        linears = [module for module in self.mlp if isinstance(module, nn.Linear)]
+        hidden_layers, top = linears[:-1], linears[-1]
+
+        def times_slope(upstream: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+            # upstream * LeakyReLU'(pre) in one operation (broadcasting upstream).
+            return torch.ops.aten.leaky_relu_backward(upstream, pre, _LEAKY_SLOPE, False)
+
+        # Forward over data and gradient rows together, one product per layer.
+        inputs = [(x - self.center) / self.spread]
+        pres = []
+        for linear in hidden_layers:
+            pres.append(torch.addmm(linear.bias, inputs[-1], linear.weight.t()))
+            inputs.append(functional.leaky_relu(pres[-1], _LEAKY_SLOPE))
+        data_pres = [pre[:first_row] for pre in pres]
+        gradient_pres = [pre[first_row:] for pre in pres]
+        weights = value_weights.to(x.dtype).unsqueeze(0)
+        top_mean = weights @ inputs[-1][:first_row]
+        weight_sum = weights.sum()
+        scaled_top = self.scale * top.weight
+        value = torch.dot(top_mean[0], scaled_top[0]) + self.scale * top.bias[0] * weight_sum
+
+        # The input gradient of the gradient rows: u_L = s w D_L, u_k = (u_{k+1} W_{k+1}) D_k,
+        # grad f = u_1 W_1 / spread.
+        chain = [times_slope(scaled_top, gradient_pres[-1])]
+        for linear, pre in zip(hidden_layers[:0:-1], gradient_pres[-2::-1], strict=True):
+            chain.append(times_slope(chain[-1] @ linear.weight, pre))
+        chain.reverse()  # chain[k] multiplies hidden_layers[k].weight
+        gradients = (chain[0] @ hidden_layers[0].weight) / self.spread
+        penalty, upstream = gradient_loss(gradients)
+
+        # Backward through the chain, from the input gradient up to the top weight.
+        chain_upstream = [upstream / self.spread]
+        for linear, pre in zip(hidden_layers[:-1], gradient_pres[:-1], strict=True):
+            chain_upstream.append(times_slope(chain_upstream[-1] @ linear.weight.t(), pre))
+        top_from_chain = times_slope(
+            chain_upstream[-1] @ hidden_layers[-1].weight.t(), gradient_pres[-1]
+        )
+
+        # Backward through the data rows, from the top down, adding the chain's terms.
+        top.weight.grad = self.scale * (top_mean + top_from_chain.sum(dim=0, keepdim=True))
+        top.bias.grad = (self.scale * weight_sum).reshape(1)
+        delta = times_slope(weights.t() * scaled_top, data_pres[-1])
+        for index in range(len(hidden_layers) - 1, -1, -1):
+            linear = hidden_layers[index]
+            grad = chain[index].t() @ chain_upstream[index]
+            linear.weight.grad = torch.addmm(grad, delta.t(), inputs[index][:first_row])
+            linear.bias.grad = delta.sum(dim=0)
+            if index > 0:
+                delta = times_slope(delta @ linear.weight, data_pres[index - 1])
+        return value, penalty
 
     @torch.no_grad()
     def standardise_inputs(self, samples: torch.Tensor) -> None:

@@ -24,7 +24,7 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class Objective(Protocol):
-    def loss(
+    def backward(
         self, critic: Critic, x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
@@ -70,7 +70,11 @@ def train(
     log_every: int = 50,
     progress: bool = False,
 ) -> TrainingHistory:
-    """Minimise ``objective.loss`` for ``steps`` steps; return the windowed statistics."""
+    """Minimise the objective's loss for ``steps`` steps; return the windowed statistics.
+
+    Each step ``objective.backward`` fills the parameters' ``.grad`` and returns
+    the batch's loss and statistics (on the device).
+    """
     device = next(critic.parameters()).device
     windows = -(-steps // log_every)
     sums = torch.zeros(windows, len(STATISTICS), device=device)
@@ -79,9 +83,8 @@ def train(
     critic.train()
     for step in range(steps):
         x_p, x_q = sample(batch_size, generator)
-        loss, stats = objective.loss(critic, x_p, x_q, generator)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, stats = objective.backward(critic, x_p, x_q, generator)
         optimizer.step()
         objective.after_step(critic)
         if schedule is not None:
