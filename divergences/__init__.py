@@ -27,6 +27,7 @@ from divergences.transport import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DiscriminatorResult",
     "DualResult",
     "ProblemTooLargeError",
     "SolverError",
@@ -36,16 +37,27 @@ __all__ = [
     "families",
     "js",
     "js_distance",
+    "js_dual",
+    "js_dual_batch",
     "kl",
     "optimal_transport",
     "sliced_wasserstein",
     "wasserstein",
     "wasserstein_dual",
+    "wasserstein_dual_batch",
 ]
 
 # The neural estimators need torch; import them on first use so that
 # ``import divergences`` (and dv.kl on numpy arrays) stays light.
-_LAZY = {"wasserstein_dual": "divergences.neural", "DualResult": "divergences.neural"}
+_NEURAL = (
+    "DiscriminatorResult",
+    "DualResult",
+    "js_dual",
+    "js_dual_batch",
+    "wasserstein_dual",
+    "wasserstein_dual_batch",
+)
+_LAZY = dict.fromkeys(_NEURAL, "divergences.neural")
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ import torch
 import divergences as dv
 from divergences.families import segment_samples
 from divergences.neural import Critic, TrainingDivergedError
-from divergences.neural._dual import _source
+from divergences.neural._fitting import _source
 from divergences.neural._objectives import KantorovichDual
 
 FAST = {"steps": 300, "batch_size": 256, "device": "cpu"}
@@ -287,7 +287,7 @@ BAD = [
     ((GOOD, GOOD), {"learning_rate": -1.0}, ValueError, "learning_rate must be >= 0"),
     ((GOOD, GOOD), {"device": "bogus"}, ValueError, "device must be 'auto', 'cpu', 'cuda'"),
     ((GOOD, GOOD), {"critic": torch.nn.Linear(2, 1)}, TypeError, "critic must be a divergences"),
-    ((GOOD, GOOD), {"critic": Critic(3, 8, 1)}, ValueError, "critic was built for d = 3"),
+    ((GOOD, GOOD), {"critic": Critic(3, 8, 1)}, ValueError, "built for d = 3"),
     (("abc", GOOD), {}, TypeError, "samples_p must be"),
     ((lambda k: np.zeros((k, 3)), lambda k: np.zeros((k + 1, 3))), {}, ValueError, "returned a"),
 ]

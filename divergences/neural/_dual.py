@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,23 +12,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from divergences._validation import (
-    as_samples,
-    backend_for,
-    check_count,
-    check_option,
-    check_real,
-    check_seed,
+from divergences._validation import check_option, check_real
+from divergences.neural._fitting import (
+    Options,
+    _as_tensor,
+    _Source,
+    batch_sources,
+    check_options,
+    check_warm_start,
+    evaluate,
+    fit,
+    mean_and_variance,
+    sources,
 )
-from divergences.neural._networks import ACTIVATIONS, Critic, default_width, gradient_norms
+from divergences.neural._networks import Critic, gradient_norms
 from divergences.neural._objectives import KantorovichDual
-from divergences.neural._trainer import TrainingHistory, train
+from divergences.neural._trainer import TrainingHistory
 
 PENALTIES = ("gp", "lp", "clip")
-OPTIMIZERS = ("adam", "rmsprop")
 _DEFAULT_WEIGHT = {"gp": 10.0, "lp": 10.0, "clip": 0.01}
 _DEFAULT_OPTIMIZER = {"gp": "adam", "lp": "adam", "clip": "rmsprop"}
-_DEFAULT_LEARNING_RATE = {"adam": 1e-3, "rmsprop": 5e-5}
 # Points at which gradient norms are measured for the final rescaling and the
 # reported Lipschitz constant (data and interpolates, per set).
 _LIPSCHITZ_POINTS = 4096
@@ -119,97 +121,6 @@ class DualResult:
         return value.to(target)
 
 
-def _as_tensor(samples: Any, name: str, device: torch.device) -> torch.Tensor:
-    """Validated (n, d) samples as a float32 tensor on ``device``, keeping autograd."""
-    backend = backend_for(**{name: samples})
-    x = as_samples(samples, name, backend)
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(x)
-    return x.to(device=device, dtype=torch.float32)
-
-
-def _resolve_device(device: Any) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or a torch.device; got {device!r}"
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available here")
-    return resolved
-
-
-@dataclass
-class _Source:
-    """Training and held-out samples of one distribution: a fixed array or a callable."""
-
-    name: str
-    train: torch.Tensor | None
-    held_out: torch.Tensor
-    draw: Callable[[int], Any] | None
-    dim: int
-
-    def batch(self, size: int, generator: torch.Generator) -> torch.Tensor:
-        if self.train is not None:
-            index = torch.randint(
-                self.train.shape[0], (size,), generator=generator, device=self.train.device
-            )
-            return self.train[index]
-        return self._call(size)
-
-    def _call(self, size: int) -> torch.Tensor:
-        assert self.draw is not None
-        batch = self.draw(size)
-        device = self.held_out.device
-        x = batch if isinstance(batch, torch.Tensor) else torch.as_tensor(np.asarray(batch))
-        x = x.to(device=device, dtype=torch.float32)
-        if x.ndim == 1 and self.dim == 1:
-            x = x.reshape(-1, 1)
-        if tuple(x.shape) != (size, self.dim):
-            raise ValueError(
-                f"{self.name} returned a batch of shape {tuple(x.shape)} for a request of "
-                f"{size}; expected ({size}, {self.dim})"
-            )
-        return x.detach()
-
-
-def _source(
-    samples: Any,
-    name: str,
-    holdout: float,
-    evaluation_size: int,
-    device: torch.device,
-    rng: np.random.Generator,
-) -> _Source:
-    if callable(samples) and not isinstance(samples, (np.ndarray, torch.Tensor)):
-        first = _as_tensor(samples(2), f"{name}(2)", device).detach()
-        source = _Source(name, None, first, samples, first.shape[1])
-        source.held_out = _as_tensor(source._call(evaluation_size), name, device)
-        return source
-    x = _as_tensor(samples, name, device).detach()
-    n = x.shape[0]
-    n_held = max(2, round(holdout * n))
-    if n - n_held < 2:
-        raise ValueError(
-            f"{name} has {n} samples: too few to hold out {holdout:.0%} and train on the "
-            "rest (at least 2 held out and 2 for training)"
-        )
-    order = torch.as_tensor(rng.permutation(n), device=device)
-    return _Source(name, x[order[n_held:]], x[order[:n_held]], None, x.shape[1])
-
-
-def _mean_and_variance(
-    critic: nn.Module, x: torch.Tensor, chunk: int = _EVALUATION_CHUNK
-) -> tuple[float, float]:
-    with torch.no_grad():
-        values = torch.cat([critic(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
-    values = values.double()
-    return float(values.mean()), float(values.var()) if values.numel() > 1 else 0.0
-
-
 def _probe_points(
     x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
@@ -230,15 +141,6 @@ def _gradient_norms(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
             for i in range(0, points.shape[0], _EVALUATION_CHUNK)
         ]
     )
-
-
-def _optimizer(name: str, parameters: list, rate: float) -> torch.optim.Optimizer:
-    if name == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=rate)
-    try:  # the fused kernel is a few percent faster where this torch build has it
-        return torch.optim.Adam(parameters, lr=rate, betas=(0.5, 0.9), fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(parameters, lr=rate, betas=(0.5, 0.9))
 
 
 def wasserstein_dual(
@@ -380,99 +282,165 @@ def wasserstein_dual(
     True
     """
     start = time.perf_counter()
+    penalty, weight, optimizer = _check_penalty(penalty, penalty_weight, optimizer)
+    options = check_options(
+        width=width,
+        depth=depth,
+        activation=activation,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        steps=steps,
+        holdout=holdout,
+        evaluation_size=evaluation_size,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    warm = check_warm_start(critic, "critic")
+    rng = np.random.default_rng(options.seed)
+    pair = sources(samples_p, samples_q, options, rng)
+    objective = KantorovichDual(penalty, weight)
+    (model,), (history,), generator = fit(objective, [pair], options, rng, [warm], False)
+    return _result(model, history, *pair, rescale, options, generator, start)
+
+
+def wasserstein_dual_batch(
+    samples_p: Any,
+    samples_q: Any,
+    *,
+    penalty: str = "gp",
+    penalty_weight: float | None = None,
+    width: int | None = None,
+    depth: int = 3,
+    activation: str = "leaky_relu",
+    optimizer: str | None = None,
+    learning_rate: float | None = None,
+    batch_size: int = 256,
+    steps: int = 2000,
+    holdout: float = 0.2,
+    evaluation_size: int = 10_000,
+    rescale: bool = True,
+    critics: Sequence[Critic | None] | None = None,
+    seed: int | None = None,
+    device: Any = "auto",
+    progress: bool = False,
+) -> list[DualResult]:
+    r"""Estimate :math:`W_1` for K problems at once, with K critics trained as one stack.
+
+    Each problem gets its own critic, trained on its own samples exactly as
+    :func:`wasserstein_dual` would train it, but the K networks are stacked
+    and every step runs them together with batched matrix products: a sweep
+    over a parameter (the disjoint segments over a grid of :math:`	heta`)
+    costs a few times one critic instead of K times.
+
+    Parameters
+    ----------
+    samples_p, samples_q : sequence of K sample sets, or (K, n, d) array-like
+        The problems' samples, each set as :func:`wasserstein_dual` accepts
+        (arrays, tensors or callables; sets may differ in size). One side may
+        instead be a single (n, d) set shared by every problem.
+    critics : sequence of K Critic or None, optional
+        Warm starts, one per problem (None entries start fresh).
+    penalty, penalty_weight, width, depth, activation, optimizer, learning_rate
+        As for :func:`wasserstein_dual`; the same for every problem.
+    batch_size, steps, holdout, evaluation_size, rescale, seed, device, progress
+        As for :func:`wasserstein_dual`.
+
+    Returns
+    -------
+    list of DualResult
+        One per problem, in order; ``seconds`` is the time of the whole batch.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`wasserstein_dual`, naming the problem (``samples_p[3]``); and
+        if the two sides hold different numbers of sets or the problems differ
+        in dimension.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import divergences as dv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2000, 2))
+    >>> results = dv.wasserstein_dual_batch(
+    ...     x, [x + [1.0, 0.0], x + [2.0, 0.0]], steps=300, seed=0, device="cpu"
+    ... )
+    >>> [bool(abs(r.distance - true) < 0.15) for r, true in zip(results, [1.0, 2.0])]
+    [True, True]
+    """
+    start = time.perf_counter()
+    penalty, weight, optimizer = _check_penalty(penalty, penalty_weight, optimizer)
+    options = check_options(
+        width=width,
+        depth=depth,
+        activation=activation,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        steps=steps,
+        holdout=holdout,
+        evaluation_size=evaluation_size,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    rng = np.random.default_rng(options.seed)
+    pairs = batch_sources(samples_p, samples_q, options, rng)
+    warm = _check_warm_starts(critics, len(pairs))
+    objective = KantorovichDual(penalty, weight)
+    models, histories, generator = fit(objective, pairs, options, rng, warm, True)
+    return [
+        _result(model, history, *pair, rescale, options, generator, start)
+        for model, history, pair in zip(models, histories, pairs, strict=True)
+    ]
+
+
+def _check_warm_starts(networks: Any, count: int) -> list[Critic | None]:
+    if networks is None:
+        return [None] * count
+    if isinstance(networks, Critic) or not isinstance(networks, Sequence):
+        raise TypeError("critics must be a sequence of K Critic (or None) entries")
+    if len(networks) != count:
+        raise ValueError(f"critics must hold one entry per problem ({count}); got {len(networks)}")
+    return [check_warm_start(n, f"critics[{k}]") for k, n in enumerate(networks)]
+
+
+def _check_penalty(penalty: Any, penalty_weight: Any, optimizer: Any) -> tuple[str, float, str]:
     penalty = check_option(penalty, "penalty", PENALTIES)
     weight = _DEFAULT_WEIGHT[penalty] if penalty_weight is None else penalty_weight
     weight = check_real(weight, "penalty_weight", minimum=0.0)
-    optimizer = check_option(
-        _DEFAULT_OPTIMIZER[penalty] if optimizer is None else optimizer, "optimizer", OPTIMIZERS
-    )
-    rate = _DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else learning_rate
-    rate = check_real(rate, "learning_rate", minimum=0.0)
-    activation = check_option(activation, "activation", ACTIVATIONS)
-    depth = check_count(depth, "depth")
-    batch_size = check_count(batch_size, "batch_size")
-    steps = check_count(steps, "steps")
-    evaluation_size = check_count(evaluation_size, "evaluation_size", minimum=2)
-    holdout = check_real(holdout, "holdout")
-    if not 0 < holdout < 1:
-        raise ValueError(f"holdout must be strictly between 0 and 1; got {holdout}")
-    seed = check_seed(seed)
-    if critic is not None and not isinstance(critic, Critic):
-        raise TypeError(
-            "critic must be a divergences Critic (such as result.critic); "
-            f"got {type(critic).__name__}"
-        )
-    target = _resolve_device(device)
-    rng = np.random.default_rng(seed)
-    source_p = _source(samples_p, "samples_p", holdout, evaluation_size, target, rng)
-    source_q = _source(samples_q, "samples_q", holdout, evaluation_size, target, rng)
-    if source_p.dim != source_q.dim:
-        raise ValueError(
-            "samples_p and samples_q must have the same dimension d; "
-            f"got {source_p.dim} and {source_q.dim}"
-        )
-    dim = source_p.dim
-    if critic is not None and critic.dim != dim:
-        raise ValueError(f"critic was built for d = {critic.dim}, but the samples have d = {dim}")
+    optimizer = _DEFAULT_OPTIMIZER[penalty] if optimizer is None else optimizer
+    return penalty, weight, optimizer
 
-    torch_seed = int(rng.integers(2**62))
-    generator = torch.Generator(device=target).manual_seed(torch_seed)
-    if critic is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(torch_seed)
-            model = Critic(
-                dim,
-                default_width(dim) if width is None else check_count(width, "width"),
-                depth,
-                activation,
-            )
-        model = model.to(target)
-        reference = [s.train if s.train is not None else s.held_out for s in (source_p, source_q)]
-        model.standardise_inputs(torch.cat(reference))
-    else:
-        model = copy.deepcopy(critic).to(target)
 
-    optim = _optimizer(optimizer, list(model.parameters()), rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)
-
-    def sample(size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return source_p.batch(size, gen), source_q.batch(size, gen)
-
-    objective = KantorovichDual(penalty, weight)
-    history = train(
-        model,
-        objective,
-        sample,
-        optim,
-        steps=steps,
-        batch_size=batch_size,
-        generator=generator,
-        schedule=schedule,
-        progress=progress,
-    )
-    model.eval()
-
-    fit_p = (
-        source_p.train
-        if source_p.train is not None
-        else source_p.batch(evaluation_size, generator)
-    )
-    fit_q = (
-        source_q.train
-        if source_q.train is not None
-        else source_q.batch(evaluation_size, generator)
-    )
+def _result(
+    model: Critic,
+    history: TrainingHistory,
+    source_p: _Source,
+    source_q: _Source,
+    rescale: bool,
+    options: Options,
+    generator: torch.Generator,
+    start: float,
+) -> DualResult:
+    """Rescale a trained critic and evaluate it on the held-out samples."""
+    size = options.evaluation_size
+    fit_p = source_p.train if source_p.train is not None else source_p.batch(size, generator)
+    fit_q = source_q.train if source_q.train is not None else source_q.batch(size, generator)
     if rescale:
         slope = float(_gradient_norms(model, _probe_points(fit_p, fit_q, generator)).mean())
         if slope > 0:
             with torch.no_grad():
                 model.scale.div_(slope)
-    mean_p, var_p = _mean_and_variance(model, source_p.held_out)
-    mean_q, var_q = _mean_and_variance(model, source_q.held_out)
+    mean_p, var_p = mean_and_variance(evaluate(model, source_p.held_out))
+    mean_q, var_q = mean_and_variance(evaluate(model, source_q.held_out))
     distance = mean_p - mean_q
     stderr = math.sqrt(var_p / source_p.held_out.shape[0] + var_q / source_q.held_out.shape[0])
-    train_p, _ = _mean_and_variance(model, fit_p)
-    train_q, _ = _mean_and_variance(model, fit_q)
+    train_p, _ = mean_and_variance(evaluate(model, fit_p))
+    train_q, _ = mean_and_variance(evaluate(model, fit_q))
     held_out_norms = _gradient_norms(
         model, _probe_points(source_p.held_out, source_q.held_out, generator)
     )
@@ -492,7 +460,7 @@ def wasserstein_dual(
         lipschitz=lipschitz,
         critic=model,
         history=history,
-        steps=steps,
+        steps=options.steps,
         seconds=time.perf_counter() - start,
-        device=str(target),
+        device=str(options.device),
     )

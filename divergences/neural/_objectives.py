@@ -3,19 +3,45 @@
 An objective gives the trainer the gradient of a loss on one batch (with the
 loss and its statistics), an optional projection after each optimiser step,
 and the per-sample terms whose means estimate the divergence on held-out data.
+
+Every objective works on one network, with (N, d) batches, or on a
+:class:`~divergences.neural._networks.CriticStack` of K, with (K, N, d) batches:
+means are taken over the rows (axis -2 of the samples), the statistics have a
+leading axis of K, and the loss is the sum of the K losses (the networks'
+parameters are separate, so each gets the gradient of its own loss).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional
 
-from divergences.neural._networks import Critic
+from divergences.neural._networks import _Perceptron
 
 #: Statistics every objective logs, in this order.
 STATISTICS = ("objective", "penalty", "grad_norm_mean", "grad_norm_max")
+
+
+def _interpolates(
+    x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Random points on the segments between paired samples, t ~ U[0, 1]."""
+    pairs = min(x_p.shape[-2], x_q.shape[-2])
+    shape = (*x_p.shape[:-2], pairs, 1)
+    t = torch.rand(shape, generator=generator, device=x_p.device, dtype=x_p.dtype)
+    return torch.lerp(x_q[..., :pairs, :], x_p[..., :pairs, :], t)
+
+
+def _statistics(
+    objective: torch.Tensor, penalty: torch.Tensor, norms: torch.Tensor
+) -> torch.Tensor:
+    return torch.stack(
+        [objective, penalty, norms.mean(dim=-1), norms.max(dim=-1).values], dim=-1
+    ).detach()
 
 
 @dataclass(frozen=True)
@@ -38,80 +64,146 @@ class KantorovichDual:
     weight: float
 
     def loss(
-        self, critic: Critic, x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
+        self,
+        critic: _Perceptron,
+        x_p: torch.Tensor,
+        x_q: torch.Tensor,
+        generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        n_p, n_q = x_p.shape[0], x_q.shape[0]
+        """The loss to minimise (summed over a stack) and its statistics, by autograd."""
+        n_p = x_p.shape[-2]
         if self.penalty == "clip":
-            outputs = critic(torch.cat([x_p, x_q]))
-            value = outputs[:n_p].mean() - outputs[n_p:].mean()
-            zero = value.detach() * 0
-            return -value, torch.stack([value.detach(), zero, zero, zero])
-        pairs = min(n_p, n_q)
-        t = torch.rand(pairs, 1, generator=generator, device=x_p.device, dtype=x_p.dtype)
-        interpolates = torch.lerp(x_q[:pairs], x_p[:pairs], t)
+            outputs = critic(torch.cat([x_p, x_q], dim=-2))
+            value = outputs[..., :n_p].mean(dim=-1) - outputs[..., n_p:].mean(dim=-1)
+            zero = torch.zeros_like(value)
+            stats = torch.stack([value, zero, zero, zero], dim=-1).detach()
+            return -value.sum(), stats
+        interpolates = _interpolates(x_p, x_q, generator)
         # One forward pass over data and interpolates together; the input gradient
         # of the interpolates is part of the graph (a gradient of a gradient).
         outputs, gradients = critic.value_and_gradient(
-            torch.cat([x_p, x_q, interpolates]), first_row=n_p + n_q
+            torch.cat([x_p, x_q, interpolates], dim=-2), first_row=n_p + x_q.shape[-2]
         )
-        value = outputs[:n_p].mean() - outputs[n_p:].mean()
-        norms = gradients.norm(dim=1)
+        value = outputs[..., :n_p].mean(dim=-1) - outputs[..., n_p:].mean(dim=-1)
+        norms = gradients.norm(dim=-1)
         excess = norms - 1 if self.penalty == "gp" else torch.clamp(norms - 1, min=0)
-        penalty = (excess * excess).mean()
-        stats = torch.stack([value, penalty, norms.mean(), norms.max()]).detach()
-        return -value + self.weight * penalty, stats
+        penalty = (excess * excess).mean(dim=-1)
+        return (-value + self.weight * penalty).sum(), _statistics(value, penalty, norms)
 
     def backward(
-        self, critic: Critic, x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
+        self,
+        critic: _Perceptron,
+        x_p: torch.Tensor,
+        x_q: torch.Tensor,
+        generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Set the parameters' ``.grad`` to the gradient of :meth:`loss`; return it and its stats.
 
         LeakyReLU critics with a gradient penalty take the explicit backward
-        pass of :meth:`Critic.accumulate_gradients` (the same gradient, with a
-        third fewer operations); other critics and weight clipping use autograd.
+        pass of ``accumulate_gradients`` (the same gradient, with a third fewer
+        operations); other critics and weight clipping use autograd.
         """
         if self.penalty == "clip" or critic.activation != "leaky_relu":
             loss, stats = self.loss(critic, x_p, x_q, generator)
             loss.backward()
             return loss.detach(), stats
-        n_p, n_q = x_p.shape[0], x_q.shape[0]
-        pairs = min(n_p, n_q)
-        t = torch.rand(pairs, 1, generator=generator, device=x_p.device, dtype=x_p.dtype)
-        interpolates = torch.lerp(x_q[:pairs], x_p[:pairs], t)
+        n_p, n_q = x_p.shape[-2], x_q.shape[-2]
+        interpolates = _interpolates(x_p, x_q, generator)
+        pairs = interpolates.shape[-2]
         norms = []
 
         def gradient_loss(gradients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            norm = gradients.norm(dim=1)
+            norm = gradients.norm(dim=-1)
             excess = norm - 1 if self.penalty == "gp" else torch.clamp(norm - 1, min=0)
             # d/dg of weight * mean(excess^2), with autograd's 0 where the norm is 0.
             factor = torch.where(norm > 0, excess / norm, 0.0) * (2 * self.weight / pairs)
             norms.append(norm)
-            return (excess * excess).mean(), factor.unsqueeze(1) * gradients
+            return (excess * excess).mean(dim=-1), factor.unsqueeze(-1) * gradients
 
         neg_value, penalty = critic.accumulate_gradients(
-            torch.cat([x_p, x_q, interpolates]),
+            torch.cat([x_p, x_q, interpolates], dim=-2),
             first_row=n_p + n_q,
             value_weights=_mean_difference_weights(n_p, n_q, x_p.dtype, x_p.device),
             gradient_loss=gradient_loss,
         )
         (norm,) = norms
-        stats = torch.stack([-neg_value, penalty, norm.mean(), norm.max()])
-        return neg_value + self.weight * penalty, stats
+        loss = (neg_value + self.weight * penalty).sum()
+        return loss, _statistics(-neg_value, penalty, norm)
 
     @torch.no_grad()
-    def after_step(self, critic: Critic) -> None:
+    def after_step(self, critic: _Perceptron) -> None:
         if self.penalty == "clip":
             for parameter in critic.parameters():
                 parameter.clamp_(-self.weight, self.weight)
 
     def terms(
-        self, critic: Critic, x_p: torch.Tensor, x_q: torch.Tensor
+        self, critic: _Perceptron, x_p: torch.Tensor, x_q: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample terms; their means add up to the estimate :math:`E_p f - E_q f`."""
         return critic(x_p), -critic(x_q)
 
     def divergence(self, value: float) -> float:
         return value
+
+
+@dataclass(frozen=True)
+class JensenShannonDual:
+    r"""The GAN discriminator's objective, a variational bound on Jensen-Shannon.
+
+    The network outputs a logit :math:`\ell`, and :math:`D = \sigma(\ell)`
+    maximises :math:`\mathbb E_p \log D + \mathbb E_q \log(1 - D)`, whose
+    supremum is :math:`2\,\mathrm{JS}(P, Q) - \log 4` (Goodfellow et al. 2014).
+    The logs are computed from the logit (``log D = -softplus(-l)``), so they
+    stay finite however confident the discriminator becomes.
+
+    The statistics log the mean and largest norm of the logit's input
+    gradient on interpolates, which show the discriminator saturating.
+    """
+
+    def loss(
+        self,
+        critic: _Perceptron,
+        x_p: torch.Tensor,
+        x_q: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Binary cross-entropy (summed over a stack) and its statistics, by autograd."""
+        n_p = x_p.shape[-2]
+        logits = critic(torch.cat([x_p, x_q], dim=-2))
+        value = -(
+            functional.softplus(-logits[..., :n_p]).mean(dim=-1)
+            + functional.softplus(logits[..., n_p:]).mean(dim=-1)
+        )
+        with torch.no_grad():
+            interpolates = _interpolates(x_p, x_q, generator)
+            _, gradients = critic.value_and_gradient(interpolates, first_row=0)
+            norms = gradients.norm(dim=-1)
+        return -value.sum(), _statistics(value, torch.zeros_like(value), norms)
+
+    def backward(
+        self,
+        critic: _Perceptron,
+        x_p: torch.Tensor,
+        x_q: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Set the parameters' ``.grad`` by autograd; return the loss and its statistics."""
+        loss, stats = self.loss(critic, x_p, x_q, generator)
+        loss.backward()
+        return loss.detach(), stats
+
+    def after_step(self, critic: _Perceptron) -> None:
+        return None
+
+    def terms(
+        self, critic: _Perceptron, x_p: torch.Tensor, x_q: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample :math:`\\log D(x_p)` and :math:`\\log(1 - D(x_q))`."""
+        return -functional.softplus(-critic(x_p)), -functional.softplus(critic(x_q))
+
+    def divergence(self, value: float) -> float:
+        """JS from the objective's value, :math:`(v + \\log 4) / 2`, clipped to [0, log 2]."""
+        return min(max((value + math.log(4.0)) / 2, 0.0), math.log(2.0))
 
 
 @functools.lru_cache(maxsize=8)

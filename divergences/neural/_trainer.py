@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from divergences.neural._networks import Critic
+from divergences.neural._networks import _Perceptron
 from divergences.neural._objectives import STATISTICS
 
 
@@ -25,10 +25,10 @@ class TrainingDivergedError(FloatingPointError):
 
 class Objective(Protocol):
     def backward(
-        self, critic: Critic, x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
+        self, critic: _Perceptron, x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-    def after_step(self, critic: Critic) -> None: ...
+    def after_step(self, critic: _Perceptron) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,13 @@ class TrainingHistory:
     objective : (k,) numpy.ndarray
         The unpenalised objective on the training batches.
     penalty : (k,) numpy.ndarray
-        The penalty term before its weight (0 for weight clipping).
+        The penalty term before its weight (0 for weight clipping and the
+        discriminator).
     grad_norm_mean, grad_norm_max : (k,) numpy.ndarray
-        Mean and largest gradient norm of the critic on the batch's interpolates.
+        Mean and largest gradient norm of the network on the batch's interpolates.
+
+    For networks trained together as a stack the statistics are (k, K), one
+    column per network; :meth:`select` takes one out.
     """
 
     step: np.ndarray
@@ -53,12 +57,17 @@ class TrainingHistory:
     grad_norm_mean: np.ndarray
     grad_norm_max: np.ndarray
 
+    def select(self, index: int) -> TrainingHistory:
+        """The history of network ``index`` of a stack."""
+        columns = [getattr(self, name)[:, index] for name in STATISTICS]
+        return TrainingHistory(self.step, *columns)
+
 
 Sampler = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
 def train(
-    critic: Critic,
+    critic: _Perceptron,
     objective: Objective,
     sample: Sampler,
     optimizer: torch.optim.Optimizer,
@@ -77,7 +86,7 @@ def train(
     """
     device = next(critic.parameters()).device
     windows = -(-steps // log_every)
-    sums = torch.zeros(windows, len(STATISTICS), device=device)
+    sums: torch.Tensor | None = None  # (windows, ..., statistics), shaped by the first step
     losses = torch.zeros(log_every, device=device)
     bar = _progress_bar(steps) if progress else None
     critic.train()
@@ -90,6 +99,8 @@ def train(
         if schedule is not None:
             schedule.step()
         window, slot = divmod(step, log_every)
+        if sums is None:
+            sums = torch.zeros(windows, *stats.shape, device=device)
         sums[window] += stats.to(sums.dtype)
         losses[slot] = loss.detach()
         if slot == log_every - 1 or step == steps - 1:
@@ -98,10 +109,12 @@ def train(
                 bar.update(slot + 1)
     if bar is not None:
         bar.close()
+    if sums is None:
+        raise ValueError(f"steps must be at least 1; got {steps}")
     counts = np.minimum(log_every, steps - np.arange(windows) * log_every)
-    means = sums.cpu().numpy() / counts[:, None]
+    means = sums.cpu().numpy() / counts.reshape(-1, *[1] * (sums.dim() - 1))
     last_steps = np.minimum((np.arange(windows) + 1) * log_every, steps)
-    return TrainingHistory(last_steps, *(means[:, i] for i in range(len(STATISTICS))))
+    return TrainingHistory(last_steps, *(means[..., i] for i in range(len(STATISTICS))))
 
 
 def _check_finite(losses: torch.Tensor, first_step: int) -> None:
