@@ -1,7 +1,8 @@
 """divergences: how far apart two probability distributions are, and what the gradients do.
 
-KL and Jensen-Shannon divergences of probability vectors, exact and sliced
-Wasserstein distances between sample sets, closed-form references
+KL and Jensen-Shannon divergences of probability vectors and their
+k-nearest-neighbour estimates from samples, exact and sliced Wasserstein
+distances between sample sets, closed-form references
 (:mod:`divergences.closed_form`) and seeded sample families
 (:mod:`divergences.families`). numpy arrays, lists and torch tensors are all
 accepted; torch in gives torch out, with autograd.
@@ -15,6 +16,7 @@ from typing import Any
 
 from divergences import closed_form, families
 from divergences.information import js, js_distance, kl
+from divergences.knn import js_knn, kl_knn
 from divergences.transport import (
     ProblemTooLargeError,
     SolverError,
@@ -36,7 +38,9 @@ __all__ = [
     "families",
     "js",
     "js_distance",
+    "js_knn",
     "kl",
+    "kl_knn",
     "optimal_transport",
     "sliced_wasserstein",
     "wasserstein",
