@@ -1,7 +1,9 @@
 """divergences: how far apart two probability distributions are, and what the gradients do.
 
-KL and Jensen-Shannon divergences of probability vectors, exact and sliced
-Wasserstein distances between sample sets, closed-form references
+KL and Jensen-Shannon divergences of probability vectors and their
+k-nearest-neighbour estimates from samples, exact and sliced Wasserstein
+distances between sample sets, neural estimates of W1 (a critic) and of JS (a
+GAN discriminator), closed-form references
 (:mod:`divergences.closed_form`) and seeded sample families
 (:mod:`divergences.families`). numpy arrays, lists and torch tensors are all
 accepted; torch in gives torch out, with autograd.
@@ -15,6 +17,7 @@ from typing import Any
 
 from divergences import closed_form, families
 from divergences.information import js, js_distance, kl
+from divergences.knn import js_knn, kl_knn
 from divergences.transport import (
     ProblemTooLargeError,
     SolverError,
@@ -39,7 +42,9 @@ __all__ = [
     "js_distance",
     "js_dual",
     "js_dual_batch",
+    "js_knn",
     "kl",
+    "kl_knn",
     "optimal_transport",
     "sliced_wasserstein",
     "wasserstein",

@@ -1,0 +1,507 @@
+"""k-nearest-neighbour estimators of KL and Jensen-Shannon divergences from samples.
+
+The plain estimator of Wang, Kulkarni and Verdú compares, at every sample of
+P, the distance to its k-th nearest neighbour among the other samples of P with
+the distance to its k-th nearest neighbour among the samples of Q. It is
+consistent, but at practical sample sizes it is badly biased wherever the
+density of Q varies across the neighbour ball, which is the case wherever Q is
+more concentrated than P. The default estimator removes most of that bias by
+telescoping through Gaussian references fitted to P and to Q (see
+:func:`kl_knn`). Neighbour searches run on k-d trees (SciPy's ``cKDTree``, all
+cores); torch inputs get gradients through the neighbour distances, with the
+neighbour indices held fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from divergences._backend import ArrayLike, Backend, Result
+from divergences._validation import (
+    as_samples,
+    backend_for,
+    check_base,
+    check_count,
+    check_option,
+    check_seed,
+)
+
+__all__ = ["METHODS", "js_knn", "kl_knn"]
+
+_LOG2 = math.log(2.0)
+# Ridge added to fitted covariances, relative to their mean variance: it keeps the
+# Gaussian references proper for degenerate samples (points on a line, d > n) and
+# changes nothing measurable otherwise (any reference gives a consistent estimate).
+_RIDGE = 1e-6
+# Below this Gaussian ball probability SciPy's noncentral chi-square CDF loses
+# accuracy (it underflows to 0 from about 1e-90); the far-ball asymptotic takes over,
+# whose relative error in the probability is O(1/gap^2), a few percent there.
+_SMALL_BALL = 1e-50
+
+
+def _kth_neighbours(
+    points: np.ndarray, queries: np.ndarray, k: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the k-th nearest distinct point, and how many distinct points each query sees.
+
+    Repeated points count once: the tree holds the distinct points only, and a
+    query's own location (distance 0) is skipped and not counted.
+    """
+    from scipy.spatial import cKDTree
+
+    distinct, first = np.unique(points, axis=0, return_index=True)
+    if len(distinct) < k:
+        raise ValueError(f"{name} must hold at least k={k} distinct points; got {len(distinct)}")
+    width = min(k + 1, len(distinct))
+    found, where = cKDTree(distinct).query(queries, k=width, workers=-1)
+    found, where = found.reshape(len(queries), width), where.reshape(len(queries), width)
+    at_query = found[:, 0] == 0
+    column = k - 1 + at_query
+    if np.any(column >= width):
+        raise ValueError(
+            f"{name} must have at least k={k} distinct points at a positive distance "
+            "from every query point; repeated points leave fewer. Use a smaller k or "
+            "remove the repeats."
+        )
+    indices = first[where[np.arange(len(queries)), column]]
+    return indices, len(distinct) - at_query.astype(float)
+
+
+def _distances(a: Any, b: Any, indices: np.ndarray, backend: Backend) -> Any:
+    """``|a_i - b_{indices_i}|`` in the backend, so that torch differentiates it."""
+    differences = a - b[backend.index(indices)]
+    return backend.sqrt(backend.sum(differences * differences, axis=1))
+
+
+def _check_sizes(n: int, m: int, k: int) -> None:
+    if n < k + 1:
+        raise ValueError(
+            f"samples_p must hold at least k + 1 = {k + 1} samples (each one's k-th "
+            f"neighbour among the others); got {n}"
+        )
+    if m < k:
+        raise ValueError(f"samples_q must hold at least k = {k} samples; got {m}")
+
+
+def _plain(x: Any, y: Any, k: int, backend: Backend) -> Any:
+    """The Wang-Kulkarni-Verdú estimator: (d/n) sum_i log(nu_k(i) / rho_k(i)) + log(m / (n-1))."""
+    n, d = int(x.shape[0]), int(x.shape[1])
+    x_np, y_np = backend.to_numpy(x), backend.to_numpy(y)
+    own, others_p = _kth_neighbours(x_np, x_np, k, "samples_p")
+    other, others_q = _kth_neighbours(y_np, x_np, k, "samples_q")
+    rho = _distances(x, x, own, backend)
+    nu = _distances(x, y, other, backend)
+    # log(m / (n - 1)) without repeats; with them, the distinct points each x_i sees.
+    counts = float(np.mean(np.log(others_q) - np.log(others_p)))
+    return d * backend.sum(backend.log(nu) - backend.log(rho)) / n + counts
+
+
+def _log_gaussian_ball(
+    offset: np.ndarray, radius: np.ndarray, d: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``log N(0, I_d)(B(w, r))`` and its derivatives in ``|w|`` and ``r``.
+
+    The probability is the noncentral chi-square CDF
+    :math:`F_d(r^2; \lambda = |w|^2)`; :math:`\partial_r \log F = 2r f_d / F_d` and
+    :math:`\partial_{|w|} \log F = -|w| (1 - F_{d+2} / F_d)`. For balls so far out
+    that the CDF is below ``_SMALL_BALL``, with :math:`b = |w| - r` the gap to the
+    origin, :math:`F \approx (2\pi)^{-d/2} e^{-b^2/2} b^{-1} (2\pi r / |w|)^{(d-1)/2}`
+    (Laplace's method at the ball's point nearest the origin).
+    """
+    from scipy import special
+    from scipy.stats import ncx2
+
+    lam, x = offset * offset, radius * radius
+    cdf = special.chndtr(x, d, lam)
+    near = cdf > _SMALL_BALL
+    value = np.empty_like(radius)
+    d_offset = np.empty_like(radius)
+    d_radius = np.empty_like(radius)
+    log_cdf = np.log(cdf[near])
+    value[near] = log_cdf
+    d_radius[near] = 2 * radius[near] * np.exp(ncx2.logpdf(x[near], d, lam[near]) - log_cdf)
+    d_offset[near] = -offset[near] * (1 - special.chndtr(x[near], d + 2, lam[near]) / cdf[near])
+    far = ~near
+    if np.any(far):
+        a, r = offset[far], radius[far]
+        gap = a - r
+        value[far] = (
+            -0.5 * d * math.log(2 * math.pi)
+            - 0.5 * gap * gap
+            - np.log(gap)
+            + 0.5 * (d - 1) * np.log(2 * math.pi * r / a)
+        )
+        d_radius[far] = gap + 1 / gap + 0.5 * (d - 1) / r
+        d_offset[far] = -gap - 1 / gap - 0.5 * (d - 1) / a
+    return value, d_offset, d_radius
+
+
+def _gaussian_fit(x: Any, backend: Backend) -> tuple[Any, Any]:
+    """Mean and lower Cholesky factor of the (ridged) sample covariance."""
+    n, d = int(x.shape[0]), int(x.shape[1])
+    mean = backend.sum(x, axis=0) / n
+    centred = x - mean
+    cov = backend.transpose(centred) @ centred / max(n - 1, 1)
+    ridge = _RIDGE * max(backend.scalar(backend.trace(cov)) / d, 1e-300)
+    eye = backend.from_numpy(np.eye(d))
+    lower = backend.cholesky(cov + ridge * eye)
+    while lower is None:  # pragma: no cover - the ridge makes cov definite
+        ridge *= 10
+        lower = backend.cholesky(cov + ridge * eye)
+    return mean, lower
+
+
+def _whiten(x: Any, mean: Any, lower: Any, backend: Backend) -> Any:
+    return backend.transpose(backend.solve_lower(lower, backend.transpose(x - mean)))
+
+
+def _log_ball(w: Any, r: Any, d: int, backend: Backend) -> Any:
+    """Mean log standard-normal probability of the balls ``B(w_i, r_i)``, differentiable."""
+    squared = backend.sum(w * w, axis=1)
+    positive = squared > 0
+    # A ball centred on the reference's mean: no derivative of |w| there; use 0, not NaN.
+    offset: Any = backend.where(positive, backend.sqrt(backend.where(positive, squared, 1.0)), 0.0)
+    value, d_offset, d_radius = _log_gaussian_ball(
+        backend.to_numpy(offset), backend.to_numpy(r), d
+    )
+    result = backend.from_numpy(value)
+    if backend.name == "torch":
+        # First-order surrogate: the value from SciPy, the derivatives attached to
+        # the torch offsets and radii (exact first derivatives, no second ones).
+        result = (
+            result
+            + backend.from_numpy(d_offset) * (offset - offset.detach())
+            + backend.from_numpy(d_radius) * (r - r.detach())
+        )
+    return backend.sum(result) / int(w.shape[0])
+
+
+def _reference(x: Any, y: Any, k: int, backend: Backend) -> Any:
+    """Telescoping through Gaussian fits: log(p/q) = log(p/g_P) + log(g_P/g_Q) + log(g_Q/q)."""
+    from scipy.special import digamma
+
+    n, d = int(x.shape[0]), int(x.shape[1])
+    mean_p, lower_p = _gaussian_fit(x, backend)
+    mean_q, lower_q = _gaussian_fit(y, backend)
+    # E_P log(p / g_P), in coordinates where g_P is standard normal.
+    zx = _whiten(x, mean_p, lower_p, backend)
+    zx_np = backend.to_numpy(zx)
+    own, others_p = _kth_neighbours(zx_np, zx_np, k, "samples_p")
+    rho = _distances(zx, zx, own, backend)
+    # The ball to the k-th of N other points holds a Beta(k, N - k + 1) mass.
+    own_term = float(digamma(k) - np.mean(digamma(others_p + 1))) - _log_ball(zx, rho, d, backend)
+    # E_P log(g_Q / q), in coordinates where g_Q is standard normal.
+    wx = _whiten(x, mean_q, lower_q, backend)
+    wy = _whiten(y, mean_q, lower_q, backend)
+    other, others_q = _kth_neighbours(backend.to_numpy(wy), backend.to_numpy(wx), k, "samples_q")
+    nu = _distances(wx, wy, other, backend)
+    other_term = _log_ball(wx, nu, d, backend) - float(digamma(k) - np.mean(digamma(others_q + 1)))
+    # E_P log(g_P / g_Q), exactly on the samples; the (2 pi)^(d/2) factors cancel.
+    log_det_p = backend.sum(backend.log(backend.diagonal(lower_p)))
+    log_det_q = backend.sum(backend.log(backend.diagonal(lower_q)))
+    middle = (
+        backend.sum(wx * wx) / (2 * n) - backend.sum(zx * zx) / (2 * n) + log_det_q - log_det_p
+    )
+    return own_term + middle + other_term
+
+
+_METHODS: dict[str, Callable[[Any, Any, int, Backend], Any]] = {
+    "reference": _reference,
+    "plain": _plain,
+}
+#: The estimators :func:`kl_knn` accepts, the default first.
+METHODS: tuple[str, ...] = tuple(_METHODS)
+
+
+def _sample_pair(samples_p: Any, samples_q: Any, k: Any) -> tuple[Any, Any, int, Backend]:
+    k = check_count(k, "k")
+    backend = backend_for(samples_p=samples_p, samples_q=samples_q)
+    x = as_samples(samples_p, "samples_p", backend)
+    y = as_samples(samples_q, "samples_q", backend)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            "samples_p and samples_q must have the same dimension d; got shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    return x, y, k, backend
+
+
+def kl_knn(
+    samples_p: ArrayLike,
+    samples_q: ArrayLike,
+    *,
+    k: int = 5,
+    method: str = "reference",
+    base: float | None = None,
+) -> Result:
+    r"""k-nearest-neighbour estimate of :math:`\mathrm{KL}(P \,\|\, Q)` from samples.
+
+    With :math:`n` samples :math:`x_i` of :math:`P` and :math:`m` samples
+    :math:`y_j` of :math:`Q` in :math:`d` dimensions, let :math:`\rho_k(i)` be
+    the distance from :math:`x_i` to its k-th nearest neighbour among the other
+    :math:`x`, and :math:`\nu_k(i)` to its k-th nearest neighbour among the
+    :math:`y`. The plain estimator (``method="plain"``, [1]_) is
+
+    .. math::
+
+        \widehat{\mathrm{KL}} = \frac dn \sum_{i=1}^n \log\frac{\nu_k(i)}{\rho_k(i)}
+        + \log\frac{m}{n - 1}.
+
+    The default (``method="reference"``) telescopes through Gaussians
+    :math:`g_P, g_Q` fitted to each sample (their means and covariances):
+
+    .. math::
+
+        \mathrm{KL}(P \,\|\, Q) = \mathbb E_P \log\frac{p}{g_P}
+        + \mathbb E_P \log\frac{g_P}{g_Q} + \mathbb E_P \log\frac{g_Q}{q}.
+
+    The middle term is exact at the samples. The outer ones are k-NN estimates
+    that use the reference's probability of each neighbour ball instead of
+    assuming the density is constant on it: the ball reaching the k-th
+    neighbour holds probability mass whose logarithm has mean
+    :math:`\psi(k) - \psi(N + 1)` among :math:`N` samples, so
+
+    .. math::
+
+        \mathbb E_P \log\frac{p}{g_P} \approx \psi(k) - \psi(n)
+        - \frac1n \sum_i \log G_P\big(B(x_i, \rho_k(i))\big),
+
+    and likewise for :math:`q / g_Q` with :math:`\nu_k(i)` and :math:`\psi(m + 1)`.
+    Each ball probability is a noncentral chi-square CDF in coordinates where the
+    reference is standard normal.
+
+    Parameters
+    ----------
+    samples_p : (n, d) or (n,) array-like or torch.Tensor
+        Samples of :math:`P`; a 1-D array means ``d = 1``. ``n >= k + 1``.
+    samples_q : (m, d) or (m,) array-like or torch.Tensor
+        Samples of :math:`Q`, same ``d``. ``m >= k``.
+    k : int, default 5
+        Which neighbour. Larger ``k`` lowers the variance; for the plain
+        estimator it raises the bias.
+    method : {"reference", "plain"}, default "reference"
+        The Gaussian-reference estimator, or the plain one of [1]_.
+    base : float, optional
+        Logarithm base; natural when ``None``.
+
+    Returns
+    -------
+    float or torch.Tensor
+        The estimate (it can be slightly negative). For tensors, a 0-d tensor
+        in their dtype and on their device, with autograd to both samples.
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, empty samples, different dimensions, too few samples for
+        ``k``, fewer than ``k`` distinct neighbours (repeated points), ``k < 1``
+        or an unknown method.
+    TypeError
+        If a sample array is not an array of real numbers, or ``k`` not an
+        integer.
+
+    Notes
+    -----
+    Accuracy: over 8 seeds with ``n = m = 20000`` in ``d = 3``, the default's
+    root-mean-square error is a fraction of the plain estimator's best ``k``
+    where :math:`Q` is more concentrated than :math:`P` (plain: −29% for
+    :math:`Q = \mathcal N(0, \mathrm{diag}(0.25, 1, 1))`, default: −2%), and no
+    larger on the easy pairs; ``docs/benchmarks/knn.md`` has the tables. The
+    reference step is exact for Gaussians but needs no Gaussianity: any
+    reference gives a consistent estimate, a closer one a smaller bias (the
+    benchmark includes a bimodal :math:`P`).
+
+    Overlap: both estimators are consistent only for distributions with
+    densities whose supports overlap (:math:`P \ll Q`). For disjoint supports,
+    or samples on a lower-dimensional set (segments), the true divergence is
+    infinite but the estimates are finite numbers that grow with the gap; do
+    not read them as divergences.
+
+    Repeated points count once: :math:`\rho_k(i)` and :math:`\nu_k(i)` are
+    distances to the k-th nearest *distinct* point at a positive distance, and
+    :math:`n - 1` and :math:`m` become the numbers of distinct points other
+    than :math:`x_i`. This keeps the
+    logarithms finite for data with repeats (rounded values, bootstrap
+    resamples), and repeating every sample the same number of times changes
+    nothing; a ``ValueError`` is raised if fewer than ``k`` distinct points
+    remain.
+
+    Cost: two k-d trees (SciPy's ``cKDTree``, queried on all cores) and one
+    noncentral chi-square CDF per sample; :math:`O((n + m) \log(n + m))`.
+    A few seconds for :math:`10^5` samples a side in ``d = 3``.
+
+    Gradients (torch): the neighbour search runs on CPU copies; the selected
+    distances are then recomputed in torch from the neighbour indices, held
+    fixed, so gradients flow through the distances (and, for the default, the
+    Gaussian fits and the ball probabilities, whose derivatives are analytic)
+    to both samples. Between neighbour switches the estimate is a smooth
+    function of the samples and this is its exact gradient. As an estimate of
+    the divergence's gradient it is noisy in low dimension: each sample
+    contributes a term of size :math:`1/\nu_k \sim n^{1/d}`, so the noise
+    shrinks like :math:`n^{1/d - 1/2}`; in ``d = 1`` it grows with ``n`` and
+    the gradient is useless, from ``d = 3`` on it is within about 10% of the
+    true one at :math:`n = 10^4` (for a translation).
+
+    References
+    ----------
+    .. [1] Q. Wang, S. R. Kulkarni and S. Verdú, "Divergence estimation for
+       multidimensional densities via k-nearest-neighbor distances", IEEE
+       Transactions on Information Theory 55(5), 2009.
+    .. [2] B. Rhodes, K. Xu and M. U. Gutmann, "Telescoping density-ratio
+       estimation", NeurIPS 2020 (bridging a large density ratio through
+       intermediate distributions).
+    .. [3] Y.-K. Noh et al., "Bias reduction and metric learning for
+       nearest-neighbor estimation of Kullback-Leibler divergence", AISTATS
+       2014 (the bias from density variation across the neighbour ball, and
+       Gaussian models to remove it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import divergences as dv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(5000, 2))
+    >>> y = rng.normal(size=(5000, 2)) + [1.0, 0.0]
+    >>> round(dv.kl_knn(x, y), 1)  # true value |shift|^2 / 2 = 0.5
+    0.5
+    """
+    x, y, k, backend = _sample_pair(samples_p, samples_q, k)
+    method = check_option(method, "method", METHODS)
+    log_base = check_base(base)
+    _check_sizes(int(x.shape[0]), int(y.shape[0]), k)
+    return backend.to_output(_METHODS[method](x, y, k, backend) / log_base)
+
+
+def _kl_to_mixture(x: Any, mixture: Any, k: int, name: str, backend: Backend) -> Any:
+    """Plain k-NN estimate of KL(P || M) from samples ``x`` of P and ``mixture`` of M."""
+    n, d = int(x.shape[0]), int(x.shape[1])
+    x_np = backend.to_numpy(x)
+    own, others_p = _kth_neighbours(x_np, x_np, k, name)
+    # The pooled sample seen from x_i leaves x_i itself out when it belongs to it.
+    other, others_m = _kth_neighbours(backend.to_numpy(mixture), x_np, k, "the pooled samples")
+    rho = _distances(x, x, own, backend)
+    nu = _distances(x, mixture, other, backend)
+    counts = float(np.mean(np.log(others_m) - np.log(others_p)))
+    return d * backend.sum(backend.log(nu) - backend.log(rho)) / n + counts
+
+
+def js_knn(
+    samples_p: ArrayLike,
+    samples_q: ArrayLike,
+    *,
+    k: int = 5,
+    base: float | None = None,
+    seed: int | None = 0,
+) -> Result:
+    r"""k-nearest-neighbour estimate of the Jensen-Shannon divergence from samples.
+
+    .. math::
+
+        \mathrm{JS}(P, Q) = \tfrac12 \mathrm{KL}(P \,\|\, M) + \tfrac12 \mathrm{KL}(Q \,\|\, M),
+        \qquad M = \tfrac12 (P + Q),
+
+    with each term the plain estimator of :func:`kl_knn` ([1]_), where the
+    samples of :math:`M` are those of :math:`P` and :math:`Q` pooled, the
+    same number from each side: with equal sample sizes, all of them (then it
+    is the k-NN entropy form :math:`H(M) - \frac12 H(P) - \frac12 H(Q)` of the
+    ITE toolbox, [2]_); otherwise all of the smaller sample and a random subset
+    of the larger one of the same size. Every sample of both sides is still
+    used for the two averages. At :math:`x_i` the pooled sample leaves out
+    :math:`x_i` itself, and the :math:`\log(|M| / (n - 1))` term counts that.
+
+    The estimate is clipped to the divergence's range :math:`[0, \log 2]`
+    (the unclipped estimate can fall a little outside it by sampling noise,
+    below 0 for identical distributions, above :math:`\log 2` for separated
+    ones).
+
+    Parameters
+    ----------
+    samples_p : (n, d) or (n,) array-like or torch.Tensor
+        Samples of :math:`P`; a 1-D array means ``d = 1``. ``n >= k + 1``.
+    samples_q : (m, d) or (m,) array-like or torch.Tensor
+        Samples of :math:`Q`, same ``d``. ``m >= k + 1``.
+    k : int, default 5
+        Which neighbour.
+    base : float, optional
+        Logarithm base; natural when ``None``. The range is then
+        :math:`[0, \log_{base} 2]`.
+    seed : int or None, default 0
+        Seed of the subset of the larger sample that enters the pooled sample
+        when ``n != m`` (unused when ``n == m``); ``None`` draws fresh entropy.
+
+    Returns
+    -------
+    float or torch.Tensor
+        The estimate in :math:`[0, \log 2]`. For tensors, a 0-d tensor with
+        autograd through the neighbour distances (zero gradient where clipped).
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, empty samples, different dimensions, too few samples for
+        ``k``, fewer than ``k`` distinct neighbours (repeated points), or
+        ``k < 1``.
+    TypeError
+        If a sample array is not an array of real numbers, or ``k`` or ``seed``
+        not an integer.
+
+    Notes
+    -----
+    The mixture's density is at least half of :math:`p` wherever :math:`p > 0`,
+    so the log ratios stay bounded (:math:`\log p/m \le \log 2`) and the plain
+    estimator's bias is much smaller here than for KL between concentrated
+    and spread distributions; ``docs/benchmarks/knn.md`` has measurements.
+    Repeated points follow the rule of :func:`kl_knn` (they count once), so
+    identical samples give exactly 0. For disjoint supports the estimate is close to
+    :math:`\log 2` and the gradient close to 0, as for the true JS. Gradients
+    flow as in :func:`kl_knn`, with the neighbour indices and the pooled subset
+    held fixed.
+
+    References
+    ----------
+    .. [1] Q. Wang, S. R. Kulkarni and S. Verdú, "Divergence estimation for
+       multidimensional densities via k-nearest-neighbor distances", IEEE
+       Transactions on Information Theory 55(5), 2009.
+    .. [2] Z. Szabó, "Information theoretical estimators toolbox", JMLR 15,
+       2014 (Jensen-Shannon divergence from entropies of pooled samples).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import divergences as dv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2000, 2))
+    >>> dv.js_knn(x, x + 100.0)  # far apart: log 2
+    0.6931...
+    >>> dv.js_knn(x, rng.normal(size=(2000, 2)))  # same distribution: near 0
+    0.0...
+    """
+    x, y, k, backend = _sample_pair(samples_p, samples_q, k)
+    log_base = check_base(base)
+    seed = check_seed(seed)
+    n, m = int(x.shape[0]), int(y.shape[0])
+    if m < k + 1:
+        raise ValueError(
+            f"samples_q must hold at least k + 1 = {k + 1} samples (each one's k-th "
+            f"neighbour among the others); got {m}"
+        )
+    _check_sizes(n, m, k)
+    size = min(n, m)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for count in (n, m):
+        mask = np.zeros(count, dtype=bool)
+        mask[rng.choice(count, size, replace=False) if count > size else slice(None)] = True
+        chosen.append(mask)
+    mixture = backend.concatenate(
+        [x[backend.index(np.flatnonzero(chosen[0]))], y[backend.index(np.flatnonzero(chosen[1]))]]
+    )
+    value = (
+        _kl_to_mixture(x, mixture, k, "samples_p", backend)
+        + _kl_to_mixture(y, mixture, k, "samples_q", backend)
+    ) / 2
+    return backend.to_output(backend.clip(value, 0.0, _LOG2) / log_base)
