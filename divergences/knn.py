@@ -34,9 +34,12 @@ __all__ = ["METHODS", "js_knn", "kl_knn"]
 
 _LOG2 = math.log(2.0)
 # Ridge added to fitted covariances, relative to their mean variance: it keeps the
-# Gaussian references proper for degenerate samples (points on a line, d > n) and
-# changes nothing measurable otherwise (any reference gives a consistent estimate).
+# Gaussian references proper for nearly degenerate samples and changes nothing
+# measurable otherwise (any reference gives a consistent estimate).
 _RIDGE = 1e-6
+# Samples whose covariance has an eigenvalue below this share of the largest lie on
+# a lower-dimensional set: no Gaussian reference fits them, the plain estimator runs.
+_DEGENERATE = 1e-10
 # Below this Gaussian ball probability SciPy's noncentral chi-square CDF loses
 # accuracy (it underflows to 0 from about 1e-90); the far-ball asymptotic takes over,
 # whose relative error in the probability is O(1/gap^2), a few percent there.
@@ -180,10 +183,21 @@ def _log_ball(w: Any, r: Any, d: int, backend: Backend) -> Any:
     return backend.sum(result) / int(w.shape[0])
 
 
+def _spans_all_dimensions(x: Any, backend: Backend) -> bool:
+    """Whether the sample covariance is definite (relative to its largest eigenvalue)."""
+    data = backend.to_numpy(x)
+    if data.shape[0] <= data.shape[1]:
+        return False
+    eigenvalues = np.linalg.eigvalsh(np.cov(data, rowvar=False).reshape(data.shape[1], -1))
+    return bool(eigenvalues[0] > _DEGENERATE * eigenvalues[-1])
+
+
 def _reference(x: Any, y: Any, k: int, backend: Backend) -> Any:
     """Telescoping through Gaussian fits: log(p/q) = log(p/g_P) + log(g_P/g_Q) + log(g_Q/q)."""
     from scipy.special import digamma
 
+    if not (_spans_all_dimensions(x, backend) and _spans_all_dimensions(y, backend)):
+        return _plain(x, y, k, backend)
     n, d = int(x.shape[0]), int(x.shape[1])
     mean_p, lower_p = _gaussian_fit(x, backend)
     mean_q, lower_q = _gaussian_fit(y, backend)
@@ -319,7 +333,12 @@ def kl_knn(
     densities whose supports overlap (:math:`P \ll Q`). For disjoint supports,
     or samples on a lower-dimensional set (segments), the true divergence is
     infinite but the estimates are finite numbers that grow with the gap; do
-    not read them as divergences.
+    not read them as divergences. A Gaussian reference needs samples that
+    span all ``d`` dimensions: where either sample's covariance is singular
+    (smallest eigenvalue below ``1e-10`` of the largest, as for points on a
+    line or fewer points than dimensions) the default falls back to the plain
+    estimator, whose values then grow like :math:`d \log` of the gap instead
+    of with the inverse of a ridge.
 
     Repeated points count once: :math:`\rho_k(i)` and :math:`\nu_k(i)` are
     distances to the k-th nearest *distinct* point at a positive distance, and

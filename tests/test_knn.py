@@ -229,3 +229,14 @@ def test_far_ball_asymptotic_joins_the_exact_probability():
     )
     assert np.all(exact > math.log(knn._SMALL_BALL))
     np.testing.assert_allclose(exact, asymptotic, atol=6e-2)
+
+
+def test_degenerate_samples_fall_back_to_the_plain_estimator():
+    # Points on a line (the disjoint segments) have no Gaussian reference: the
+    # default must give the plain estimate, not a value set by the ridge.
+    rng = np.random.default_rng(0)
+    p = np.column_stack([np.zeros(500), rng.uniform(size=500)])
+    q = np.column_stack([np.full(500, 0.5), rng.uniform(size=500)])
+    expected = dv.kl_knn(p, q, method="plain")
+    np.testing.assert_allclose(dv.kl_knn(p, q), expected, rtol=1e-12)
+    assert 0 < expected < 20
