@@ -34,7 +34,7 @@ from torch import nn
 
 import divergences as dv
 from divergences.neural import Critic
-from divergences.neural._dual import _optimizer
+from divergences.neural._fitting import _optimizer
 from divergences.neural._objectives import KantorovichDual
 from divergences.neural._trainer import train
 
