@@ -41,16 +41,16 @@ def test_stack_gradients_are_each_networks_own(objective, monkeypatch):
     x_q = torch.randn(3, 13, 2, dtype=torch.float64) + 1
     t = torch.rand(3, 13, 1, dtype=torch.float64)
     fixed = torch.lerp(x_q, x_p[:, :13], t)
-    monkeypatch.setattr(objectives, "_interpolates", lambda a, b, g: fixed if a.dim() == 3 else None)
+    monkeypatch.setattr(
+        objectives, "_interpolates", lambda a, b, g: fixed if a.dim() == 3 else None
+    )
     _, stats = objective.backward(stack, x_p, x_q, torch.Generator())
     for k, critic in enumerate(critics):
         monkeypatch.setattr(objectives, "_interpolates", lambda a, b, g, k=k: fixed[k])
         loss, own_stats = objective.loss(critic, x_p[k], x_q[k], torch.Generator())
         loss.backward()
         np.testing.assert_allclose(stats[k].numpy(), own_stats.numpy(), rtol=1e-12, atol=1e-14)
-        for (weight, bias), (weights, biases) in zip(
-            critic.layers(), stack.layers(), strict=True
-        ):
+        for (weight, bias), (weights, biases) in zip(critic.layers(), stack.layers(), strict=True):
             np.testing.assert_allclose(weights.grad[k].numpy(), weight.grad.numpy(), atol=1e-13)
             np.testing.assert_allclose(
                 biases.grad[k].reshape(bias.shape).numpy(), bias.grad.numpy(), atol=1e-13
