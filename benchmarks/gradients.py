@@ -1,0 +1,49 @@
+"""The headline benchmark: values and gradients of every method on disjoint supports.
+
+Runs :func:`divergences.gradients.run` (the ``divergences gradients`` command)
+and files its outputs where the docs find them: the JSON and CSV in
+benchmarks/results/, the figures gradients.png, dynamics.png and critic_2d.png
+in docs/figures/.
+
+Run: ``python benchmarks/gradients.py`` (about 4 minutes on 2 cores; ``--quick``
+for a smoke run, which writes gradients_quick.* and no figures into docs/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from _common import RESULTS
+
+from divergences.gradients import run, summary_table
+
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, five theta, few steps")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = run(folder, quick=args.quick, seeds=args.seeds, device=args.device)
+        print(summary_table(paths["json"]))
+        suffix = "_quick" if args.quick else ""
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for kind in ("json", "csv"):
+            target = RESULTS / f"gradients{suffix}.{kind}"
+            shutil.copy(paths[kind], target)
+            print(f"wrote {target}")
+        if not args.quick:
+            for kind in ("gradients", "dynamics", "picture"):
+                target = FIGURES / paths[kind].name
+                shutil.copy(paths[kind], target)
+                print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
