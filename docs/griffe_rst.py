@@ -4,7 +4,9 @@ The docstrings are written for numpydoc (``.. math::`` blocks, ``:math:`` and
 ``:func:`` roles, ``[1]_`` citations), which mkdocstrings' numpy parser reads as
 plain Markdown. Rewriting those few constructs before parsing lets the same
 docstrings render with MathJax (pymdownx.arithmatex, generic mode) instead of
-showing the raw directives.
+showing the raw directives. A role naming an object of the package becomes a
+cross-reference to its entry in the API reference; other names (torch, numpy)
+stay inline code.
 """
 
 from __future__ import annotations
@@ -32,18 +34,54 @@ def _math_block(match: re.Match[str]) -> str:
     return f"{indent}$$\n{tex}\n{indent}$$\n\n"
 
 
-def _code_role(match: re.Match[str]) -> str:
+def _resolve(name: str, context: griffe.Object) -> str | None:
+    """The canonical path of the package object ``name`` means in ``context``, if any."""
+    name = name.lstrip(".")
+    first, _, rest = name.partition(".")
+    scopes: list[griffe.Object] = []
+    scope: griffe.Object | None = context
+    while scope is not None:  # the object itself, its class, its module, ..., the package
+        scopes.append(scope)
+        scope = scope.parent
+    for scope in scopes:
+        if scope.name == first and scope.parent is None:
+            target: Any = scope
+        elif first in scope.members:
+            target = scope.members[first]
+        else:
+            continue
+        try:
+            for part in filter(None, rest.split(".")):
+                target = target.members[part]
+            target = target.final_target if target.is_alias else target
+        except (KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+            return None
+        # Only what the reference shows: public objects of this package with a docstring
+        # (mkdocstrings leaves out the others, and a link to them would fail the build).
+        in_package = target.path.split(".")[0] == scopes[-1].name
+        shown = target.docstring is not None and not target.name.startswith("_")
+        return target.path if in_package and shown else None
+    return None
+
+
+def _code_role(match: re.Match[str], context: griffe.Object | None) -> str:
     name = match.group("name")
-    return f"`{name}()`" if match.group(0).startswith((":func:", ":meth:")) else f"`{name}`"
+    code = f"`{name}()`" if match.group(0).startswith((":func:", ":meth:")) else f"`{name}`"
+    target = _resolve(name, context) if context is not None else None
+    return f"[{code}][{target}]" if target else code
 
 
-def rst_to_markdown(text: str) -> str:
-    """Rewrite the reStructuredText constructs our docstrings use as Markdown."""
+def rst_to_markdown(text: str, context: griffe.Object | None = None) -> str:
+    """Rewrite the reStructuredText constructs our docstrings use as Markdown.
+
+    ``context`` is the object the docstring belongs to: names in roles are
+    looked up from it, as Sphinx would, to link them.
+    """
     if not text.endswith("\n"):
         text += "\n"
     text = _MATH_BLOCK.sub(_math_block, text)
     text = _MATH_ROLE.sub(lambda match: f"${match.group('tex').strip()}$", text)
-    text = _CODE_ROLE.sub(_code_role, text)
+    text = _CODE_ROLE.sub(lambda match: _code_role(match, context), text)
     text = _CITATION.sub(lambda match: f"[{match.group('label')}]", text)
     # ".. [1] Author, title" in References sections: a plain "[1] Author, title".
     text = re.sub(r"^([ ]*)\.\. \[(\w+)\]", r"\1[\2]", text, flags=re.MULTILINE)
@@ -61,7 +99,7 @@ class RestructuredTextToMarkdown(griffe.Extension):
             return
         seen.add(obj.path)
         if obj.docstring is not None:
-            obj.docstring.value = rst_to_markdown(obj.docstring.value)
+            obj.docstring.value = rst_to_markdown(obj.docstring.value, obj)
         for member in obj.members.values():
             if not member.is_alias:
                 self._rewrite(member, seen)
