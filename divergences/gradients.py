@@ -123,8 +123,8 @@ def histogram_js(samples_p: Any, samples_q: Any, bin_width: float = 0.1) -> Any:
     --------
     >>> import math, torch
     >>> from divergences.families import segment_samples
-    >>> p = segment_samples(torch.tensor(0.0), 1000, seed=0)
-    >>> q = segment_samples(torch.tensor(1.0), 1000, seed=1)
+    >>> p = segment_samples(torch.tensor(0.0, dtype=torch.float64), 1000, seed=0)
+    >>> q = segment_samples(torch.tensor(1.0, dtype=torch.float64), 1000, seed=1)
     >>> math.isclose(float(histogram_js(p, q)), math.log(2), rel_tol=1e-9)
     True
     """
@@ -183,8 +183,9 @@ def gradient_sweep(
     samples: int = 1000,
     seeds: int = 3,
     steps: int = 1000,
-    width: int = 64,
+    width: int = 32,
     depth: int = 2,
+    batch_size: int = 128,
     bin_width: float = 0.1,
     k: int = 5,
     device: str = "auto",
@@ -281,8 +282,9 @@ def training_dynamics(
     learning_rate: float = 0.05,
     inner_steps: int = 50,
     samples: int = 500,
-    width: int = 64,
+    width: int = 32,
     depth: int = 2,
+    batch_size: int = 128,
     bin_width: float = 0.1,
     seed: int = 0,
     device: str = "auto",
@@ -318,6 +320,7 @@ def training_dynamics(
                     "steps": inner_steps,
                     "width": width,
                     "depth": depth,
+                    "batch_size": batch_size,
                     "seed": seed + step,
                     "device": device,
                 }
@@ -391,6 +394,9 @@ def critic_picture(
         x = torch.as_tensor(arrows, dtype=torch.float32).requires_grad_(True)
         (grad,) = torch.autograd.grad(loss(x), x)
         directions[name] = (-grad).numpy()  # the generator descends its loss
+    step_sizes = {
+        name: float(np.median(np.linalg.norm(d, axis=1))) for name, d in directions.items()
+    }
     return {
         "p": p,
         "q": q,
@@ -400,6 +406,7 @@ def critic_picture(
         "discriminator": d.reshape(len(ys), len(xs)),
         "arrows": arrows,
         "directions": directions,
+        "step_sizes": step_sizes,
         "w_estimate": critic.distance,
         "js_estimate": discriminator.divergence,
     }
@@ -410,9 +417,10 @@ def batched_timing(
     count: int = 16,
     samples: int = 1000,
     steps: int = 500,
-    width: int = 64,
+    width: int = 32,
     depth: int = 2,
-    rounds: int = 3,
+    batch_size: int = 128,
+    rounds: int = 5,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Wall time of ``count`` critics trained as one stack against one critic alone.
@@ -447,6 +455,7 @@ def batched_timing(
         "steps": steps,
         "width": width,
         "depth": depth,
+        "batch_size": batch_size,
         "samples": samples,
         "one_seconds": float(np.median(ones)),
         "stack_seconds": float(np.median(stacks)),
@@ -506,33 +515,45 @@ _STYLE = {
 
 
 def plot_sweep(rows: list[dict[str, Any]], path: Path) -> None:
-    """Two panels: value against theta, derivative against theta (symlog axes)."""
+    """Two panels: value against theta (k-NN KL on its own axis), derivative against theta."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     summary = _summary(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.4))
+    kl_axis = axes[0].twinx()
     for method, (label, color, style) in _STYLE.items():
         entry = summary[method]
         theta = np.array(entry["theta"])
         for ax, key in ((axes[0], "value"), (axes[1], "derivative")):
             if method.startswith("gan_") and key == "value":
                 continue  # the generator losses are not divergences
+            if method == "kl_knn" and key == "value":
+                ax = kl_axis
             mean = np.array(entry[key])
             sd = np.array(entry[f"{key}_sd"])
             ax.plot(theta, mean, style, color=color, label=label, marker=".", lw=1.4)
             if np.any(sd > 0):
                 ax.fill_between(theta, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
-    axes[0].set_title("value (KL closed form is +inf for theta != 0)")
-    axes[1].set_title("d value / d theta, by autograd through the samples")
+    axes[0].set_title("value (KL closed form: +inf for theta != 0)")
+    axes[0].set_ylabel("W1, JS (nats)")
+    kl_axis.set_ylabel("KL k-NN (finite, grows like 2 log|theta|)", color="tab:purple")
+    axes[1].set_title("d value / d theta by autograd through the samples (symlog)")
+    axes[1].set_yscale("symlog", linthresh=1.0)
     for ax in axes:
         ax.set_xlabel("theta")
-        ax.set_yscale("symlog", linthresh=1.0)
         ax.axhline(0, color="lightgray", lw=0.8, zorder=0)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, ncol=2, loc="lower left")
+    handles = [
+        line
+        for ax in (axes[0], kl_axis)
+        for line in ax.get_lines()
+        if not line.get_label().startswith("_")
+    ]
+    axes[0].legend(handles=handles, fontsize=8, loc="upper center")
+    axes[1].legend(fontsize=8, ncol=2, loc="lower right")
     fig.suptitle("P = (0, U[0,1]) against Q_theta = (theta, U[0,1]): mean and sd over seeds")
     fig.tight_layout()
     _save(fig, path)
@@ -562,43 +583,68 @@ def plot_dynamics(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot_picture(picture: dict[str, Any], path: Path) -> None:
-    """The critic and the discriminator over the plane, with the generator's arrows."""
+    """The critic and the discriminator over the plane, with the generator's steps.
+
+    Arrows are drawn at one scale (half a unit of length per unit of gradient),
+    so the saturating loss's vanishing steps vanish; the non-saturating steps,
+    hundreds of times longer, are drawn at a fixed length and their median size
+    is printed instead.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.4))
     xs, ys, arrows = picture["xs"], picture["ys"], picture["arrows"]
+    directions = picture["directions"]
     panels = (
-        (axes[0], "critic", f"critic f (W1 estimate {picture['w_estimate']:.2f})", ["critic"]),
-        (
-            axes[1],
-            "discriminator",
-            f"discriminator D (JS estimate {picture['js_estimate']:.3f})",
-            ["saturating", "non_saturating"],
-        ),
+        (axes[0], "critic", f"critic f (W1 estimate {picture['w_estimate']:.2f}; true 4)"),
+        (axes[1], "discriminator", f"discriminator D (JS estimate {picture['js_estimate']:.3f})"),
     )
-    colors = {"critic": "black", "saturating": "tab:pink", "non_saturating": "black"}
-    for ax, key, title, arrow_sets in panels:
+    for ax, key, title in panels:
         image = ax.contourf(xs, ys, picture[key], levels=30, cmap="coolwarm")
-        fig.colorbar(image, ax=ax)
+        fig.colorbar(image, ax=ax, shrink=0.75)
         ax.scatter(*picture["p"].T, s=3, color="navy", label="P samples")
         ax.scatter(*picture["q"].T, s=3, color="darkred", label="Q samples")
-        for name in arrow_sets:
-            d = picture["directions"][name]
-            ax.quiver(
-                *arrows.T,
-                *d.T,
-                color=colors[name],
-                angles="xy",
-                scale_units="xy",
-                scale=1.0,
-                width=0.004,
-                label=f"generator step ({name.replace('_', '-')})",
-            )
         ax.set_title(title)
         ax.set_aspect("equal")
+
+    def arrows_at(ax: Any, steps: np.ndarray, color: str, label: str) -> None:
+        ax.quiver(
+            *arrows.T,
+            *(0.5 * steps).T,
+            color=color,
+            angles="xy",
+            scale_units="xy",
+            scale=1.0,
+            width=0.004,
+            label=label,
+        )
+
+    size = picture["step_sizes"]
+    arrows_at(
+        axes[0],
+        directions["critic"],
+        "black",
+        f"generator step, median |grad| {size['critic']:.2f}",
+    )
+    arrows_at(
+        axes[1],
+        directions["saturating"],
+        "magenta",
+        f"saturating step, median |grad| {size['saturating']:.1e}",
+    )
+    unit = directions["non_saturating"] / np.linalg.norm(
+        directions["non_saturating"], axis=1, keepdims=True
+    ).clip(min=1e-30)
+    arrows_at(
+        axes[1],
+        unit,
+        "black",
+        f"non-saturating direction, median |grad| {size['non_saturating']:.0f}",
+    )
+    for ax in axes:
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     _save(fig, path)
@@ -685,7 +731,11 @@ def run(
         "summary": _summary(rows),
         "rows": rows,
         "dynamics": dynamics,
-        "picture": {"w_estimate": picture["w_estimate"], "js_estimate": picture["js_estimate"]},
+        "picture": {
+            "w_estimate": picture["w_estimate"],
+            "js_estimate": picture["js_estimate"],
+            "median_step_sizes": picture["step_sizes"],
+        },
         "batched_timing": timing,
     }
     paths["json"].write_text(json.dumps(_json_safe(payload), indent=1) + "\n")

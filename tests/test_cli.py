@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
 
+import numpy as np
+import ot
 import pytest
+
+import divergences as dv
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -51,3 +56,125 @@ def test_bad_arguments_fail_with_a_message(args, message):
     result = run(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_help_lists_every_command_with_examples():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("demo", "compare", "gradients"):
+        assert command in result.stdout
+    for command in ("compare", "gradients"):
+        sub = run(command, "--help")
+        assert sub.returncode == 0
+        assert "examples:" in sub.stdout
+
+
+@pytest.fixture()
+def sample_files(tmp_path):
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(400, 2))
+    q = rng.normal(size=(300, 2)) + np.array([1.5, 0.0])
+    np.save(tmp_path / "p.npy", p)
+    np.savetxt(tmp_path / "q.csv", q, delimiter=",", header="x,y", comments="")
+    return p, q, tmp_path / "p.npy", tmp_path / "q.csv"
+
+
+def test_compare_prints_every_measure_from_npy_and_csv(sample_files):
+    p, q, p_path, q_path = sample_files
+    result = run("compare", str(p_path), str(q_path))
+    assert result.returncode == 0, result.stderr
+    rows = {line[:18].strip(): line[18:].split() for line in result.stdout.splitlines()[2:]}
+    assert set(rows) == {"W1 exact", "W1 sliced", "KL(P||Q) k-NN", "KL(Q||P) k-NN", "JS k-NN"}
+    # the exact W1 is POT's, called directly (4 decimals printed)
+    expected = ot.emd2(
+        np.full(400, 1 / 400), np.full(300, 1 / 300), ot.dist(p, q, metric="euclidean")
+    )
+    np.testing.assert_allclose(float(rows["W1 exact"][0]), expected, atol=6e-5)
+    assert 0 < float(rows["JS k-NN"][0]) < math.log(2)
+
+
+def test_compare_json_and_neural_intervals(sample_files):
+    p, q, p_path, q_path = sample_files
+    result = run(
+        "compare",
+        str(p_path),
+        str(q_path),
+        "--json",
+        "--neural",
+        "--steps",
+        "100",
+        "--device",
+        "cpu",
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["p"] == {"path": str(p_path), "n": 400, "d": 2}
+    measures = {row["measure"]: row for row in payload["measures"]}
+    np.testing.assert_allclose(measures["JS k-NN"]["value"], dv.js_knn(p, q), rtol=1e-12)
+    for name in ("W1 neural critic", "JS discriminator"):
+        low, high = measures[name]["interval"]
+        assert low <= measures[name]["value"] <= high
+    assert measures["W1 exact"]["interval"] is None
+
+
+def test_compare_one_dimensional_files(tmp_path):
+    np.savetxt(tmp_path / "a.csv", np.arange(10.0))
+    np.save(tmp_path / "b.npy", np.arange(10.0) + 2)
+    result = run("compare", str(tmp_path / "a.csv"), str(tmp_path / "b.npy"), "--k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "d = 1" in result.stdout
+    exact = next(line for line in result.stdout.splitlines() if line.startswith("W1 exact"))
+    assert float(exact.split()[2]) == 2.0  # a translate by 2
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.npy", "P: no such file"),
+        (lambda d: _write(d / "p.txt2", "1,2\n"), "expected a .npy or .csv file"),
+        (lambda d: _save(d / "p.npy", np.zeros((2, 2, 2))), "shape (n, d) or (n,)"),
+        (lambda d: _save(d / "p.npy", np.array([[1.0, np.nan]])), "NaN or inf"),
+        (lambda d: _write(d / "p.csv", "a,b\nx,y\n"), "cannot read"),
+        (lambda d: _save(d / "p.npy", np.zeros((5, 3))), "same dimension"),
+    ],
+)
+def test_compare_bad_files_fail_with_a_message(tmp_path, make, message):
+    np.save(tmp_path / "q.npy", np.zeros((5, 2)))
+    result = run("compare", str(make(tmp_path)), str(tmp_path / "q.npy"))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stderr.startswith("divergences compare: ")
+
+
+def test_compare_too_few_samples_for_knn_is_reported_not_fatal(tmp_path):
+    np.save(tmp_path / "p.npy", np.array([[0.0], [1.0], [2.0]]))
+    np.save(tmp_path / "q.npy", np.array([[5.0], [6.0], [7.0]]))
+    result = run("compare", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"))
+    assert result.returncode == 0, result.stderr
+    knn = next(line for line in result.stdout.splitlines() if line.startswith("KL(P||Q)"))
+    assert "at least k + 1 = 6 samples" in knn and " - " in knn
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--k", "0"], "--k must be at least 1"),
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--seed", "-1"], "--seed must be non-negative"),
+    ],
+)
+def test_compare_bad_options(sample_files, args, message):
+    _, _, p_path, q_path = sample_files
+    result = run("compare", str(p_path), str(q_path), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def _save(path, array):
+    np.save(path, array)
+    return path

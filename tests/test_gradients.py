@@ -92,12 +92,15 @@ def test_training_dynamics_w_reaches_zero_and_saturating_gan_stalls():
     rows = gradients.training_dynamics(
         (1.0,), iterations=25, learning_rate=0.1, inner_steps=40, samples=300, device="cpu"
     )
-    final = {r["method"]: r["thetas"][-1] for r in rows}
-    assert all(len(r["thetas"]) == 26 for r in rows)
-    assert abs(final["w_lp"]) < 0.15
-    assert abs(final["w_critic"]) < 0.25
-    assert final["js_histogram"] == 1.0  # no gradient at all
-    assert final["gan_saturating"] > 0.8  # a vanishing gradient
+    paths = {r["method"]: r["thetas"] for r in rows}
+    assert all(len(path) == 26 for path in paths.values())
+    assert abs(paths["w_lp"][-1]) < 0.15
+    assert abs(paths["w_critic"][-1]) < 0.25
+    assert paths["js_histogram"][-1] == 1.0  # no gradient at all
+    # a vanishing gradient: stuck for the last 10 iterations, far from 0
+    saturating = paths["gan_saturating"]
+    assert abs(saturating[-1] - saturating[-11]) < 1e-3
+    assert abs(saturating[-1]) > 0.3
 
 
 def test_critic_picture_arrows():
