@@ -5,7 +5,7 @@ and files its outputs where the docs find them: the JSON and CSV in
 benchmarks/results/, the figures gradients.png, dynamics.png and critic_2d.png
 in docs/figures/.
 
-Run: ``python benchmarks/gradients.py`` (about 4 minutes on 2 cores; ``--quick``
+Run: ``python benchmarks/gradients.py`` (about 70 s on 2 cores; ``--quick``
 for a smoke run, which writes gradients_quick.* and no figures into docs/).
 """
 
