@@ -325,7 +325,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Read two sample files (.npy, or .csv with one sample per line and an "
         "optional header) of shape (n, d) or (n,), and print the exact and sliced "
         "Wasserstein-1 distances, the k-NN KL in both directions and JS, and with --neural "
-        "the neural critic's W1 and the GAN discriminator's JS with 95%% intervals.",
+        "the neural critic's W1 and the GAN discriminator's JS with 95% intervals.",
         epilog="examples:\n  divergences compare p.npy q.npy\n"
         "  divergences compare data.csv model.csv --neural --steps 1000 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
