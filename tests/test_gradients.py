@@ -166,3 +166,18 @@ def test_gradients_command_rejects_bad_seeds():
     )
     assert result.returncode == 2
     assert "--seeds must be at least 1" in result.stderr
+
+
+def test_gradients_command_without_matplotlib_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from divergences import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+    assert cli.main(["gradients", "--quick"]) == 1
+    assert "pip install 'divergences[bench]'" in capsys.readouterr().err
