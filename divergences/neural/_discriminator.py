@@ -20,6 +20,7 @@ from divergences.neural._fitting import (
     batch_sources,
     check_options,
     check_warm_start,
+    check_warm_starts,
     evaluate,
     fit,
     mean_and_variance,
@@ -304,17 +305,7 @@ def js_dual_batch(
     )
     rng = np.random.default_rng(options.seed)
     pairs = batch_sources(samples_p, samples_q, options, rng)
-    if discriminators is None:
-        warm: list[Critic | None] = [None] * len(pairs)
-    else:
-        if isinstance(discriminators, Critic) or not isinstance(discriminators, Sequence):
-            raise TypeError("discriminators must be a sequence of K Critic (or None) entries")
-        if len(discriminators) != len(pairs):
-            raise ValueError(
-                f"discriminators must hold one entry per problem ({len(pairs)}); "
-                f"got {len(discriminators)}"
-            )
-        warm = [check_warm_start(d, f"discriminators[{k}]") for k, d in enumerate(discriminators)]
+    warm = check_warm_starts(discriminators, len(pairs), "discriminators")
     models, histories, generator = fit(JensenShannonDual(), pairs, options, rng, warm, True)
     return [
         _result(model, history, *pair, options, generator, start)
@@ -332,13 +323,12 @@ def _result(
     start: float,
 ) -> DiscriminatorResult:
     """Evaluate a trained discriminator's bound on the held-out samples."""
-    objective = JensenShannonDual()
 
     def log_d(x: torch.Tensor) -> torch.Tensor:
-        return objective.terms(model, x, x[:0])[0]
+        return -functional.softplus(-model(x))
 
     def log_one_minus_d(x: torch.Tensor) -> torch.Tensor:
-        return objective.terms(model, x[:0], x)[1]
+        return -functional.softplus(model(x))
 
     mean_p, var_p = mean_and_variance(evaluate(log_d, source_p.held_out))
     mean_q, var_q = mean_and_variance(evaluate(log_one_minus_d, source_q.held_out))
@@ -347,8 +337,7 @@ def _result(
         var_p / source_p.held_out.shape[0] + var_q / source_q.held_out.shape[0]
     )
     size = options.evaluation_size
-    fit_p = source_p.train if source_p.train is not None else source_p.batch(size, generator)
-    fit_q = source_q.train if source_q.train is not None else source_q.batch(size, generator)
+    fit_p, fit_q = source_p.fitted(size, generator), source_q.fitted(size, generator)
     train_p, _ = mean_and_variance(evaluate(log_d, fit_p))
     train_q, _ = mean_and_variance(evaluate(log_one_minus_d, fit_q))
 

@@ -20,6 +20,7 @@ from divergences.neural._fitting import (
     batch_sources,
     check_options,
     check_warm_start,
+    check_warm_starts,
     evaluate,
     fit,
     mean_and_variance,
@@ -389,23 +390,13 @@ def wasserstein_dual_batch(
     )
     rng = np.random.default_rng(options.seed)
     pairs = batch_sources(samples_p, samples_q, options, rng)
-    warm = _check_warm_starts(critics, len(pairs))
+    warm = check_warm_starts(critics, len(pairs), "critics")
     objective = KantorovichDual(penalty, weight)
     models, histories, generator = fit(objective, pairs, options, rng, warm, True)
     return [
         _result(model, history, *pair, rescale, options, generator, start)
         for model, history, pair in zip(models, histories, pairs, strict=True)
     ]
-
-
-def _check_warm_starts(networks: Any, count: int) -> list[Critic | None]:
-    if networks is None:
-        return [None] * count
-    if isinstance(networks, Critic) or not isinstance(networks, Sequence):
-        raise TypeError("critics must be a sequence of K Critic (or None) entries")
-    if len(networks) != count:
-        raise ValueError(f"critics must hold one entry per problem ({count}); got {len(networks)}")
-    return [check_warm_start(n, f"critics[{k}]") for k, n in enumerate(networks)]
 
 
 def _check_penalty(penalty: Any, penalty_weight: Any, optimizer: Any) -> tuple[str, float, str]:
@@ -428,8 +419,7 @@ def _result(
 ) -> DualResult:
     """Rescale a trained critic and evaluate it on the held-out samples."""
     size = options.evaluation_size
-    fit_p = source_p.train if source_p.train is not None else source_p.batch(size, generator)
-    fit_q = source_q.train if source_q.train is not None else source_q.batch(size, generator)
+    fit_p, fit_q = source_p.fitted(size, generator), source_q.fitted(size, generator)
     if rescale:
         slope = float(_gradient_norms(model, _probe_points(fit_p, fit_q, generator)).mean())
         if slope > 0:

@@ -62,6 +62,10 @@ class _Source:
     draw: Callable[[int], Any] | None
     dim: int
 
+    def fitted(self, size: int, generator: torch.Generator) -> torch.Tensor:
+        """The samples the network was fitted on: the training array, or a fresh draw."""
+        return self.train if self.train is not None else self.batch(size, generator)
+
     def batch(self, size: int, generator: torch.Generator) -> torch.Tensor:
         if self.train is not None:
             index = torch.randint(
@@ -182,6 +186,17 @@ def check_warm_start(network: Any, name: str) -> Critic | None:
             f"got {type(network).__name__}"
         )
     return network
+
+
+def check_warm_starts(networks: Any, count: int, name: str) -> list[Critic | None]:
+    """One warm start (or None) per problem of a batch; errors name ``name``."""
+    if networks is None:
+        return [None] * count
+    if isinstance(networks, Critic) or not isinstance(networks, Sequence):
+        raise TypeError(f"{name} must be a sequence of K Critic (or None) entries")
+    if len(networks) != count:
+        raise ValueError(f"{name} must hold one entry per problem ({count}); got {len(networks)}")
+    return [check_warm_start(n, f"{name}[{k}]") for k, n in enumerate(networks)]
 
 
 def sources(
