@@ -6,48 +6,16 @@ in docs/ can always be traced to the run that produced it.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from divergences.experiments.provenance import machine
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(
-                (
-                    line.split(":", 1)[1].strip()
-                    for line in handle
-                    if line.startswith("model name")
-                ),
-                platform.processor(),
-            )
-    except OSError:
-        cpu = platform.processor()
-    packages = {}
-    for name in ("divergences", "numpy", "scipy", "pot", "torch"):
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            packages[name] = None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": packages,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def median_time(function: Callable[[], Any], *, repeats: int = 7, warmup: int = 1) -> float:

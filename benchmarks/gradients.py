@@ -1,12 +1,12 @@
 """The headline benchmark: values and gradients of every method on disjoint supports.
 
-Runs :func:`divergences.gradients.run` (the ``divergences gradients`` command)
+Runs :func:`divergences.experiments.report.run` (the ``divergences gradients`` command)
 and files its outputs where the docs find them: the JSON and CSV in
 benchmarks/results/, the figures gradients.png, dynamics.png and critic_2d.png
 in docs/figures/.
 
-Run: ``python benchmarks/gradients.py`` (about 70 s on 2 cores; ``--quick``
-for a smoke run, which writes gradients_quick.* and no figures into docs/).
+Run: ``python benchmarks/gradients.py`` (``--quick`` for a smoke run, which
+writes gradients_quick.* and no figures into docs/).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _common import RESULTS
 
-from divergences.gradients import run, summary_table
+from divergences.experiments.report import run, summary_table
 
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        paths = run(folder, quick=args.quick, seeds=args.seeds, device=args.device)
+        paths = run(Path(folder) / "run", quick=args.quick, seeds=args.seeds, device=args.device)
         print(summary_table(paths["json"]))
         suffix = "_quick" if args.quick else ""
         RESULTS.mkdir(parents=True, exist_ok=True)

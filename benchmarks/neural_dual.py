@@ -33,10 +33,7 @@ from _common import save_figure, write_json
 from torch import nn
 
 import divergences as dv
-from divergences.neural import Critic
-from divergences.neural._fitting import _optimizer
-from divergences.neural._objectives import KantorovichDual
-from divergences.neural._trainer import train
+from divergences.neural import Critic, KantorovichDual, TrainingOptions, train
 
 FIGURE = Path(__file__).resolve().parent.parent / "docs" / "figures" / "neural_dual.png"
 TRAIN = 5000
@@ -201,23 +198,14 @@ def throughput(device: str, steps: int, rounds: int) -> dict:
         torch.manual_seed(0)
         critic = Critic(2, 128, 2).to(device)
         critic.standardise_inputs(torch.cat([x_p, x_q]))
-        optimizer = _optimizer("adam", list(critic.parameters()), 1e-4)
-        generator = torch.Generator(device=device).manual_seed(0)
 
         def sample(size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
             index_p = torch.randint(TRAIN, (size,), generator=gen, device=device)
             index_q = torch.randint(TRAIN, (size,), generator=gen, device=device)
             return x_p[index_p], x_q[index_q]
 
-        train(
-            critic,
-            KantorovichDual("gp", 10.0),
-            sample,
-            optimizer,
-            steps=steps,
-            batch_size=256,
-            generator=generator,
-        )
+        options = TrainingOptions(learning_rate=1e-4, steps=steps, batch_size=256, seed=0)
+        train(critic, KantorovichDual("gp", 10.0), sample, options)
         if device != "cpu":
             torch.cuda.synchronize()
 

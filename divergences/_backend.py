@@ -157,6 +157,10 @@ class NumpyBackend:
     def index(self, indices: np.ndarray) -> np.ndarray:
         return indices
 
+    def bincount(self, indices: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+        """Sums of ``weights`` by index into ``size`` bins."""
+        return np.bincount(indices, weights=weights, minlength=size).astype(self.dtype)
+
 
 class TorchBackend:
     """Operations on torch tensors of one floating dtype on one device."""
@@ -289,6 +293,11 @@ class TorchBackend:
 
     def index(self, indices: np.ndarray) -> Any:
         return self.torch.as_tensor(indices, device=self.device)
+
+    def bincount(self, indices: np.ndarray, weights: Any, size: int) -> Any:
+        """Sums of ``weights`` by index into ``size`` bins (differentiable in the weights)."""
+        empty = self.torch.zeros(size, dtype=self.dtype, device=self.device)
+        return empty.index_add(0, self.index(indices), weights.to(self.dtype))
 
 
 Backend = NumpyBackend | TorchBackend

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from divergences.closed_form import segments
+from divergences.experiments.histograms import segment_histograms
 from divergences.families import segment_samples
 from divergences.information import js, kl
 
@@ -30,24 +31,14 @@ __all__ = ["InputError", "compare", "load_samples", "main"]
 _DEFAULT_THETAS = (-1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0)
 
 
-def _segment_histograms(
-    theta: float, n: int, bin_width: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Histograms of P and Q_theta samples on one grid; x bins centred on multiples of h."""
-    p_samples = np.asarray(segment_samples(0.0, n, seed=seed))
-    q_samples = np.asarray(segment_samples(theta, n, seed=seed + 1))
-    reach = max(abs(theta), bin_width) + bin_width
-    x_edges = np.arange(-reach - bin_width / 2, reach + bin_width, bin_width)
-    y_edges = np.linspace(0.0, 1.0, 11)
-    hist_p, _, _ = np.histogram2d(p_samples[:, 0], p_samples[:, 1], bins=(x_edges, y_edges))
-    hist_q, _, _ = np.histogram2d(q_samples[:, 0], q_samples[:, 1], bins=(x_edges, y_edges))
-    return hist_p.ravel(), hist_q.ravel()
-
-
 def demo_table(
     thetas: Sequence[float], *, n: int = 10_000, bin_width: float = 0.25, seed: int = 0
 ) -> str:
     """The demo's table as text: one row per theta.
+
+    KL and JS of histograms of ``n`` samples of P and of Q_theta (x bins
+    ``bin_width`` wide centred on its multiples, samples shared linearly
+    between the two nearest, ten y bins), next to the closed forms.
 
     Examples
     --------
@@ -64,7 +55,11 @@ def demo_table(
         f"{'W exact':>10}",
     ]
     for theta in thetas:
-        hist_p, hist_q = _segment_histograms(theta, n, bin_width, seed)
+        hist_p, hist_q = segment_histograms(
+            segment_samples(0.0, n, seed=seed),
+            segment_samples(theta, n, seed=seed + 1),
+            bin_width=bin_width,
+        )
         row = (
             kl(hist_p, hist_q),
             segments(theta, measure="kl").value,
@@ -143,7 +138,7 @@ def compare(
     >>> rng = np.random.default_rng(0)
     >>> rows = compare(rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + [1.0, 0.0])
     >>> [row["measure"] for row in rows]
-    ['W1 exact', 'W1 sliced', 'KL(P||Q) k-NN', 'KL(Q||P) k-NN', 'JS k-NN']
+    ['W1 exact', 'Sliced W1', 'KL(P||Q) k-NN', 'KL(Q||P) k-NN', 'JS k-NN']
     >>> 0.8 < rows[0]["value"] < 1.2
     True
     """
@@ -160,7 +155,9 @@ def compare(
         try:
             value = compute()
         except ProblemTooLargeError:
-            rows.append(_row(measure, None, None, "too large for the exact solver: see sliced"))
+            rows.append(
+                _row(measure, None, None, "too large for the exact solver; --neural estimates W1")
+            )
             return
         except ValueError as error:
             rows.append(_row(measure, None, None, str(error)))
@@ -171,7 +168,11 @@ def compare(
             rows.append(_row(measure, float(value), None, note))
 
     add("W1 exact", lambda: wasserstein(p, q), "POT network simplex (sort-based in 1-D)")
-    add("W1 sliced", lambda: sliced_wasserstein(p, q, seed=seed), "200 random projections")
+    add(
+        "Sliced W1",
+        lambda: sliced_wasserstein(p, q, seed=seed),
+        "a different metric, a lower bound of W1 (not an estimate of it); 200 projections",
+    )
     add("KL(P||Q) k-NN", lambda: kl_knn(p, q, k=k), f"k = {k}; consistent if densities overlap")
     add("KL(Q||P) k-NN", lambda: kl_knn(q, p, k=k), f"k = {k}")
     add("JS k-NN", lambda: js_knn(p, q, k=k), f"k = {k}; in [0, log 2]")
@@ -307,7 +308,13 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         default="gradients-output",
         metavar="DIR",
-        help="folder for the results (created if missing; default: %(default)s)",
+        help="folder for the results: new or empty, unless --overwrite (default: %(default)s)",
+    )
+    gradients.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results in an output folder that already holds files "
+        "(without it, such a folder is refused)",
     )
     gradients.add_argument(
         "--quick", action="store_true", help="a small run (one seed, five theta) in seconds"
@@ -323,9 +330,10 @@ def _parser() -> argparse.ArgumentParser:
         "compare",
         help="every applicable divergence between two sample files",
         description="Read two sample files (.npy, or .csv with one sample per line and an "
-        "optional header) of shape (n, d) or (n,), and print the exact and sliced "
-        "Wasserstein-1 distances, the k-NN KL in both directions and JS, and with --neural "
-        "the neural critic's W1 and the GAN discriminator's JS with 95% intervals.",
+        "optional header) of shape (n, d) or (n,), and print the exact Wasserstein-1 "
+        "distance, the sliced W1 (a smaller, different metric), the k-NN KL in both "
+        "directions and JS, and with --neural the neural critic's W1 and the GAN "
+        "discriminator's JS with 95% intervals.",
         epilog="examples:\n  divergences compare p.npy q.npy\n"
         "  divergences compare data.csv model.csv --neural --steps 1000 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -364,7 +372,7 @@ def _run_gradients(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             file=sys.stderr,
         )
         return 1
-    from divergences.gradients import run, summary_table
+    from divergences.experiments.report import run, summary_table
 
     try:
         paths = run(
@@ -373,6 +381,7 @@ def _run_gradients(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             seeds=args.seeds,
             device=args.device,
             progress=not args.no_progress,
+            overwrite=args.overwrite,
         )
     except (ValueError, OSError) as error:
         print(f"divergences gradients: {error}", file=sys.stderr)

@@ -19,6 +19,14 @@ settings.register_profile("dev", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("DIVERGENCES_HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request: pytest.FixtureRequest) -> str:
+    """Where a torch test runs: the CPU always, CUDA where a GPU is present (else skipped)."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device here: the same test runs on CUDA where one is present")
+    return request.param
+
+
 @pytest.fixture(params=["numpy", "torch"])
 def kind(request: pytest.FixtureRequest) -> str:
     """Which array kind a test feeds the public functions."""

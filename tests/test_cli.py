@@ -84,7 +84,7 @@ def test_compare_prints_every_measure_from_npy_and_csv(sample_files):
     result = run("compare", str(p_path), str(q_path))
     assert result.returncode == 0, result.stderr
     rows = {line[:18].strip(): line[18:].split() for line in result.stdout.splitlines()[2:]}
-    assert set(rows) == {"W1 exact", "W1 sliced", "KL(P||Q) k-NN", "KL(Q||P) k-NN", "JS k-NN"}
+    assert set(rows) == {"W1 exact", "Sliced W1", "KL(P||Q) k-NN", "KL(Q||P) k-NN", "JS k-NN"}
     # the exact W1 is POT's, called directly (4 decimals printed)
     expected = ot.emd2(
         np.full(400, 1 / 400), np.full(300, 1 / 300), ot.dist(p, q, metric="euclidean")

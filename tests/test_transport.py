@@ -108,37 +108,43 @@ def test_transport_result_is_a_certified_optimum():
     assert (result.p, result.metric) == (2.0, "euclidean")
 
 
-def test_outputs_follow_the_input_kind():
+def test_outputs_follow_the_input_kind(device):
     assert type(dv.wasserstein([[0.0, 1.0]], [[1.0, 1.0]])) is float
     assert type(dv.wasserstein([0.0, 1.0], [1.0, 3.0])) is float
     for dtype in (torch.float32, torch.float64):
-        x = torch.zeros(5, 2, dtype=dtype)
+        x = torch.zeros(5, 2, dtype=dtype, device=device)
         for value in (dv.wasserstein(x, x + 1), dv.wasserstein(x[:, 0], x[:, 0] + 1)):
             assert isinstance(value, torch.Tensor)
-            assert value.dtype == dtype
-    result = dv.optimal_transport(torch.zeros(3, 2), torch.ones(4, 2))
+            assert value.dtype == dtype and value.device == x.device
+    result = dv.optimal_transport(
+        torch.zeros(3, 2, device=device), torch.ones(4, 2, device=device)
+    )
     assert isinstance(result.plan, torch.Tensor)
-    assert result.plan.shape == (3, 4)
+    assert result.plan.shape == (3, 4) and result.plan.device.type == device
     assert not result.plan.requires_grad
+    sliced = dv.sliced_wasserstein(
+        torch.zeros(6, 2, device=device), torch.ones(5, 2, device=device)
+    )
+    assert sliced.device.type == device
 
 
 @pytest.mark.parametrize("p", [1, 2, 3])
-def test_translation_gradient_is_the_unit_vector(p):
+def test_translation_gradient_is_the_unit_vector(p, device):
     rng = np.random.default_rng(p)
-    x = torch.tensor(rng.normal(size=(200, 2)))
-    shift = torch.tensor([0.3, -0.4], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(rng.normal(size=(200, 2)), device=device)
+    shift = torch.tensor([0.3, -0.4], dtype=torch.float64, device=device, requires_grad=True)
     value = dv.wasserstein(x, x + shift, p=p)
     value.backward()
     np.testing.assert_allclose(value.item(), 0.5, rtol=1e-12)
-    np.testing.assert_allclose(shift.grad.numpy(), [0.6, -0.8], rtol=1e-12)
+    np.testing.assert_allclose(shift.grad.cpu().numpy(), [0.6, -0.8], rtol=1e-12)
 
 
 @pytest.mark.parametrize("theta", [-2.0, -0.5, 0.5, 1.0, 2.0])
-def test_segments_gradient_is_the_sign_of_theta(theta):
+def test_segments_gradient_is_the_sign_of_theta(theta, device):
     p_samples = segment_samples(0.0, 1000, seed=0)
-    theta_t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    theta_t = torch.tensor(theta, dtype=torch.float64, device=device, requires_grad=True)
     q_samples = segment_samples(theta_t, 1000, seed=1)
-    value = dv.wasserstein(torch.from_numpy(p_samples), q_samples)
+    value = dv.wasserstein(torch.from_numpy(p_samples).to(device), q_samples)
     value.backward()
     assert abs(theta_t.grad.item() - math.copysign(1.0, theta)) < 1e-2
     assert abs(value.item() - abs(theta)) < 0.05

@@ -1,28 +1,58 @@
-"""Neural estimators: a network trained on samples, one loop for every objective.
+"""Neural estimators: a network trained on samples, one driver and one loop for every objective.
 
 :func:`wasserstein_dual` estimates W1 through Kantorovich-Rubinstein duality
 with a gradient-penalty critic; :func:`js_dual` estimates Jensen-Shannon with a
-GAN discriminator; their ``_batch`` forms train K networks as one stack. The
-pieces are private modules: the networks (``_networks``), the objectives
-(``_objectives``), the generic training loop (``_trainer``), the shared set-up
-(``_fitting``) and the public functions with their result types (``_dual``,
-``_discriminator``).
+GAN discriminator; their ``_batch`` forms train K networks as one stack (the
+single functions are the case K = 1). Their settings are one
+:class:`TrainingOptions`.
+
+The extension point is public: an :class:`Objective` (two methods) says what a
+network maximises, :func:`train` runs it with the options' optimiser and
+schedule, and :class:`KantorovichDual` and :class:`JensenShannonDual` are the
+two objectives the estimators use. :class:`Critic` is the network (any
+floating input, on its device) and :class:`CriticStack` K of them.
 """
 
 from divergences.neural._discriminator import DiscriminatorResult, js_dual, js_dual_batch
 from divergences.neural._dual import DualResult, wasserstein_dual, wasserstein_dual_batch
-from divergences.neural._networks import Critic, CriticStack
-from divergences.neural._trainer import TrainingDivergedError, TrainingHistory
+from divergences.neural._networks import ACTIVATIONS, Critic, CriticStack, gradient_norms
+from divergences.neural._objectives import (
+    PENALTIES,
+    JensenShannonDual,
+    KantorovichDual,
+    log_d,
+    log_one_minus_d,
+)
+from divergences.neural._trainer import (
+    STATISTICS,
+    Objective,
+    TrainingDivergedError,
+    TrainingHistory,
+    train,
+)
+from divergences.neural.options import OPTIMIZERS, TrainingOptions
 
 __all__ = [
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "PENALTIES",
+    "STATISTICS",
     "Critic",
     "CriticStack",
     "DiscriminatorResult",
     "DualResult",
+    "JensenShannonDual",
+    "KantorovichDual",
+    "Objective",
     "TrainingDivergedError",
     "TrainingHistory",
+    "TrainingOptions",
+    "gradient_norms",
     "js_dual",
     "js_dual_batch",
+    "log_d",
+    "log_one_minus_d",
+    "train",
     "wasserstein_dual",
     "wasserstein_dual_batch",
 ]

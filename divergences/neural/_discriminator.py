@@ -10,29 +10,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional
 
 from divergences._validation import check_option
-from divergences.neural._fitting import (
-    Options,
-    _as_tensor,
-    _Source,
-    batch_sources,
-    check_options,
-    check_warm_start,
-    check_warm_starts,
-    evaluate,
-    fit,
-    mean_and_variance,
-    sources,
-)
+from divergences.neural._fitting import Fitted, as_tensor, evaluate, fit, mean_and_variance
 from divergences.neural._networks import Critic
-from divergences.neural._objectives import JensenShannonDual
+from divergences.neural._objectives import JensenShannonDual, log_d, log_one_minus_d
 from divergences.neural._trainer import TrainingHistory
+from divergences.neural.options import TrainingOptions
 
 #: Generator losses: the original minimax ("saturating") and the "non-saturating" -log D.
 GENERATOR_LOSSES = ("saturating", "non_saturating")
 _LOG2 = math.log(2.0)
+_LOG4 = math.log(4.0)
 
 
 @dataclass(frozen=True)
@@ -57,6 +46,11 @@ class DiscriminatorResult:
         :math:`D = \sigma(\ell)` is the probability that a point came from P.
     history : TrainingHistory
         Objective and logit-gradient statistics along training.
+    held_out_index : tuple of (numpy.ndarray or None)
+        Which rows of ``samples_p`` and ``samples_q`` were held out of
+        training (None for a callable).
+    options : TrainingOptions
+        The options the network was trained with.
     steps : int
         Optimiser steps taken.
     seconds : float
@@ -71,6 +65,8 @@ class DiscriminatorResult:
     train_divergence: float
     discriminator: Critic = field(repr=False)
     history: TrainingHistory = field(repr=False)
+    held_out_index: tuple[np.ndarray | None, np.ndarray | None] = field(repr=False)
+    options: TrainingOptions = field(repr=False)
     steps: int
     seconds: float
     device: str
@@ -87,8 +83,7 @@ class DiscriminatorResult:
         """
         logits_p = self.discriminator(self._tensor(samples_p, "samples_p"))
         logits_q = self.discriminator(self._tensor(samples_q, "samples_q"))
-        bound = -functional.softplus(-logits_p).mean() - functional.softplus(logits_q).mean()
-        return (bound + math.log(4.0)) / 2
+        return (log_d(logits_p).mean() + log_one_minus_d(logits_q).mean() + _LOG4) / 2
 
     def generator_loss(self, samples: Any, kind: str = "saturating") -> torch.Tensor:
         r"""The loss a generator of ``samples`` (Q) minimises against this discriminator.
@@ -114,12 +109,12 @@ class DiscriminatorResult:
         kind = check_option(kind, "kind", GENERATOR_LOSSES)
         logits = self.discriminator(self._tensor(samples, "samples"))
         if kind == "saturating":
-            return -functional.softplus(logits).mean()
-        return functional.softplus(-logits).mean()
+            return log_one_minus_d(logits).mean()
+        return -log_d(logits).mean()
 
     def _tensor(self, samples: Any, name: str) -> torch.Tensor:
         device = next(self.discriminator.parameters()).device
-        x = _as_tensor(samples, name, device)
+        x = as_tensor(samples, name, device)
         if x.shape[1] != self.discriminator.dim:
             raise ValueError(
                 f"{name} must have d = {self.discriminator.dim} columns; got {x.shape[1]}"
@@ -131,19 +126,9 @@ def js_dual(
     samples_p: Any,
     samples_q: Any,
     *,
-    width: int | None = None,
-    depth: int = 3,
-    activation: str = "leaky_relu",
-    optimizer: str = "adam",
-    learning_rate: float | None = None,
-    batch_size: int = 256,
-    steps: int = 2000,
-    holdout: float = 0.2,
-    evaluation_size: int = 10_000,
-    discriminator: Critic | None = None,
-    seed: int | None = None,
-    device: Any = "auto",
-    progress: bool = False,
+    warm_start: Critic | None = None,
+    options: TrainingOptions | None = None,
+    **overrides: Any,
 ) -> DiscriminatorResult:
     r"""Estimate :math:`\mathrm{JS}(P, Q)` with a GAN discriminator (the variational bound).
 
@@ -154,7 +139,7 @@ def js_dual(
 
     A multilayer perceptron outputs a logit :math:`\ell` and
     :math:`D = \sigma(\ell)` is trained to maximise the right-hand side (binary
-    cross-entropy) on training samples, with the same loop as
+    cross-entropy) on training samples, with the same driver and loop as
     :func:`wasserstein_dual`; the bound is then evaluated on held-out samples.
     On disjoint supports the discriminator separates the samples, the estimate
     reaches :math:`\log 2`, and the saturating generator loss loses its
@@ -164,14 +149,14 @@ def js_dual(
     ----------
     samples_p, samples_q : (n, d) array-like, torch.Tensor, or callable
         Samples of :math:`P` and :math:`Q`, as for :func:`wasserstein_dual`.
-    width, depth, activation, optimizer, learning_rate, batch_size, steps
-        The network and its training, as for :func:`wasserstein_dual`
-        (Adam with betas (0.5, 0.9) and a learning rate of 1e-3 on a cosine
-        decay by default).
-    holdout, evaluation_size, seed, device, progress
-        As for :func:`wasserstein_dual`.
-    discriminator : Critic, optional
-        Warm start from an earlier discriminator (``result.discriminator``).
+    warm_start : Critic, optional
+        Continue training a copy of an earlier discriminator
+        (``result.discriminator``).
+    options : TrainingOptions, optional
+        The network and its training (Adam with betas (0.5, 0.9) and a
+        learning rate of 1e-3 on a cosine decay by default).
+    **overrides
+        Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`.
 
     Returns
     -------
@@ -185,11 +170,11 @@ def js_dual(
     ------
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples to
-        hold out, an unknown option or an out-of-range number, or
+        hold out, an out-of-range option, a warm start of another shape, or
         ``device="cuda"`` without a GPU.
     TypeError
-        If samples are not arrays, tensors or callables, or ``discriminator``
-        is not a :class:`Critic`.
+        If samples are not arrays, tensors or callables, an option is unknown,
+        or ``warm_start`` is not a :class:`Critic`.
     TrainingDivergedError
         If the loss becomes NaN or infinite; the message names the step.
 
@@ -214,60 +199,33 @@ def js_dual(
     >>> bool(abs(result.divergence - np.log(2)) < 0.02)
     True
     """
-    start = time.perf_counter()
-    options = check_options(
-        width=width,
-        depth=depth,
-        activation=activation,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        steps=steps,
-        holdout=holdout,
-        evaluation_size=evaluation_size,
-        seed=seed,
-        device=device,
-        progress=progress,
-    )
-    warm = check_warm_start(discriminator, "discriminator")
-    rng = np.random.default_rng(options.seed)
-    pair = sources(samples_p, samples_q, options, rng)
-    (model,), (history,), generator = fit(JensenShannonDual(), [pair], options, rng, [warm], False)
-    return _result(model, history, *pair, options, generator, start)
+    settings = TrainingOptions.build(options, **overrides)
+    return _estimate(samples_p, samples_q, warm_start, settings, batch=False)[0]
 
 
 def js_dual_batch(
     samples_p: Any,
     samples_q: Any,
     *,
-    width: int | None = None,
-    depth: int = 3,
-    activation: str = "leaky_relu",
-    optimizer: str = "adam",
-    learning_rate: float | None = None,
-    batch_size: int = 256,
-    steps: int = 2000,
-    holdout: float = 0.2,
-    evaluation_size: int = 10_000,
-    discriminators: Sequence[Critic | None] | None = None,
-    seed: int | None = None,
-    device: Any = "auto",
-    progress: bool = False,
+    warm_start: Sequence[Critic | None] | None = None,
+    options: TrainingOptions | None = None,
+    **overrides: Any,
 ) -> list[DiscriminatorResult]:
     r"""Estimate JS for K problems at once, with K discriminators trained as one stack.
 
-    The counterpart of :func:`wasserstein_dual_batch` for :func:`js_dual`.
+    The counterpart of :func:`wasserstein_dual_batch` for :func:`js_dual`,
+    which is its case K = 1.
 
     Parameters
     ----------
     samples_p, samples_q : sequence of K sample sets, or (K, n, d) array-like
         As for :func:`wasserstein_dual_batch` (one side may be a single shared set).
-    discriminators : sequence of K Critic or None, optional
+    warm_start : sequence of K Critic or None, optional
         Warm starts, one per problem.
-    width, depth, activation, optimizer, learning_rate, batch_size, steps
-        As for :func:`js_dual`.
-    holdout, evaluation_size, seed, device, progress
-        As for :func:`js_dual`.
+    options : TrainingOptions, optional
+        The networks and their training; the defaults if None.
+    **overrides
+        Any field of :class:`TrainingOptions`.
 
     Returns
     -------
@@ -288,58 +246,44 @@ def js_dual_batch(
     >>> [round(r.divergence, 2) for r in results]
     [0.0, 0.69]
     """
+    settings = TrainingOptions.build(options, **overrides)
+    return _estimate(samples_p, samples_q, warm_start, settings, batch=True)
+
+
+def _estimate(
+    samples_p: Any, samples_q: Any, warm_start: Any, options: TrainingOptions, *, batch: bool
+) -> list[DiscriminatorResult]:
     start = time.perf_counter()
-    options = check_options(
-        width=width,
-        depth=depth,
-        activation=activation,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        steps=steps,
-        holdout=holdout,
-        evaluation_size=evaluation_size,
-        seed=seed,
-        device=device,
-        progress=progress,
+    fits = fit(
+        JensenShannonDual(),
+        samples_p,
+        samples_q,
+        batch=batch,
+        warm_start=warm_start,
+        options=options,
     )
-    rng = np.random.default_rng(options.seed)
-    pairs = batch_sources(samples_p, samples_q, options, rng)
-    warm = check_warm_starts(discriminators, len(pairs), "discriminators")
-    models, histories, generator = fit(JensenShannonDual(), pairs, options, rng, warm, True)
-    return [
-        _result(model, history, *pair, options, generator, start)
-        for model, history, pair in zip(models, histories, pairs, strict=True)
-    ]
+    return [_result(fitted, start) for fitted in fits]
 
 
-def _result(
-    model: Critic,
-    history: TrainingHistory,
-    source_p: _Source,
-    source_q: _Source,
-    options: Options,
-    generator: torch.Generator,
-    start: float,
-) -> DiscriminatorResult:
+def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     """Evaluate a trained discriminator's bound on the held-out samples."""
-
-    def log_d(x: torch.Tensor) -> torch.Tensor:
-        return -functional.softplus(-model(x))
-
-    def log_one_minus_d(x: torch.Tensor) -> torch.Tensor:
-        return -functional.softplus(model(x))
-
-    mean_p, var_p = mean_and_variance(evaluate(log_d, source_p.held_out))
-    mean_q, var_q = mean_and_variance(evaluate(log_one_minus_d, source_q.held_out))
-    raw = (mean_p + mean_q + math.log(4.0)) / 2
-    stderr = 0.5 * math.sqrt(
-        var_p / source_p.held_out.shape[0] + var_q / source_q.held_out.shape[0]
+    model, source_p, source_q, options = (
+        fitted.network,
+        fitted.source_p,
+        fitted.source_q,
+        fitted.options,
     )
+
+    def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
+        """The bound (JS, unclipped) on two sample sets, and its standard error."""
+        mean_p, var_p = mean_and_variance(evaluate(lambda x: log_d(model(x)), x_p))
+        mean_q, var_q = mean_and_variance(evaluate(lambda x: log_one_minus_d(model(x)), x_q))
+        stderr = 0.5 * math.sqrt(var_p / x_p.shape[0] + var_q / x_q.shape[0])
+        return (mean_p + mean_q + _LOG4) / 2, stderr
+
+    raw, stderr = bound(source_p.held_out, source_q.held_out)
     size = options.evaluation_size
-    fit_p, fit_q = source_p.fitted(size, generator), source_q.fitted(size, generator)
-    train_p, _ = mean_and_variance(evaluate(log_d, fit_p))
-    train_q, _ = mean_and_variance(evaluate(log_one_minus_d, fit_q))
+    train_value, _ = bound(source_p.fitted(size), source_q.fitted(size))
 
     def clip(value: float) -> float:
         return min(max(value, 0.0), _LOG2)
@@ -348,10 +292,12 @@ def _result(
         divergence=clip(raw),
         stderr=stderr,
         interval=(clip(raw - 1.96 * stderr), clip(raw + 1.96 * stderr)),
-        train_divergence=clip((train_p + train_q + math.log(4.0)) / 2),
+        train_divergence=clip(train_value),
         discriminator=model,
-        history=history,
+        history=fitted.history,
+        held_out_index=(source_p.held_out_index, source_q.held_out_index),
+        options=options,
         steps=options.steps,
         seconds=time.perf_counter() - start,
-        device=str(options.device),
+        device=str(options.torch_device),
     )

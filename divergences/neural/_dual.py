@@ -12,31 +12,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from divergences._validation import check_option, check_real
 from divergences.neural._fitting import (
-    Options,
-    _as_tensor,
-    _Source,
-    batch_sources,
-    check_options,
-    check_warm_start,
-    check_warm_starts,
+    EVALUATION_CHUNK,
+    Fitted,
+    as_tensor,
     evaluate,
     fit,
     mean_and_variance,
-    sources,
 )
 from divergences.neural._networks import Critic, gradient_norms
 from divergences.neural._objectives import KantorovichDual
 from divergences.neural._trainer import TrainingHistory
+from divergences.neural.options import TrainingOptions
 
-PENALTIES = ("gp", "lp", "clip")
-_DEFAULT_WEIGHT = {"gp": 10.0, "lp": 10.0, "clip": 0.01}
-_DEFAULT_OPTIMIZER = {"gp": "adam", "lp": "adam", "clip": "rmsprop"}
 # Points at which gradient norms are measured for the final rescaling and the
 # reported Lipschitz constant (data and interpolates, per set).
 _LIPSCHITZ_POINTS = 4096
-_EVALUATION_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -72,6 +63,12 @@ class DualResult:
         estimate.
     history : TrainingHistory
         Objective, penalty and gradient-norm statistics along training.
+    held_out_index : tuple of (numpy.ndarray or None)
+        Which rows of ``samples_p`` and ``samples_q`` were held out of
+        training for ``distance`` (None for a callable, whose held-out samples
+        are fresh draws).
+    options : TrainingOptions
+        The options the critic was trained with.
     steps : int
         Optimiser steps taken.
     seconds : float
@@ -88,6 +85,8 @@ class DualResult:
     lipschitz: float
     critic: Critic = field(repr=False)
     history: TrainingHistory = field(repr=False)
+    held_out_index: tuple[np.ndarray | None, np.ndarray | None] = field(repr=False)
+    options: TrainingOptions = field(repr=False)
     steps: int
     seconds: float
     device: str
@@ -111,8 +110,8 @@ class DualResult:
             the critic's device.
         """
         device = next(self.critic.parameters()).device
-        x_p = _as_tensor(samples_p, "samples_p", device)
-        x_q = _as_tensor(samples_q, "samples_q", device)
+        x_p = as_tensor(samples_p, "samples_p", device)
+        x_q = as_tensor(samples_q, "samples_q", device)
         dim = self.critic.dim
         for x, name in ((x_p, "samples_p"), (x_q, "samples_q")):
             if x.shape[1] != dim:
@@ -138,8 +137,8 @@ def _probe_points(
 def _gradient_norms(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
     return torch.cat(
         [
-            gradient_norms(critic, points[i : i + _EVALUATION_CHUNK]).detach()
-            for i in range(0, points.shape[0], _EVALUATION_CHUNK)
+            gradient_norms(critic, points[i : i + EVALUATION_CHUNK]).detach()
+            for i in range(0, points.shape[0], EVALUATION_CHUNK)
         ]
     )
 
@@ -150,20 +149,10 @@ def wasserstein_dual(
     *,
     penalty: str = "gp",
     penalty_weight: float | None = None,
-    width: int | None = None,
-    depth: int = 3,
-    activation: str = "leaky_relu",
-    optimizer: str | None = None,
-    learning_rate: float | None = None,
-    batch_size: int = 256,
-    steps: int = 2000,
-    holdout: float = 0.2,
-    evaluation_size: int = 10_000,
     rescale: bool = True,
-    critic: nn.Module | None = None,
-    seed: int | None = None,
-    device: Any = "auto",
-    progress: bool = False,
+    warm_start: Critic | None = None,
+    options: TrainingOptions | None = None,
+    **overrides: Any,
 ) -> DualResult:
     r"""Estimate :math:`W_1(P, Q)` with a neural critic (Kantorovich-Rubinstein duality).
 
@@ -192,49 +181,24 @@ def wasserstein_dual(
         Two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
         random interpolates :math:`\hat x = t x_p + (1 - t) x_q`; the one-sided
         :math:`\max(0, \|\nabla f\| - 1)^2`; or weight clipping (the original
-        WGAN, trained with RMSProp).
+        WGAN, trained with RMSProp). See :class:`KantorovichDual`.
     penalty_weight : float, optional
         :math:`\lambda` (default 10) for ``"gp"``/``"lp"``, the clipping bound
         :math:`c` (default 0.01) for ``"clip"``.
-    width : int, optional
-        Hidden units per layer; by default 128 up to d = 32, then 4 d, at most 512.
-    depth : int, default 3
-        Hidden layers.
-    activation : {"leaky_relu", "silu", "elu", "tanh"}, default "leaky_relu"
-        Hidden activation; the output is linear.
-    optimizer : {"adam", "rmsprop"}, optional
-        Adam with betas (0.5, 0.9) for the penalties, RMSProp for clipping.
-    learning_rate : float, optional
-        Initial learning rate (1e-3 for Adam, 5e-5 for RMSProp), decayed to 0
-        over ``steps`` on a cosine schedule.
-    batch_size : int, default 256
-        Samples per side in each step.
-    steps : int, default 2000
-        Optimiser steps. With the defaults, 2000 steps take 6 to 9 s on a
-        2-core CPU and reach 1% of the true W1 on the benchmark problems in
-        d = 2 and 16 (see the benchmark page).
-    holdout : float, default 0.2
-        Share of each sample array kept out of training for the estimate.
-        A fifth keeps 80% of the data for fitting the critic while leaving
-        enough held-out samples that the standard error is small (it scales as
-        :math:`1/\sqrt{n_{\text{held}}}`); estimates on training data are
-        biased upwards by over-fitting, which ``train_distance`` shows.
-        Ignored for callables.
-    evaluation_size : int, default 10000
-        Fresh samples per side drawn from callables for the held-out estimate.
     rescale : bool, default True
         Divide the trained critic by its mean gradient norm on the training
         data and interpolates. ``False`` gives the plain WGAN estimate.
-    critic : Critic, optional
-        Warm start: continue training a copy of an earlier critic (such as
+    warm_start : Critic, optional
+        Continue training a copy of an earlier critic (such as
         ``result.critic``) instead of a new one, as a distribution moves.
-    seed : int, optional
-        Seed for the initialisation, the held-out split, the batches and the
-        interpolates; the same seed gives the same result on the CPU.
-    device : str or torch.device, default "auto"
-        Where to train: ``"auto"`` picks CUDA when available, else the CPU.
-    progress : bool, default False
-        Show a progress bar (tqdm) during training.
+    options : TrainingOptions, optional
+        The network and its training; the defaults if None.
+    **overrides
+        Any field of :class:`TrainingOptions`, applied on top of ``options``:
+        ``width``, ``depth``, ``activation``, ``optimizer``, ``learning_rate``,
+        ``batch_size``, ``steps`` (default 2000), ``holdout`` (default 0.2),
+        ``evaluation_size``, ``seed``, ``device`` (default ``"auto"``: CUDA
+        when available) and ``progress``. An unknown name is a ``TypeError``.
 
     Returns
     -------
@@ -247,19 +211,23 @@ def wasserstein_dual(
     ------
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples to
-        hold out, an unknown option or an out-of-range number, or
+        hold out, an out-of-range option, a warm start of another shape, or
         ``device="cuda"`` without a GPU.
     TypeError
-        If samples are not arrays, tensors or callables, or ``critic`` is not a
-        :class:`Critic`.
+        If samples are not arrays, tensors or callables, an option is unknown,
+        or ``warm_start`` is not a :class:`Critic`.
     TrainingDivergedError
         If the loss becomes NaN or infinite; the message names the step.
 
     Notes
     -----
-    The estimate is a statistic of the held-out samples, so ``interval``
-    accounts for their noise only. A critic that is not optimal
-    under-estimates; one that is not 1-Lipschitz over-estimates (see
+    Cost: ``steps`` optimiser steps of ``batch_size`` samples a side, each a
+    forward and backward pass of the critic on data and interpolates, then one
+    pass over the held-out samples; the default critic has 3 hidden layers
+    of 128 units up to d = 32. The benchmark page gives measured times.
+
+    The estimate is a statistic of the held-out samples. A critic that is not
+    optimal under-estimates; one that is not 1-Lipschitz over-estimates (see
     ``lipschitz``).
 
     References
@@ -282,28 +250,11 @@ def wasserstein_dual(
     >>> bool(abs(result.distance - 2.0) < 0.2)
     True
     """
-    start = time.perf_counter()
-    penalty, weight, optimizer = _check_penalty(penalty, penalty_weight, optimizer)
-    options = check_options(
-        width=width,
-        depth=depth,
-        activation=activation,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        steps=steps,
-        holdout=holdout,
-        evaluation_size=evaluation_size,
-        seed=seed,
-        device=device,
-        progress=progress,
-    )
-    warm = check_warm_start(critic, "critic")
-    rng = np.random.default_rng(options.seed)
-    pair = sources(samples_p, samples_q, options, rng)
-    objective = KantorovichDual(penalty, weight)
-    (model,), (history,), generator = fit(objective, [pair], options, rng, [warm], False)
-    return _result(model, history, *pair, rescale, options, generator, start)
+    objective = KantorovichDual(penalty, penalty_weight)
+    settings = TrainingOptions.build(options, **overrides)
+    return _estimate(samples_p, samples_q, objective, rescale, warm_start, settings, batch=False)[
+        0
+    ]
 
 
 def wasserstein_dual_batch(
@@ -312,28 +263,19 @@ def wasserstein_dual_batch(
     *,
     penalty: str = "gp",
     penalty_weight: float | None = None,
-    width: int | None = None,
-    depth: int = 3,
-    activation: str = "leaky_relu",
-    optimizer: str | None = None,
-    learning_rate: float | None = None,
-    batch_size: int = 256,
-    steps: int = 2000,
-    holdout: float = 0.2,
-    evaluation_size: int = 10_000,
     rescale: bool = True,
-    critics: Sequence[Critic | None] | None = None,
-    seed: int | None = None,
-    device: Any = "auto",
-    progress: bool = False,
+    warm_start: Sequence[Critic | None] | None = None,
+    options: TrainingOptions | None = None,
+    **overrides: Any,
 ) -> list[DualResult]:
     r"""Estimate :math:`W_1` for K problems at once, with K critics trained as one stack.
 
     Each problem gets its own critic, trained on its own samples exactly as
     :func:`wasserstein_dual` would train it, but the K networks are stacked
     and every step runs them together with batched matrix products: a sweep
-    over a parameter (the disjoint segments over a grid of :math:`	heta`)
-    costs a few times one critic instead of K times.
+    over a parameter (the disjoint segments over a grid of :math:`\theta`)
+    costs a few times one critic instead of K times. :func:`wasserstein_dual`
+    is the case K = 1.
 
     Parameters
     ----------
@@ -341,12 +283,14 @@ def wasserstein_dual_batch(
         The problems' samples, each set as :func:`wasserstein_dual` accepts
         (arrays, tensors or callables; sets may differ in size). One side may
         instead be a single (n, d) set shared by every problem.
-    critics : sequence of K Critic or None, optional
-        Warm starts, one per problem (None entries start fresh).
-    penalty, penalty_weight, width, depth, activation, optimizer, learning_rate
+    penalty, penalty_weight, rescale
         As for :func:`wasserstein_dual`; the same for every problem.
-    batch_size, steps, holdout, evaluation_size, rescale, seed, device, progress
-        As for :func:`wasserstein_dual`.
+    warm_start : sequence of K Critic or None, optional
+        Warm starts, one per problem (None entries start fresh).
+    options : TrainingOptions, optional
+        The networks and their training; the defaults if None.
+    **overrides
+        Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`.
 
     Returns
     -------
@@ -372,54 +316,34 @@ def wasserstein_dual_batch(
     >>> [bool(abs(r.distance - true) < 0.15) for r, true in zip(results, [1.0, 2.0])]
     [True, True]
     """
-    start = time.perf_counter()
-    penalty, weight, optimizer = _check_penalty(penalty, penalty_weight, optimizer)
-    options = check_options(
-        width=width,
-        depth=depth,
-        activation=activation,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        steps=steps,
-        holdout=holdout,
-        evaluation_size=evaluation_size,
-        seed=seed,
-        device=device,
-        progress=progress,
-    )
-    rng = np.random.default_rng(options.seed)
-    pairs = batch_sources(samples_p, samples_q, options, rng)
-    warm = check_warm_starts(critics, len(pairs), "critics")
-    objective = KantorovichDual(penalty, weight)
-    models, histories, generator = fit(objective, pairs, options, rng, warm, True)
-    return [
-        _result(model, history, *pair, rescale, options, generator, start)
-        for model, history, pair in zip(models, histories, pairs, strict=True)
-    ]
+    objective = KantorovichDual(penalty, penalty_weight)
+    settings = TrainingOptions.build(options, **overrides)
+    return _estimate(samples_p, samples_q, objective, rescale, warm_start, settings, batch=True)
 
 
-def _check_penalty(penalty: Any, penalty_weight: Any, optimizer: Any) -> tuple[str, float, str]:
-    penalty = check_option(penalty, "penalty", PENALTIES)
-    weight = _DEFAULT_WEIGHT[penalty] if penalty_weight is None else penalty_weight
-    weight = check_real(weight, "penalty_weight", minimum=0.0)
-    optimizer = _DEFAULT_OPTIMIZER[penalty] if optimizer is None else optimizer
-    return penalty, weight, optimizer
-
-
-def _result(
-    model: Critic,
-    history: TrainingHistory,
-    source_p: _Source,
-    source_q: _Source,
+def _estimate(
+    samples_p: Any,
+    samples_q: Any,
+    objective: KantorovichDual,
     rescale: bool,
-    options: Options,
-    generator: torch.Generator,
-    start: float,
-) -> DualResult:
+    warm_start: Any,
+    options: TrainingOptions,
+    *,
+    batch: bool,
+) -> list[DualResult]:
+    start = time.perf_counter()
+    fits = fit(
+        objective, samples_p, samples_q, batch=batch, warm_start=warm_start, options=options
+    )
+    return [_result(fitted, rescale, start) for fitted in fits]
+
+
+def _result(fitted: Fitted, rescale: bool, start: float) -> DualResult:
     """Rescale a trained critic and evaluate it on the held-out samples."""
-    size = options.evaluation_size
-    fit_p, fit_q = source_p.fitted(size, generator), source_q.fitted(size, generator)
+    model, source_p, source_q = fitted.network, fitted.source_p, fitted.source_q
+    generator, options = fitted.generator, fitted.options
+    fit_p = source_p.fitted(options.evaluation_size)
+    fit_q = source_q.fitted(options.evaluation_size)
     if rescale:
         slope = float(_gradient_norms(model, _probe_points(fit_p, fit_q, generator)).mean())
         if slope > 0:
@@ -449,8 +373,10 @@ def _result(
         train_distance=train_p - train_q,
         lipschitz=lipschitz,
         critic=model,
-        history=history,
+        history=fitted.history,
+        held_out_index=(source_p.held_out_index, source_q.held_out_index),
+        options=options,
         steps=options.steps,
         seconds=time.perf_counter() - start,
-        device=str(options.device),
+        device=str(options.torch_device),
     )

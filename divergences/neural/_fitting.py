@@ -1,6 +1,14 @@
-"""The machinery every neural estimator shares: checked options, samples split
-into training and held-out parts (or drawn from callables), networks built or
-warm-started, and training one network, or a stack of K, with the generic loop.
+"""The one driver behind every neural estimator, single problem or batch.
+
+:func:`fit` takes an objective, the samples of one problem (or of K), the
+warm starts and the :class:`~divergences.neural.TrainingOptions`; it splits
+each sample array into training and held-out parts (callables are drawn from
+instead), builds or warm-starts one network per problem, trains the K networks
+as one :class:`~divergences.neural.CriticStack` with
+:func:`~divergences.neural.train`, and hands back each trained network with its
+samples. A single problem is the case K = 1, so ``wasserstein_dual(x, y)`` is
+exactly ``wasserstein_dual_batch([x], [y])[0]``. The estimators then evaluate
+what they need on the held-out samples.
 """
 
 from __future__ import annotations
@@ -13,43 +21,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._validation import (
-    as_samples,
-    backend_for,
-    check_count,
-    check_option,
-    check_real,
-    check_seed,
-)
-from divergences.neural._networks import ACTIVATIONS, Critic, CriticStack, default_width
+from divergences._validation import as_samples, backend_for
+from divergences.neural._networks import Critic, CriticStack, default_width
 from divergences.neural._trainer import Objective, TrainingHistory, train
+from divergences.neural.options import TrainingOptions
 
-OPTIMIZERS = ("adam", "rmsprop")
-_DEFAULT_LEARNING_RATE = {"adam": 1e-3, "rmsprop": 5e-5}
-_EVALUATION_CHUNK = 65536
+# Rows per forward pass when a trained network is evaluated on many samples.
+EVALUATION_CHUNK = 65536
+_DEFAULT_DEPTH = 3
+_DEFAULT_ACTIVATION = "leaky_relu"
 
 
-def _as_tensor(samples: Any, name: str, device: torch.device) -> torch.Tensor:
+def as_tensor(samples: Any, name: str, device: torch.device) -> torch.Tensor:
     """Validated (n, d) samples as a float32 tensor on ``device``, keeping autograd."""
     backend = backend_for(**{name: samples})
     x = as_samples(samples, name, backend)
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(x)
     return x.to(device=device, dtype=torch.float32)
-
-
-def _resolve_device(device: Any) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or a torch.device; got {device!r}"
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available here")
-    return resolved
 
 
 @dataclass
@@ -59,27 +48,21 @@ class _Source:
     name: str
     train: torch.Tensor | None
     held_out: torch.Tensor
+    held_out_index: np.ndarray | None
     draw: Callable[[int], Any] | None
     dim: int
 
-    def fitted(self, size: int, generator: torch.Generator) -> torch.Tensor:
+    def fitted(self, size: int) -> torch.Tensor:
         """The samples the network was fitted on: the training array, or a fresh draw."""
-        return self.train if self.train is not None else self.batch(size, generator)
+        return self.train if self.train is not None else self.call(size)
 
-    def batch(self, size: int, generator: torch.Generator) -> torch.Tensor:
-        if self.train is not None:
-            index = torch.randint(
-                self.train.shape[0], (size,), generator=generator, device=self.train.device
-            )
-            return self.train[index]
-        return self._call(size)
-
-    def _call(self, size: int) -> torch.Tensor:
-        assert self.draw is not None
+    def call(self, size: int) -> torch.Tensor:
+        """A fresh (size, d) batch from the callable, checked."""
+        if self.draw is None:
+            raise TypeError(f"{self.name} is an array, not a callable")
         batch = self.draw(size)
-        device = self.held_out.device
         x = batch if isinstance(batch, torch.Tensor) else torch.as_tensor(np.asarray(batch))
-        x = x.to(device=device, dtype=torch.float32)
+        x = x.to(device=self.held_out.device, dtype=torch.float32)
         if x.ndim == 1 and self.dim == 1:
             x = x.reshape(-1, 1)
         if tuple(x.shape) != (size, self.dim):
@@ -91,122 +74,34 @@ class _Source:
 
 
 def _source(
-    samples: Any,
-    name: str,
-    holdout: float,
-    evaluation_size: int,
-    device: torch.device,
-    rng: np.random.Generator,
+    samples: Any, name: str, options: TrainingOptions, rng: np.random.Generator
 ) -> _Source:
+    device = options.torch_device
     if callable(samples) and not isinstance(samples, (np.ndarray, torch.Tensor)):
-        first = _as_tensor(samples(2), f"{name}(2)", device).detach()
-        source = _Source(name, None, first, samples, first.shape[1])
-        source.held_out = _as_tensor(source._call(evaluation_size), name, device)
+        first = as_tensor(samples(2), f"{name}(2)", device).detach()
+        source = _Source(name, None, first, None, samples, first.shape[1])
+        source.held_out = as_tensor(source.call(options.evaluation_size), name, device)
         return source
-    x = _as_tensor(samples, name, device).detach()
+    x = as_tensor(samples, name, device).detach()
     n = x.shape[0]
-    n_held = max(2, round(holdout * n))
+    n_held = max(2, round(options.holdout * n))
     if n - n_held < 2:
         raise ValueError(
-            f"{name} has {n} samples: too few to hold out {holdout:.0%} and train on the "
-            "rest (at least 2 held out and 2 for training)"
+            f"{name} has {n} samples: too few to hold out {options.holdout:.0%} and train on "
+            "the rest (at least 2 held out and 2 for training)"
         )
-    order = torch.as_tensor(rng.permutation(n), device=device)
-    return _Source(name, x[order[n_held:]], x[order[:n_held]], None, x.shape[1])
+    order = rng.permutation(n)
+    index = torch.as_tensor(order, device=device)
+    return _Source(name, x[index[n_held:]], x[index[:n_held]], order[:n_held], None, x.shape[1])
 
 
-def _optimizer(name: str, parameters: list, rate: float) -> torch.optim.Optimizer:
-    if name == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=rate)
-    try:  # the fused kernel is a few percent faster where this torch build has it
-        return torch.optim.Adam(parameters, lr=rate, betas=(0.5, 0.9), fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(parameters, lr=rate, betas=(0.5, 0.9))
-
-
-@dataclass(frozen=True)
-class Options:
-    """The checked training options shared by the neural estimators."""
-
-    width: int | None
-    depth: int
-    activation: str
-    optimizer: str
-    learning_rate: float
-    batch_size: int
-    steps: int
-    holdout: float
-    evaluation_size: int
-    seed: int | None
-    device: torch.device
-    progress: bool
-
-
-def check_options(
-    *,
-    width: Any,
-    depth: Any,
-    activation: Any,
-    optimizer: Any,
-    learning_rate: Any,
-    batch_size: Any,
-    steps: Any,
-    holdout: Any,
-    evaluation_size: Any,
-    seed: Any,
-    device: Any,
-    progress: Any,
-) -> Options:
-    """Check every shared option once; errors name the option."""
-    optimizer = check_option(optimizer, "optimizer", OPTIMIZERS)
-    rate = _DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else learning_rate
-    holdout = check_real(holdout, "holdout")
-    if not 0 < holdout < 1:
-        raise ValueError(f"holdout must be strictly between 0 and 1; got {holdout}")
-    return Options(
-        width=None if width is None else check_count(width, "width"),
-        depth=check_count(depth, "depth"),
-        activation=check_option(activation, "activation", ACTIVATIONS),
-        optimizer=optimizer,
-        learning_rate=check_real(rate, "learning_rate", minimum=0.0),
-        batch_size=check_count(batch_size, "batch_size"),
-        steps=check_count(steps, "steps"),
-        holdout=holdout,
-        evaluation_size=check_count(evaluation_size, "evaluation_size", minimum=2),
-        seed=check_seed(seed),
-        device=_resolve_device(device),
-        progress=bool(progress),
-    )
-
-
-def check_warm_start(network: Any, name: str) -> Critic | None:
-    if network is not None and not isinstance(network, Critic):
-        raise TypeError(
-            f"{name} must be a divergences Critic (such as result.critic); "
-            f"got {type(network).__name__}"
-        )
-    return network
-
-
-def check_warm_starts(networks: Any, count: int, name: str) -> list[Critic | None]:
-    """One warm start (or None) per problem of a batch; errors name ``name``."""
-    if networks is None:
-        return [None] * count
-    if isinstance(networks, Critic) or not isinstance(networks, Sequence):
-        raise TypeError(f"{name} must be a sequence of K Critic (or None) entries")
-    if len(networks) != count:
-        raise ValueError(f"{name} must hold one entry per problem ({count}); got {len(networks)}")
-    return [check_warm_start(n, f"{name}[{k}]") for k, n in enumerate(networks)]
-
-
-def sources(
-    samples_p: Any, samples_q: Any, options: Options, rng: np.random.Generator, suffix: str = ""
+def _pair(
+    samples_p: Any, samples_q: Any, options: TrainingOptions, rng: np.random.Generator, suffix: str
 ) -> tuple[_Source, _Source]:
     """Both sides of one problem, split (or drawn), with matching dimensions."""
     name_p, name_q = f"samples_p{suffix}", f"samples_q{suffix}"
-    size, holdout, device = options.evaluation_size, options.holdout, options.device
-    source_p = _source(samples_p, name_p, holdout, size, device, rng)
-    source_q = _source(samples_q, name_q, holdout, size, device, rng)
+    source_p = _source(samples_p, name_p, options, rng)
+    source_q = _source(samples_q, name_q, options, rng)
     if source_p.dim != source_q.dim:
         raise ValueError(
             f"{name_p} and {name_q} must have the same dimension d; "
@@ -215,28 +110,39 @@ def sources(
     return source_p, source_q
 
 
-def batch_sources(
-    samples_p: Any, samples_q: Any, options: Options, rng: np.random.Generator
+def _problems(
+    samples_p: Any,
+    samples_q: Any,
+    batch: bool,
+    options: TrainingOptions,
+    rng: np.random.Generator,
 ) -> list[tuple[_Source, _Source]]:
-    """K problems from sequences of sample sets (one set on a side is shared by all K)."""
+    """One problem, or K from sequences of sample sets (one set on a side is shared by all K)."""
+    if not batch:
+        return [_pair(samples_p, samples_q, options, rng, "")]
     sets_p, sets_q = _sample_sets(samples_p, "samples_p"), _sample_sets(samples_q, "samples_q")
     if sets_p is None and sets_q is None:
         raise ValueError(
             "samples_p or samples_q must be a sequence of K sample sets (or a (K, n, d) "
             "array); for one problem use the single-problem function"
         )
-    count = len(sets_p if sets_p is not None else sets_q)  # type: ignore[arg-type]
     if sets_p is not None and sets_q is not None and len(sets_p) != len(sets_q):
         raise ValueError(
             f"samples_p and samples_q must hold the same number of sample sets; "
             f"got {len(sets_p)} and {len(sets_q)}"
         )
-    pairs = []
-    for k in range(count):
-        p = samples_p if sets_p is None else sets_p[k]
-        q = samples_q if sets_q is None else sets_q[k]
-        pairs.append(sources(p, q, options, rng, suffix=f"[{k}]"))
-    dims = {pair[0].dim for pair in pairs}
+    count = len(sets_p) if sets_p is not None else len(sets_q or ())
+    pairs = [
+        _pair(
+            samples_p if sets_p is None else sets_p[k],
+            samples_q if sets_q is None else sets_q[k],
+            options,
+            rng,
+            f"[{k}]",
+        )
+        for k in range(count)
+    ]
+    dims = sorted({pair[0].dim for pair in pairs})
     if len(dims) > 1:
         raise ValueError(f"every problem of a batch must have the same dimension; got {dims}")
     return pairs
@@ -261,82 +167,123 @@ def _sample_sets(samples: Any, name: str) -> list | None:
     return None
 
 
+def _warm_starts(warm_start: Any, count: int, batch: bool) -> list[Critic | None]:
+    """One warm start (or None) per problem; errors name ``warm_start``."""
+    if not batch:
+        return [_check_network(warm_start, "warm_start")]
+    if warm_start is None:
+        return [None] * count
+    if isinstance(warm_start, Critic) or not isinstance(warm_start, Sequence):
+        raise TypeError(
+            "warm_start must be a sequence of K Critic (or None) entries for a batch; "
+            f"got {type(warm_start).__name__}"
+        )
+    if len(warm_start) != count:
+        raise ValueError(
+            f"warm_start must hold one entry per problem ({count}); got {len(warm_start)}"
+        )
+    return [_check_network(n, f"warm_start[{k}]") for k, n in enumerate(warm_start)]
+
+
+def _check_network(network: Any, name: str) -> Critic | None:
+    if network is not None and not isinstance(network, Critic):
+        raise TypeError(
+            f"{name} must be a divergences Critic (such as result.critic); "
+            f"got {type(network).__name__}"
+        )
+    return network
+
+
+def _architecture(
+    warm: list[Critic | None], dim: int, options: TrainingOptions
+) -> tuple[int, int, str]:
+    """Width, depth and activation: the warm starts', which must agree with the options."""
+    given = {"width": options.width, "depth": options.depth, "activation": options.activation}
+    for k, network in enumerate(warm):
+        if network is None:
+            continue
+        name = "warm_start" if len(warm) == 1 else f"warm_start[{k}]"
+        if network.dim != dim:
+            raise ValueError(
+                f"{name} was built for d = {network.dim}, but the samples have d = {dim}"
+            )
+        for option, value in given.items():
+            own = getattr(network, option)
+            if value is not None and value != own:
+                raise ValueError(
+                    f"{name} has {option} {own!r}, but the options ask for {value!r}; "
+                    f"leave {option} unset (or pass {own!r}) to continue training it"
+                )
+            given[option] = own
+    return (
+        default_width(dim) if given["width"] is None else int(given["width"]),
+        _DEFAULT_DEPTH if given["depth"] is None else int(given["depth"]),
+        _DEFAULT_ACTIVATION if given["activation"] is None else str(given["activation"]),
+    )
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One trained network with the samples it was fitted on and held out from."""
+
+    network: Critic
+    history: TrainingHistory
+    source_p: _Source
+    source_q: _Source
+    generator: torch.Generator
+    options: TrainingOptions
+
+
 def fit(
     objective: Objective,
-    pairs: list[tuple[_Source, _Source]],
-    options: Options,
-    rng: np.random.Generator,
-    warm: Sequence[Critic | None],
-    stacked: bool,
-) -> tuple[list[Critic], list[TrainingHistory], torch.Generator]:
-    """Train one network per problem (a stack of them if ``stacked``) on ``objective``."""
-    device = options.device
+    samples_p: Any,
+    samples_q: Any,
+    *,
+    batch: bool,
+    warm_start: Any,
+    options: TrainingOptions,
+) -> list[Fitted]:
+    """Train one network per problem on ``objective``, the K of a batch as one stack."""
+    device = options.torch_device
+    rng = np.random.default_rng(options.seed)
+    pairs = _problems(samples_p, samples_q, batch, options, rng)
+    warm = _warm_starts(warm_start, len(pairs), batch)
     dim = pairs[0][0].dim
-    for network in warm:
-        if network is not None and network.dim != dim:
-            raise ValueError(
-                f"the warm-start network was built for d = {network.dim}, but the samples "
-                f"have d = {dim}"
-            )
+    width, depth, activation = _architecture(warm, dim, options)
     torch_seed = int(rng.integers(2**62))
     generator = torch.Generator(device=device).manual_seed(torch_seed)
-    width = default_width(dim) if options.width is None else options.width
     networks = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(torch_seed)
         for (source_p, source_q), network in zip(pairs, warm, strict=True):
             if network is None:
-                fresh = Critic(dim, width, options.depth, options.activation).to(device)
+                fresh = Critic(dim, width, depth, activation).to(device)
                 reference = [
-                    s.train if s.train is not None else s.held_out for s in (source_p, source_q)
+                    s.held_out if s.train is None else s.train for s in (source_p, source_q)
                 ]
                 fresh.standardise_inputs(torch.cat(reference))
                 networks.append(fresh)
             else:
                 networks.append(copy.deepcopy(network).to(device))
-    model: Critic | CriticStack = CriticStack(networks).to(device) if stacked else networks[0]
-    optim = _optimizer(options.optimizer, list(model.parameters()), options.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, options.steps)
-    sample = _stacked_sampler(pairs, device) if stacked else _sampler(*pairs[0])
+    stack = CriticStack(networks).to(device)
     history = train(
-        model,
-        objective,
-        sample,
-        optim,
-        steps=options.steps,
-        batch_size=options.batch_size,
-        generator=generator,
-        schedule=schedule,
-        progress=options.progress,
+        stack, objective, _stacked_sampler(pairs, device), options, generator=generator
     )
-    model.eval()
-    if not stacked:
-        return [networks[0]], [history], generator
-    assert isinstance(model, CriticStack)
-    count = len(pairs)
-    return (
-        [model.critic(k) for k in range(count)],
-        [history.select(k) for k in range(count)],
-        generator,
-    )
-
-
-def _sampler(source_p: _Source, source_q: _Source) -> Callable:
-    def sample(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return source_p.batch(size, generator), source_q.batch(size, generator)
-
-    return sample
+    return [
+        Fitted(stack.critic(k), history.select(k), *pair, generator, options)
+        for k, pair in enumerate(pairs)
+    ]
 
 
 def _stacked_sampler(pairs: list[tuple[_Source, _Source]], device: torch.device) -> Callable:
-    """(K, size, d) batches for a stack: one gather from padded data where every
-    side is an array (whatever its size), else one call per source."""
+    """(K, size, d) batches: one gather from padded data where every source of a side is
+    an array (whatever its size), else one call per source."""
     sides = [[pair[side] for pair in pairs] for side in (0, 1)]
 
     def padded(side: list[_Source]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        if any(source.train is None for source in side):
-            return None
         trains = [source.train for source in side if source.train is not None]
+        if len(trains) < len(side):
+            return None
         longest = max(t.shape[0] for t in trains)
         data = torch.zeros(len(side), longest, side[0].dim, device=device)
         for k, t in enumerate(trains):
@@ -350,7 +297,7 @@ def _stacked_sampler(pairs: list[tuple[_Source, _Source]], device: torch.device)
     def draw(side: int, size: int, generator: torch.Generator) -> torch.Tensor:
         stack = stacks[side]
         if stack is None:
-            return torch.stack([source.batch(size, generator) for source in sides[side]])
+            return torch.stack([_draw_one(source, size, generator) for source in sides[side]])
         data, sizes = stack
         uniform = torch.rand(len(pairs), size, generator=generator, device=device)
         index = (uniform * sizes.unsqueeze(1)).long().clamp_(max=data.shape[1] - 1)
@@ -362,6 +309,15 @@ def _stacked_sampler(pairs: list[tuple[_Source, _Source]], device: torch.device)
     return sample
 
 
+def _draw_one(source: _Source, size: int, generator: torch.Generator) -> torch.Tensor:
+    if source.train is None:
+        return source.call(size)
+    index = torch.randint(
+        source.train.shape[0], (size,), generator=generator, device=source.train.device
+    )
+    return source.train[index]
+
+
 def mean_and_variance(values: torch.Tensor) -> tuple[float, float]:
     values = values.double()
     return float(values.mean()), float(values.var()) if values.numel() > 1 else 0.0
@@ -371,8 +327,5 @@ def evaluate(function: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     """``function`` on ``x`` in chunks, without a graph."""
     with torch.no_grad():
         return torch.cat(
-            [
-                function(x[i : i + _EVALUATION_CHUNK])
-                for i in range(0, x.shape[0], _EVALUATION_CHUNK)
-            ]
+            [function(x[i : i + EVALUATION_CHUNK]) for i in range(0, x.shape[0], EVALUATION_CHUNK)]
         )

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from divergences._validation import check_count, check_option
+
 _LEAKY_SLOPE = 0.2
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -256,6 +258,10 @@ class Critic(_Perceptron):
 
     def __init__(self, dim: int, width: int, depth: int, activation: str = "leaky_relu") -> None:
         super().__init__()
+        dim = check_count(dim, "dim")
+        width = check_count(width, "width")
+        depth = check_count(depth, "depth")
+        activation = check_option(activation, "activation", ACTIVATIONS)
         layers: list[nn.Module] = []
         fan_in = dim
         for _ in range(depth):
@@ -269,7 +275,19 @@ class Critic(_Perceptron):
         self.register_buffer("spread", torch.ones(()))
         self.register_buffer("scale", torch.ones(()))
 
+    @property
+    def width(self) -> int:
+        """Units per hidden layer."""
+        return int(self.layers()[0][0].shape[0])
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return len(self.layers()) - 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, d) inputs of any floating dtype, on any device, to (N,) values on the critic's."""
+        x = x.to(device=self.center.device, dtype=self.center.dtype)
         return self.mlp((x - self.center) / self.spread).squeeze(-1) * self.scale
 
     def layers(self) -> list[Layer]:

@@ -1,11 +1,12 @@
-"""What a critic maximises. The trainer is generic over these objectives.
+"""What a network maximises: the objectives :func:`~divergences.neural.train` runs.
 
 An objective gives the trainer the gradient of a loss on one batch (with the
-loss and its statistics), an optional projection after each optimiser step,
-and the per-sample terms whose means estimate the divergence on held-out data.
+loss and its statistics), a projection after each optimiser step, and the
+optimiser it is meant to be trained with (see
+:class:`~divergences.neural.Objective`).
 
 Every objective works on one network, with (N, d) batches, or on a
-:class:`~divergences.neural._networks.CriticStack` of K, with (K, N, d) batches:
+:class:`~divergences.neural.CriticStack` of K, with (K, N, d) batches:
 means are taken over the rows (axis -2 of the samples), the statistics have a
 leading axis of K, and the loss is the sum of the K losses (the networks'
 parameters are separate, so each gets the gradient of its own loss).
@@ -14,16 +15,27 @@ parameters are separate, so each gets the gradient of its own loss).
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch.nn import functional
 
+from divergences._validation import check_option, check_real
 from divergences.neural._networks import _Perceptron
 
-#: Statistics every objective logs, in this order.
-STATISTICS = ("objective", "penalty", "grad_norm_mean", "grad_norm_max")
+#: The Lipschitz constraints of the Kantorovich dual, with their default weights.
+PENALTIES = {"gp": 10.0, "lp": 10.0, "clip": 0.01}
+
+
+def log_d(logits: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log D = \\log \\sigma(\\ell)`, finite for any logit."""
+    return -functional.softplus(-logits)
+
+
+def log_one_minus_d(logits: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log(1 - D) = \\log \\sigma(-\\ell)`, finite for any logit."""
+    return -functional.softplus(logits)
 
 
 def _interpolates(
@@ -58,10 +70,32 @@ class KantorovichDual:
       (Petzka et al. 2018);
     * ``"clip"``: no penalty; every weight is clipped to :math:`[-c, c]` after each
       step (Arjovsky et al. 2017), with ``weight`` as :math:`c`.
+
+    Parameters
+    ----------
+    penalty : {"gp", "lp", "clip"}, default "gp"
+        The Lipschitz constraint.
+    weight : float, optional
+        :math:`\lambda` (default 10) for ``"gp"`` and ``"lp"``, the clipping
+        bound :math:`c` (default 0.01) for ``"clip"``.
     """
 
-    penalty: str
-    weight: float
+    penalty: str = "gp"
+    weight: float | None = None
+    #: Adam for the penalties; RMSProp for clipping, as the WGAN authors recommend.
+    optimizer: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        penalty = check_option(self.penalty, "penalty", PENALTIES)
+        weight = PENALTIES[penalty] if self.weight is None else self.weight
+        object.__setattr__(self, "penalty", penalty)
+        object.__setattr__(self, "weight", check_real(weight, "penalty_weight", minimum=0.0))
+        object.__setattr__(self, "optimizer", "rmsprop" if penalty == "clip" else "adam")
+
+    @property
+    def strength(self) -> float:
+        """The resolved ``weight``: :math:`\\lambda`, or the clipping bound."""
+        return cast(float, self.weight)
 
     def loss(
         self,
@@ -88,7 +122,7 @@ class KantorovichDual:
         norms = gradients.norm(dim=-1)
         excess = norms - 1 if self.penalty == "gp" else torch.clamp(norms - 1, min=0)
         penalty = (excess * excess).mean(dim=-1)
-        return (-value + self.weight * penalty).sum(), _statistics(value, penalty, norms)
+        return (-value + self.strength * penalty).sum(), _statistics(value, penalty, norms)
 
     def backward(
         self,
@@ -107,6 +141,7 @@ class KantorovichDual:
             loss, stats = self.loss(critic, x_p, x_q, generator)
             loss.backward()
             return loss.detach(), stats
+        weight = self.strength
         n_p, n_q = x_p.shape[-2], x_q.shape[-2]
         interpolates = _interpolates(x_p, x_q, generator)
         pairs = interpolates.shape[-2]
@@ -116,7 +151,7 @@ class KantorovichDual:
             norm = gradients.norm(dim=-1)
             excess = norm - 1 if self.penalty == "gp" else torch.clamp(norm - 1, min=0)
             # d/dg of weight * mean(excess^2), with autograd's 0 where the norm is 0.
-            factor = torch.where(norm > 0, excess / norm, 0.0) * (2 * self.weight / pairs)
+            factor = torch.where(norm > 0, excess / norm, 0.0) * (2 * weight / pairs)
             norms.append(norm)
             return (excess * excess).mean(dim=-1), factor.unsqueeze(-1) * gradients
 
@@ -127,23 +162,15 @@ class KantorovichDual:
             gradient_loss=gradient_loss,
         )
         (norm,) = norms
-        loss = (neg_value + self.weight * penalty).sum()
+        loss = (neg_value + weight * penalty).sum()
         return loss, _statistics(-neg_value, penalty, norm)
 
     @torch.no_grad()
     def after_step(self, critic: _Perceptron) -> None:
         if self.penalty == "clip":
+            bound = self.strength
             for parameter in critic.parameters():
-                parameter.clamp_(-self.weight, self.weight)
-
-    def terms(
-        self, critic: _Perceptron, x_p: torch.Tensor, x_q: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample terms; their means add up to the estimate :math:`E_p f - E_q f`."""
-        return critic(x_p), -critic(x_q)
-
-    def divergence(self, value: float) -> float:
-        return value
+                parameter.clamp_(-bound, bound)
 
 
 @dataclass(frozen=True)
@@ -160,6 +187,8 @@ class JensenShannonDual:
     gradient on interpolates, which show the discriminator saturating.
     """
 
+    optimizer = "adam"
+
     def loss(
         self,
         critic: _Perceptron,
@@ -170,9 +199,8 @@ class JensenShannonDual:
         """Binary cross-entropy (summed over a stack) and its statistics, by autograd."""
         n_p = x_p.shape[-2]
         logits = critic(torch.cat([x_p, x_q], dim=-2))
-        value = -(
-            functional.softplus(-logits[..., :n_p]).mean(dim=-1)
-            + functional.softplus(logits[..., n_p:]).mean(dim=-1)
+        value = log_d(logits[..., :n_p]).mean(dim=-1) + log_one_minus_d(logits[..., n_p:]).mean(
+            dim=-1
         )
         with torch.no_grad():
             interpolates = _interpolates(x_p, x_q, generator)
@@ -194,16 +222,6 @@ class JensenShannonDual:
 
     def after_step(self, critic: _Perceptron) -> None:
         return None
-
-    def terms(
-        self, critic: _Perceptron, x_p: torch.Tensor, x_q: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample :math:`\\log D(x_p)` and :math:`\\log(1 - D(x_q))`."""
-        return -functional.softplus(-critic(x_p)), -functional.softplus(critic(x_q))
-
-    def divergence(self, value: float) -> float:
-        """JS from the objective's value, :math:`(v + \\log 4) / 2`, clipped to [0, log 2]."""
-        return min(max((value + math.log(4.0)) / 2, 0.0), math.log(2.0))
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,119 @@
+"""js_dual: log 2 on disjoint segments and the saturating loss, 0 on one law, a
+Gaussian pair against quadrature, autograd, warm starts and errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import divergences as dv
+from divergences.families import segment_samples
+
+FAST = {"steps": 300}
+LOG2 = math.log(2.0)
+
+
+def test_js_dual_reaches_log2_on_disjoint_segments_and_saturates(device):
+    p = segment_samples(0.0, 2000, seed=0)
+    q = segment_samples(1.0, 2000, seed=1)
+    result = dv.js_dual(p, q, seed=0, device=device, **FAST)
+    # closed form log 2; a separating discriminator's bound is within 1% of it
+    np.testing.assert_allclose(result.divergence, LOG2, rtol=0.01)
+    low, high = result.interval
+    assert 0 <= low <= result.divergence <= high <= LOG2
+    assert result.train_divergence <= LOG2
+    # the saturating generator loss has (almost) no gradient left in theta
+    theta = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    loss = result.generator_loss(segment_samples(theta, 2000, seed=2), "saturating")
+    (saturating,) = torch.autograd.grad(loss, theta)
+    assert abs(float(saturating)) < 0.02
+    # the non-saturating one still pushes Q towards P (theta down)
+    theta = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    loss = result.generator_loss(segment_samples(theta, 2000, seed=2), "non_saturating")
+    (non_saturating,) = torch.autograd.grad(loss, theta)
+    assert float(non_saturating) > 0.1
+
+
+def test_js_dual_of_one_distribution_is_near_zero():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3000, 2)), rng.normal(size=(3000, 2))
+    result = dv.js_dual(x, y, seed=0, device="cpu", **FAST)
+    # closed form 0: the held-out bound of a discriminator that can only over-fit
+    assert result.divergence < 0.01
+    assert result.interval[0] == 0.0
+
+
+def test_js_dual_matches_gaussian_js():
+    # JS between N(0, 1) and N(2, 1): a 1-D integral done by quadrature.
+    from scipy import integrate, stats
+
+    def integrand(x):
+        p, q = stats.norm.pdf(x), stats.norm.pdf(x, loc=2)
+        m = (p + q) / 2
+        return 0.5 * p * np.log(p / m) + 0.5 * q * np.log(q / m)
+
+    true, _ = integrate.quad(integrand, -12, 14)
+    rng = np.random.default_rng(1)
+    result = dv.js_dual(
+        rng.normal(size=8000), rng.normal(size=8000) + 2, seed=0, steps=1000, device="cpu"
+    )
+    # a variational lower bound: within 3% below, never far above (its interval)
+    assert true * 0.97 <= result.divergence <= result.interval[1] + 0.01
+    assert result.interval[0] <= true + 0.01
+
+
+def test_js_dual_estimate_and_probability_have_autograd():
+    p = segment_samples(0.0, 500, seed=0)
+    q = segment_samples(0.5, 500, seed=1)
+    result = dv.js_dual(p, q, seed=0, steps=100, device="cpu")
+    x = torch.as_tensor(np.asarray(q)).requires_grad_(True)  # float64: cast on the way
+    value = result.estimate(p, x)
+    value.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    probability = result.probability(p).detach()
+    assert probability.shape == (500,)
+    assert float(probability.min()) >= 0 and float(probability.max()) <= 1
+
+
+def test_js_dual_warm_start_and_batch():
+    p = segment_samples(0.0, 1000, seed=0)
+    q = segment_samples(1.0, 1000, seed=1)
+    first = dv.js_dual(p, q, seed=0, device="cpu", **FAST)
+    again = dv.js_dual(p, q, warm_start=first.discriminator, seed=1, steps=10, device="cpu")
+    np.testing.assert_allclose(again.divergence, first.divergence, atol=0.01)
+    batch = dv.js_dual_batch(p, [p, q], seed=0, device="cpu", **FAST)
+    assert batch[0].divergence < 0.02
+    np.testing.assert_allclose(batch[1].divergence, LOG2, rtol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda r, q: r.generator_loss(q, "minimax"), ValueError, "kind must be one of"),
+        (lambda r, q: r.generator_loss(np.zeros((3, 3))), ValueError, "d = 2 columns"),
+        (lambda r, q: r.estimate(q, np.full((3, 2), np.nan)), ValueError, "samples_q"),
+    ],
+)
+def test_js_dual_result_methods_check_inputs(call, error, message):
+    p = segment_samples(0.0, 200, seed=0)
+    result = dv.js_dual(p, p + 1, seed=0, steps=5, device="cpu")
+    with pytest.raises(error, match=message):
+        call(result, p)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"warm_start": "net"}, TypeError, "warm_start must be a divergences Critic"),
+        ({"optimizer": "sgd"}, ValueError, "optimizer must be one of"),
+        ({"holdout": 1.5}, ValueError, "holdout"),
+        ({"device": "tpu"}, ValueError, "device"),
+    ],
+)
+def test_js_dual_bad_options(options, error, message):
+    x = np.zeros((20, 2))
+    with pytest.raises(error, match=message):
+        dv.js_dual(x, x + 1, **options)

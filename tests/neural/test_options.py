@@ -1,0 +1,95 @@
+"""TrainingOptions: one definition of the options, checked once, unknown names refused."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+import divergences as dv
+from divergences.neural import TrainingOptions
+
+ESTIMATORS = [dv.wasserstein_dual, dv.wasserstein_dual_batch, dv.js_dual, dv.js_dual_batch]
+
+
+def test_defaults_and_replace():
+    options = TrainingOptions()
+    assert options.steps == 2000 and options.batch_size == 256 and options.holdout == 0.2
+    changed = options.replace(steps=10, width=16)
+    assert (changed.steps, changed.width, options.steps) == (10, 16, 2000)
+    assert TrainingOptions.build(changed, seed=3) == changed.replace(seed=3)
+    assert TrainingOptions.build() == options
+    assert options.as_dict()["device"] == "auto"
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_every_estimator_takes_the_options_and_only_those(estimator):
+    # The option list is written once: no estimator repeats it in its signature.
+    parameters = set(inspect.signature(estimator).parameters)
+    assert not parameters & set(TrainingOptions.names())
+    x = np.zeros((20, 2))
+    samples = (x, [x + 1]) if estimator.__name__.endswith("_batch") else (x, x + 1)
+    with pytest.raises(TypeError, match=r"unknown option 'stpes' \(did you mean 'steps'\?\)"):
+        estimator(*samples, stpes=10)
+    with pytest.raises(TypeError, match="unknown option 'critic'"):
+        estimator(*samples, critic=None)
+
+
+def test_keywords_and_an_options_object_give_the_same_result():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + 1
+    keywords = dv.wasserstein_dual(x, y, steps=20, batch_size=32, seed=1, device="cpu")
+    options = TrainingOptions(steps=20, batch_size=32, seed=1, device="cpu")
+    together = dv.wasserstein_dual(x, y, options=options)
+    overridden = dv.wasserstein_dual(x, y, options=options.replace(steps=5), steps=20)
+    assert keywords.distance == together.distance == overridden.distance
+    assert keywords.options == options
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"width": 0}, ValueError, "width must be at least 1"),
+        ({"depth": 1.5}, TypeError, "depth must be an integer"),
+        ({"activation": "relu6"}, ValueError, "activation must be one of 'leaky_relu'"),
+        ({"optimizer": "sgd"}, ValueError, "optimizer must be one of 'adam', 'rmsprop'"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate must be positive"),
+        ({"learning_rate": float("nan")}, ValueError, "learning_rate must be finite"),
+        ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
+        ({"steps": True}, TypeError, "steps must be an integer"),
+        ({"holdout": 1.0}, ValueError, "holdout must be strictly between 0 and 1"),
+        ({"evaluation_size": 1}, ValueError, "evaluation_size must be at least 2"),
+        ({"seed": -1}, ValueError, "seed must be at least 0"),
+        ({"device": "bogus"}, ValueError, "device must be 'auto', 'cpu', 'cuda'"),
+        ({"device": "meta"}, ValueError, "the 'meta' backend is not supported"),
+        ({"progress": "yes"}, TypeError, "progress must be True or False"),
+    ],
+)
+def test_bad_values_fail_when_the_options_are_made(changes, error, message):
+    with pytest.raises(error, match=message):
+        TrainingOptions(**changes)
+
+
+def test_options_must_be_training_options():
+    with pytest.raises(TypeError, match="options must be a TrainingOptions; got dict"):
+        dv.wasserstein_dual(np.zeros((9, 1)), np.ones((9, 1)), options={"steps": 3})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        TrainingOptions(device="cuda")
+
+
+def test_make_optimizer_follows_the_options_and_the_preference():
+    parameters = [torch.nn.Parameter(torch.zeros(3))]
+    adam = TrainingOptions().make_optimizer(parameters)
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 1e-3
+    rmsprop = TrainingOptions().make_optimizer(parameters, "rmsprop")
+    assert isinstance(rmsprop, torch.optim.RMSprop) and rmsprop.defaults["lr"] == 5e-5
+    chosen = TrainingOptions(optimizer="adam", learning_rate=0.1).make_optimizer(
+        parameters, "rmsprop"
+    )
+    assert isinstance(chosen, torch.optim.Adam) and chosen.defaults["lr"] == 0.1

@@ -1,0 +1,90 @@
+"""The public training loop: an objective of one's own, the history, errors, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import divergences as dv
+from divergences.neural import (
+    STATISTICS,
+    Critic,
+    KantorovichDual,
+    TrainingDivergedError,
+    TrainingOptions,
+    train,
+)
+
+
+class MeanShift:
+    """A toy objective: maximise E_p f - E_q f with weights clipped to 0.05."""
+
+    optimizer = "rmsprop"
+
+    def backward(self, network, x_p, x_q, generator):
+        value = network(x_p).mean(-1) - network(x_q).mean(-1)
+        loss = -value.sum()
+        loss.backward()
+        zero = torch.zeros_like(value)
+        return loss.detach(), torch.stack([value, zero, zero, zero], dim=-1).detach()
+
+    def after_step(self, network):
+        with torch.no_grad():
+            for parameter in network.parameters():
+                parameter.clamp_(-0.05, 0.05)
+
+
+def _sampler(shift: float, device: str = "cpu"):
+    def sample(size, generator):
+        x = torch.randn(size, 1, generator=generator, device=device)
+        y = torch.randn(size, 1, generator=generator, device=device) + shift
+        return x, y
+
+    return sample
+
+
+def test_an_objective_of_ones_own_trains_and_is_projected(device):
+    torch.manual_seed(0)
+    critic = Critic(1, 16, 2).to(device)
+    options = TrainingOptions(steps=120, batch_size=64, learning_rate=5e-3, seed=0)
+    history = train(critic, MeanShift(), _sampler(-2.0, device), options, log_every=40)
+    np.testing.assert_array_equal(history.step, [40, 80, 120])
+    assert history.objective[-1] > history.objective[0] > -1
+    assert all(float(p.detach().abs().max()) <= np.float32(0.05) for p in critic.parameters())
+    assert not critic.training
+    assert set(STATISTICS) == {"objective", "penalty", "grad_norm_mean", "grad_norm_max"}
+
+
+def test_training_is_reproducible_from_the_seed():
+    histories = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        critic = Critic(1, 8, 1)
+        options = TrainingOptions(steps=30, batch_size=16, seed=5)
+        histories.append(train(critic, KantorovichDual(), _sampler(1.0), options))
+    np.testing.assert_array_equal(histories[0].objective, histories[1].objective)
+
+
+def test_non_finite_loss_names_the_step():
+    rng = np.random.default_rng(8)
+    calls = {"count": 0}
+
+    def poisoned(k):
+        calls["count"] += 1
+        batch = rng.normal(size=(k, 2))
+        if calls["count"] >= 12:  # call 1 checks the shape, call 2 draws the held-out set
+            batch[0, 0] = np.nan
+        return batch
+
+    with pytest.raises(TrainingDivergedError, match="at step 10;"):
+        dv.wasserstein_dual(
+            poisoned, lambda k: rng.normal(size=(k, 2)), seed=0, steps=300, device="cpu"
+        )
+
+
+def test_progress_bar_reports_training(capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    dv.wasserstein_dual(x, x + 1, steps=60, batch_size=32, progress=True, device="cpu", seed=0)
+    assert "training" in capsys.readouterr().err
