@@ -5,7 +5,11 @@ These are the references that tests and benchmarks compare estimates with:
 * :func:`segments`: the disjoint-segments family of the WGAN paper,
   :math:`P = (0, U[0, 1])` and :math:`Q_\\theta = (\\theta, U[0, 1])`;
 * :func:`gaussian_kl` and :func:`gaussian_w2`: multivariate normals;
-* :func:`translation_wasserstein`: any distribution against its translate.
+* :func:`translation_wasserstein`: any distribution against its translate;
+* :func:`gaussian_scale_wasserstein`: :math:`N(\\mu, \\sigma^2 I)` against
+  :math:`N(\\mu, s^2 \\sigma^2 I)`;
+* :func:`radial_wasserstein`: radially symmetric distributions with radii
+  uniform on intervals (concentric shells).
 
 Samples of these families come from :mod:`divergences.families`.
 """
@@ -33,7 +37,9 @@ __all__ = [
     "SEGMENT_MEASURES",
     "Reference",
     "gaussian_kl",
+    "gaussian_scale_wasserstein",
     "gaussian_w2",
+    "radial_wasserstein",
     "segments",
     "translation_wasserstein",
 ]
@@ -404,3 +410,123 @@ def translation_wasserstein(shift: ArrayLike, *, p: float = 1) -> Result:
     backend = backend_for(shift=shift)
     vector = as_vector(shift, "shift", backend)
     return backend.to_output(backend.norm(vector))
+
+
+def gaussian_scale_wasserstein(scale: float, dim: int, *, sigma: float = 1.0) -> float:
+    r"""W1 between an isotropic normal and the same normal scaled by ``scale``.
+
+    For :math:`P = N(\mu, \sigma^2 I_d)` and :math:`Q = N(\mu, s^2\sigma^2 I_d)`,
+
+    .. math::
+
+        W_1(P, Q) = |1 - s|\,\sigma\,\mathbb E\|z\|
+        = |1 - s|\,\sigma\,\sqrt 2\,\frac{\Gamma((d + 1)/2)}{\Gamma(d/2)},
+
+    with :math:`z \sim N(0, I_d)`: the coupling :math:`x \mapsto \mu + s(x - \mu)`
+    moves each point by :math:`|1 - s|\,\|x - \mu\|`, and the 1-Lipschitz
+    :math:`f(x) = \pm\|x - \mu\|` reaches the same value in the dual, so both
+    are optimal. The ratio of gamma functions is computed through their
+    logarithms, so any dimension works.
+
+    Parameters
+    ----------
+    scale : float
+        The factor :math:`s > 0`.
+    dim : int
+        The dimension :math:`d \ge 1`.
+    sigma : float, default 1.0
+        The standard deviation of P per coordinate, :math:`> 0`.
+
+    Returns
+    -------
+    float
+        :math:`W_1(P, Q)`.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` or ``sigma`` is not positive and finite, or ``dim < 1``.
+    TypeError
+        If ``dim`` is not an integer.
+
+    Examples
+    --------
+    >>> from divergences.closed_form import gaussian_scale_wasserstein
+    >>> gaussian_scale_wasserstein(2.0, 1)  # |1 - 2| E|z| = sqrt(2 / pi)
+    0.7978845608...
+    """
+    from divergences._validation import check_count
+
+    scale = _positive(scale, "scale")
+    sigma = _positive(sigma, "sigma")
+    dim = check_count(dim, "dim")
+    mean_norm = math.sqrt(2.0) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))
+    return abs(1.0 - scale) * sigma * mean_norm
+
+
+def radial_wasserstein(radii_p: tuple[float, float], radii_q: tuple[float, float]) -> float:
+    r"""W1 between two radially symmetric distributions with uniform radii.
+
+    P and Q have uniformly random directions about one centre and radii
+    uniform on :math:`[a, b]` and :math:`[c, e]` (a point of the interval
+    for :math:`a = b`: a sphere). For radially symmetric distributions W1
+    is the 1-D W1 of the radii, in any dimension: moving each point along
+    its ray by the quantile coupling of the radii costs
+    :math:`\int_0^1 |F_P^{-1}(u) - F_Q^{-1}(u)|\,du`, and
+    :math:`f(x) = g(\|x\|)` with :math:`g` the 1-D optimal potential is
+    1-Lipschitz and reaches it. With uniform radii the quantile functions
+    are linear, :math:`a + (b - a)u` and :math:`c + (e - c)u`, and the
+    integral of the absolute value of their difference is exact.
+
+    Parameters
+    ----------
+    radii_p, radii_q : tuple of float
+        The intervals :math:`(a, b)` and :math:`(c, e)` of the radii,
+        :math:`0 \le a \le b`.
+
+    Returns
+    -------
+    float
+        :math:`W_1(P, Q)`.
+
+    Raises
+    ------
+    ValueError
+        If an interval is not two finite numbers ``0 <= low <= high``.
+
+    Examples
+    --------
+    >>> from divergences.closed_form import radial_wasserstein
+    >>> radial_wasserstein((1.0, 1.0), (1.0, 2.0))  # a sphere against a shell
+    0.5
+    """
+    low_p, high_p = _radii(radii_p, "radii_p")
+    low_q, high_q = _radii(radii_q, "radii_q")
+    # g(u) = alpha + beta u, the difference of the quantile functions; integrate |g|.
+    alpha, beta = low_q - low_p, (high_q - low_q) - (high_p - low_p)
+    if beta == 0 or not 0 < -alpha / beta < 1:  # no sign change inside (0, 1)
+        return abs(alpha + beta / 2)
+    root = -alpha / beta
+    return abs(alpha * root + beta * root**2 / 2) + abs(
+        alpha * (1 - root) + beta * (1 - root**2) / 2
+    )
+
+
+def _positive(value: Any, name: str) -> float:
+    number = check_real(value, name)
+    if not number > 0:
+        raise ValueError(f"{name} must be positive; got {number:g}")
+    return number
+
+
+def _radii(interval: Any, name: str) -> tuple[float, float]:
+    try:
+        low, high = interval
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an interval (low, high) of radii; got {interval!r}"
+        ) from None
+    low, high = check_real(low, f"{name}[0]"), check_real(high, f"{name}[1]")
+    if not 0 <= low <= high:
+        raise ValueError(f"{name} must satisfy 0 <= low <= high; got ({low:g}, {high:g})")
+    return low, high

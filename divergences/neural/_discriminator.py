@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from divergences._validation import check_option
-from divergences.neural._fitting import Fitted, as_tensor, evaluate, fit, mean_and_variance
+from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, mean_and_variance
 from divergences.neural._networks import Critic
 from divergences.neural._objectives import JensenShannonDual, log_d, log_one_minus_d
 from divergences.neural._trainer import TrainingHistory
@@ -114,7 +114,7 @@ class DiscriminatorResult:
 
     def _tensor(self, samples: Any, name: str) -> torch.Tensor:
         device = next(self.discriminator.parameters()).device
-        x = as_tensor(samples, name, device)
+        x = as_float64(samples, name, device)
         if x.shape[1] != self.discriminator.dim:
             raise ValueError(
                 f"{name} must have d = {self.discriminator.dim} columns; got {x.shape[1]}"
@@ -262,17 +262,17 @@ def _estimate(
         warm_start=warm_start,
         options=options,
     )
-    return [_result(fitted, start) for fitted in fits]
+    return [_result(fitted, start) for (fitted,) in fits]
 
 
 def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
-    """Evaluate a trained discriminator's bound on the held-out samples."""
-    model, source_p, source_q, options = (
-        fitted.network,
-        fitted.source_p,
-        fitted.source_q,
-        fitted.options,
-    )
+    """Evaluate a trained discriminator's bound on the test split.
+
+    JS is invariant under a change of units, so the bound is computed in the
+    standardised coordinates the network was trained in; the centre and spread
+    then make the discriminator accept the data in their own units.
+    """
+    model, problem, options = fitted.network, fitted.problem, fitted.options
 
     def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
         """The bound (JS, unclipped) on two sample sets, and its standard error."""
@@ -281,23 +281,32 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
         stderr = 0.5 * math.sqrt(var_p / x_p.shape[0] + var_q / x_q.shape[0])
         return (mean_p + mean_q + _LOG4) / 2, stderr
 
-    raw, stderr = bound(source_p.held_out, source_q.held_out)
+    raw, stderr = bound(problem.p.test, problem.q.test)
     size = options.evaluation_size
-    train_value, _ = bound(source_p.fitted(size), source_q.fitted(size))
+    train_value, _ = bound(problem.p.fitted(size)[:size], problem.q.fitted(size)[:size])
+    with torch.no_grad():
+        model.center.copy_(problem.center)
+        model.spread.copy_(problem.spread)
+        # the logit is unitless: undo the output's multiplication by the spread
+        model.scale.div_(problem.spread)
 
     def clip(value: float) -> float:
         return min(max(value, 0.0), _LOG2)
 
+    # JS is at least 0, and the held-out bound is a noisy lower bound of JS: the
+    # interval never collapses to a point where the bound dips below 0.
+    low = clip(raw - 1.96 * stderr)
+    high = clip(max(raw, 0.0) + 1.96 * stderr)
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,
-        interval=(clip(raw - 1.96 * stderr), clip(raw + 1.96 * stderr)),
+        interval=(low, high),
         train_divergence=clip(train_value),
         discriminator=model,
         history=fitted.history,
-        held_out_index=(source_p.held_out_index, source_q.held_out_index),
+        held_out_index=(problem.p.side.test_index, problem.q.side.test_index),
         options=options,
-        steps=options.steps,
+        steps=options.steps_for(1),
         seconds=time.perf_counter() - start,
         device=str(options.torch_device),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from torch import nn
 from divergences.neural._fitting import (
     EVALUATION_CHUNK,
     Fitted,
-    as_tensor,
+    as_float64,
     evaluate,
     fit,
     mean_and_variance,
@@ -110,8 +112,8 @@ class DualResult:
             the critic's device.
         """
         device = next(self.critic.parameters()).device
-        x_p = as_tensor(samples_p, "samples_p", device)
-        x_q = as_tensor(samples_q, "samples_q", device)
+        x_p = as_float64(samples_p, "samples_p", device)
+        x_q = as_float64(samples_q, "samples_q", device)
         dim = self.critic.dim
         for x, name in ((x_p, "samples_p"), (x_q, "samples_q")):
             if x.shape[1] != dim:
@@ -123,15 +125,17 @@ class DualResult:
 
 def _probe_points(
     x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """Data and random interpolates, up to ``_LIPSCHITZ_POINTS`` of each."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Data of both sides and random interpolates between them, up to
+    ``_LIPSCHITZ_POINTS`` of each, and which of them are data."""
     size = min(_LIPSCHITZ_POINTS, x_p.shape[0], x_q.shape[0])
     device = x_p.device
     take_p = torch.randint(x_p.shape[0], (size,), generator=generator, device=device)
     take_q = torch.randint(x_q.shape[0], (size,), generator=generator, device=device)
     a, b = x_p[take_p], x_q[take_q]
     t = torch.rand(size, 1, generator=generator, device=device)
-    return torch.cat([a, b, t * a + (1 - t) * b])
+    is_data = torch.arange(3 * size, device=device) < 2 * size
+    return torch.cat([a, b, t * a + (1 - t) * b]), is_data
 
 
 def _gradient_norms(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
@@ -141,6 +145,50 @@ def _gradient_norms(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
             for i in range(0, points.shape[0], EVALUATION_CHUNK)
         ]
     )
+
+
+def equalisation(
+    values: torch.Tensor, slopes: torch.Tensor, is_data: torch.Tensor, bins: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Knots of the monotone map :math:`\phi` with :math:`\phi' = 1 / \bar s(v)`.
+
+    ``values`` and ``slopes`` are a critic's values :math:`v` and gradient
+    norms :math:`s` at probe points: data of both sides and interpolates
+    between them. The points are cut into ``bins`` groups of equal count by
+    value; in each, :math:`\bar s` is the mean slope of the data points when
+    they are at least a quarter of the group, else of all its points (the
+    interpolates then stand for levels that no data reach, such as the gap
+    between disjoint supports). :math:`\phi` integrates :math:`1 / \bar s`
+    across the groups, so that :math:`\phi \circ f` has mean slope 1 at every
+    level: the correction is exact for any critic that is a monotone function
+    of an optimal one (a quadratic where the optimum is a norm, say). Returns
+    float64 knots, strictly increasing, or empty ones where the values do not
+    vary.
+    """
+    order = torch.argsort(values)
+    v = values[order].double()
+    s = slopes[order].double()
+    data = is_data[order]
+    count = v.numel()
+    groups = max(1, min(bins, count // 32))
+    edges = torch.linspace(0, count, groups + 1, device=v.device).long().tolist()
+    floor = 1e-3 * float(s.mean())
+    knots_in, widths = [v[0]], []
+    for low, high in itertools.pairwise(edges):
+        if high <= low:
+            continue
+        group_slopes = s[low:high]
+        own = group_slopes[data[low:high]]
+        mean = own.mean() if 4 * own.numel() >= high - low else group_slopes.mean()
+        top = v[high - 1]
+        if bool(top > knots_in[-1]):
+            widths.append((top - knots_in[-1]) / torch.clamp(mean, min=floor))
+            knots_in.append(top)
+    if not widths:
+        empty = v.new_zeros(0)
+        return empty, empty
+    knots_out = torch.cat([v.new_zeros(1), torch.cumsum(torch.stack(widths), 0)])
+    return torch.stack(knots_in), knots_out
 
 
 def wasserstein_dual(
@@ -333,50 +381,107 @@ def _estimate(
 ) -> list[DualResult]:
     start = time.perf_counter()
     fits = fit(
-        objective, samples_p, samples_q, batch=batch, warm_start=warm_start, options=options
+        objective,
+        samples_p,
+        samples_q,
+        batch=batch,
+        warm_start=warm_start,
+        options=options,
+        candidates=True,
     )
-    return [_result(fitted, rescale, start) for fitted in fits]
+    results = []
+    for candidates in fits:
+        calibrated = [_calibrate(fitted, rescale) for fitted in candidates]
+        # Each calibrated critic's estimate is, up to noise, a lower bound: keep the higher
+        # one on the validation split (the test split stays unseen).
+        best = max(calibrated, key=lambda c: c.validation_distance)
+        results.append(_result(best, start))
+    return results
 
 
-def _result(fitted: Fitted, rescale: bool, start: float) -> DualResult:
-    """Rescale a trained critic and evaluate it on the held-out samples."""
-    model, source_p, source_q = fitted.network, fitted.source_p, fitted.source_q
-    generator, options = fitted.generator, fitted.options
-    fit_p = source_p.fitted(options.evaluation_size)
-    fit_q = source_q.fitted(options.evaluation_size)
+@dataclass
+class _Calibrated:
+    fitted: Fitted
+    plain: Critic | None  # the critic rescaled by its mean slope only
+    validation_distance: float
+
+
+def _calibrate(fitted: Fitted, rescale: bool) -> _Calibrated:
+    """Rescale and calibrate a trained critic on the validation split (see ``equalisation``).
+
+    Everything runs in the problem's standardised coordinates, where the critic
+    was trained.
+    """
+    model, problem = fitted.network, fitted.problem
+    size = fitted.options.evaluation_size
+    cal_p, cal_q = problem.p.calibration(size), problem.q.calibration(size)
+    plain = None
     if rescale:
-        slope = float(_gradient_norms(model, _probe_points(fit_p, fit_q, generator)).mean())
+        points, is_data = _probe_points(cal_p, cal_q, fitted.generator)
+        slope = float(_gradient_norms(model, points).mean())
         if slope > 0:
             with torch.no_grad():
                 model.scale.div_(slope)
-    mean_p, var_p = mean_and_variance(evaluate(model, source_p.held_out))
-    mean_q, var_q = mean_and_variance(evaluate(model, source_q.held_out))
+        plain = copy.deepcopy(model)
+        values = evaluate(model, points)
+        knots_in, knots_out = equalisation(values, _gradient_norms(model, points), is_data)
+        model.knots_in, model.knots_out = knots_in, knots_out
+    return _Calibrated(fitted, plain, _mean_difference(model, cal_p, cal_q))
+
+
+def _result(calibrated: _Calibrated, start: float) -> DualResult:
+    """Estimate on the test split, and map the critic and the numbers back to the data's units.
+
+    The centre and spread do the mapping, which makes the result exactly equivariant.
+    """
+    fitted = calibrated.fitted
+    model, problem, options = fitted.network, fitted.problem, fitted.options
+    size = options.evaluation_size
+    test_p, test_q = problem.p.test, problem.q.test
+    mean_p, var_p = mean_and_variance(evaluate(model, test_p))
+    mean_q, var_q = mean_and_variance(evaluate(model, test_q))
     distance = mean_p - mean_q
-    stderr = math.sqrt(var_p / source_p.held_out.shape[0] + var_q / source_q.held_out.shape[0])
-    train_p, _ = mean_and_variance(evaluate(model, fit_p))
-    train_q, _ = mean_and_variance(evaluate(model, fit_q))
-    held_out_norms = _gradient_norms(
-        model, _probe_points(source_p.held_out, source_q.held_out, generator)
+    stderr = math.sqrt(var_p / test_p.shape[0] + var_q / test_q.shape[0])
+    fit_p, fit_q = problem.p.fitted(size), problem.q.fitted(size)
+    train_distance = _mean_difference(model, fit_p[:size], fit_q[:size])
+    test_points, is_data = _probe_points(test_p, test_q, fitted.generator)
+    norms = _gradient_norms(model, test_points)
+    lipschitz = float(norms.max())
+    # Two errors the test split's noise does not show. The calibration assumes the
+    # critic's slope along the transport is its mean slope at each level, the plain
+    # rescaling one slope for all: where they disagree, the critic's shape is uncertain
+    # by about their difference. And slopes that still vary on the interpolates after
+    # calibration (the gap between disjoint supports) leave the scale uncertain by
+    # their relative spread.
+    shape = 0.0
+    if calibrated.plain is not None:
+        shape = abs(distance - _mean_difference(calibrated.plain, test_p, test_q))
+    between = norms[~is_data].double()
+    unevenness = (
+        abs(distance) * float(between.std() / between.mean()) if between.numel() > 1 else 0.0
     )
-    lipschitz = float(held_out_norms.max())
-    # The rescaling is exact for a critic of constant slope; the spread of its
-    # slopes on held-out interpolates (the last third of the probe points) sizes
-    # the error that remains, which the sampling noise alone does not show.
-    interpolate_norms = held_out_norms[2 * (held_out_norms.shape[0] // 3) :].double()
-    systematic = abs(distance) * float(interpolate_norms.std() / interpolate_norms.mean())
+    systematic = math.hypot(shape, unevenness)
     half_width = math.hypot(1.96 * stderr, systematic)
+    spread = float(problem.spread)
+    with torch.no_grad():
+        model.center.copy_(problem.center)
+        model.spread.copy_(problem.spread)
     return DualResult(
-        distance=distance,
-        stderr=stderr,
-        interval=(distance - half_width, distance + half_width),
-        systematic=systematic,
-        train_distance=train_p - train_q,
+        distance=spread * distance,
+        stderr=spread * stderr,
+        interval=(spread * (distance - half_width), spread * (distance + half_width)),
+        systematic=spread * systematic,
+        train_distance=spread * train_distance,
         lipschitz=lipschitz,
         critic=model,
         history=fitted.history,
-        held_out_index=(source_p.held_out_index, source_q.held_out_index),
+        held_out_index=(problem.p.side.test_index, problem.q.side.test_index),
         options=options,
-        steps=options.steps,
+        steps=options.steps_for(1),
         seconds=time.perf_counter() - start,
         device=str(options.torch_device),
     )
+
+
+def _mean_difference(model: Critic, x_p: torch.Tensor, x_q: torch.Tensor) -> float:
+    return mean_and_variance(evaluate(model, x_p))[0] - mean_and_variance(evaluate(model, x_q))[0]

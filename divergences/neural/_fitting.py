@@ -1,14 +1,18 @@
 """The one driver behind every neural estimator, single problem or batch.
 
 :func:`fit` takes an objective, the samples of one problem (or of K), the
-warm starts and the :class:`~divergences.neural.TrainingOptions`; it splits
-each sample array into training and held-out parts (callables are drawn from
-instead), builds or warm-starts one network per problem, trains the K networks
-as one :class:`~divergences.neural.CriticStack` with
-:func:`~divergences.neural.train`, and hands back each trained network with its
-samples. A single problem is the case K = 1, so ``wasserstein_dual(x, y)`` is
-exactly ``wasserstein_dual_batch([x], [y])[0]``. The estimators then evaluate
-what they need on the held-out samples.
+warm starts and the :class:`~divergences.neural.TrainingOptions`. For each
+problem it splits every sample array three ways (training, validation, test;
+callables are drawn from instead), maps the data to standardised coordinates
+(in float64, from the training data, so that the networks see the same
+problem at any scale), builds or warm-starts one network, trains the K
+networks as one :class:`~divergences.neural.CriticStack` with
+:func:`~divergences.neural.train` while keeping each network's best
+checkpoint on the validation split, and hands back each trained network with
+its problem. A single problem is the case K = 1, so ``wasserstein_dual(x, y)``
+is exactly ``wasserstein_dual_batch([x], [y])[0]``. The estimators then
+calibrate on the validation split and estimate on the test split, which
+neither training nor any choice has seen.
 """
 
 from __future__ import annotations
@@ -22,47 +26,51 @@ import numpy as np
 import torch
 
 from divergences._validation import as_samples, backend_for
-from divergences.neural._networks import Critic, CriticStack, default_width
+from divergences.neural._networks import (
+    Critic,
+    CriticStack,
+    default_architecture,
+    default_width,
+    standardisation,
+)
 from divergences.neural._trainer import Objective, TrainingHistory, train
 from divergences.neural.options import TrainingOptions
 
 # Rows per forward pass when a trained network is evaluated on many samples.
 EVALUATION_CHUNK = 65536
-_DEFAULT_DEPTH = 3
-_DEFAULT_ACTIVATION = "leaky_relu"
+# At most this many validation samples a side take part in choosing the checkpoint.
+_MONITOR_SAMPLES = 2048
+# Checkpoints compared on the validation split over one training run.
+_CHECKS = 20
 
 
-def as_tensor(samples: Any, name: str, device: torch.device) -> torch.Tensor:
-    """Validated (n, d) samples as a float32 tensor on ``device``, keeping autograd."""
+def as_float64(samples: Any, name: str, device: torch.device) -> torch.Tensor:
+    """Validated (n, d) samples of any real dtype as float64 on ``device``, keeping autograd."""
     backend = backend_for(**{name: samples})
     x = as_samples(samples, name, backend)
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(x)
-    return x.to(device=device, dtype=torch.float32)
+    return x.to(device=device, dtype=torch.float64)
 
 
 @dataclass
-class _Source:
-    """Training and held-out samples of one distribution: a fixed array or a callable."""
+class _Side:
+    """One distribution's samples before standardisation: parts of an array, or a callable."""
 
     name: str
-    train: torch.Tensor | None
-    held_out: torch.Tensor
-    held_out_index: np.ndarray | None
-    draw: Callable[[int], Any] | None
     dim: int
-
-    def fitted(self, size: int) -> torch.Tensor:
-        """The samples the network was fitted on: the training array, or a fresh draw."""
-        return self.train if self.train is not None else self.call(size)
+    parts: dict[str, torch.Tensor]  # float64 "train" (arrays only), "validation", "test"
+    test_index: np.ndarray | None
+    draw: Callable[[int], Any] | None
 
     def call(self, size: int) -> torch.Tensor:
-        """A fresh (size, d) batch from the callable, checked."""
+        """A fresh (size, d) float64 batch from the callable, checked."""
         if self.draw is None:
             raise TypeError(f"{self.name} is an array, not a callable")
         batch = self.draw(size)
+        device = self.parts["test"].device
         x = batch if isinstance(batch, torch.Tensor) else torch.as_tensor(np.asarray(batch))
-        x = x.to(device=self.held_out.device, dtype=torch.float32)
+        x = x.detach().to(device=device, dtype=torch.float64)
         if x.ndim == 1 and self.dim == 1:
             x = x.reshape(-1, 1)
         if tuple(x.shape) != (size, self.dim):
@@ -70,56 +78,162 @@ class _Source:
                 f"{self.name} returned a batch of shape {tuple(x.shape)} for a request of "
                 f"{size}; expected ({size}, {self.dim})"
             )
-        return x.detach()
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{self.name} returned a batch with NaN or inf")
+        return x
 
 
-def _source(
-    samples: Any, name: str, options: TrainingOptions, rng: np.random.Generator
-) -> _Source:
+def _side(samples: Any, name: str, options: TrainingOptions, rng: np.random.Generator) -> _Side:
     device = options.torch_device
     if callable(samples) and not isinstance(samples, (np.ndarray, torch.Tensor)):
-        first = as_tensor(samples(2), f"{name}(2)", device).detach()
-        source = _Source(name, None, first, None, samples, first.shape[1])
-        source.held_out = as_tensor(source.call(options.evaluation_size), name, device)
-        return source
-    x = as_tensor(samples, name, device).detach()
+        first = as_float64(samples(2), f"{name}(2)", device).detach()
+        side = _Side(name, first.shape[1], {"test": first}, None, samples)
+        size = options.evaluation_size
+        side.parts = {"test": side.call(size)}
+        if options.validation > 0:
+            side.parts["validation"] = side.call(size)
+        return side
+    x = as_float64(samples, name, device).detach()
     n = x.shape[0]
-    n_held = max(2, round(options.holdout * n))
-    if n - n_held < 2:
+    n_test = max(2, round(options.holdout * n))
+    n_validation = max(2, round(options.validation * n)) if options.validation > 0 else 0
+    if n - n_test - n_validation < 2:
         raise ValueError(
-            f"{name} has {n} samples: too few to hold out {options.holdout:.0%} and train on "
-            "the rest (at least 2 held out and 2 for training)"
+            f"{name} has {n} samples: too few to hold out {options.holdout:.0%} for the "
+            f"estimate and {options.validation:.0%} for validation and train on the rest "
+            "(at least 2 in each part)"
         )
     order = rng.permutation(n)
     index = torch.as_tensor(order, device=device)
-    return _Source(name, x[index[n_held:]], x[index[:n_held]], order[:n_held], None, x.shape[1])
+    parts = {
+        "test": x[index[:n_test]],
+        "train": x[index[n_test + n_validation :]],
+    }
+    if n_validation:
+        parts["validation"] = x[index[n_test : n_test + n_validation]]
+    return _Side(name, x.shape[1], parts, order[:n_test], None)
 
 
-def _pair(
-    samples_p: Any, samples_q: Any, options: TrainingOptions, rng: np.random.Generator, suffix: str
-) -> tuple[_Source, _Source]:
-    """Both sides of one problem, split (or drawn), with matching dimensions."""
-    name_p, name_q = f"samples_p{suffix}", f"samples_q{suffix}"
-    source_p = _source(samples_p, name_p, options, rng)
-    source_q = _source(samples_q, name_q, options, rng)
-    if source_p.dim != source_q.dim:
+@dataclass
+class Source:
+    """One distribution in standardised coordinates (float32): the parts of an array,
+    or a callable whose draws are standardised as they come."""
+
+    side: _Side
+    center: torch.Tensor
+    spread: torch.Tensor
+    parts: dict[str, torch.Tensor]
+
+    @property
+    def name(self) -> str:
+        return self.side.name
+
+    @property
+    def train(self) -> torch.Tensor | None:
+        return self.parts.get("train")
+
+    @property
+    def validation(self) -> torch.Tensor | None:
+        return self.parts.get("validation")
+
+    @property
+    def test(self) -> torch.Tensor:
+        return self.parts["test"]
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        z = ((x - self.center) / self.spread).to(torch.float32)
+        if not bool(torch.isfinite(z).all()):
+            raise ValueError(
+                f"{self.name} spans more than float32 can hold once standardised (some "
+                "samples lie over 1e38 spreads from the centre); remove the outliers"
+            )
+        return z
+
+    def draw(self, size: int) -> torch.Tensor:
+        return self.standardise(self.side.call(size))
+
+    def fitted(self, size: int) -> torch.Tensor:
+        """The samples the network was fitted on: the training part, or a fresh draw."""
+        return self.train if self.train is not None else self.draw(size)
+
+    def calibration(self, size: int) -> torch.Tensor:
+        """Samples for calibrating the trained network: validation, else training ones."""
+        if self.validation is not None:
+            return self.validation
+        return self.fitted(size)
+
+
+@dataclass
+class Problem:
+    """Both sides of one problem, in the standardised coordinates they share."""
+
+    p: Source
+    q: Source
+    center: torch.Tensor
+    spread: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return self.p.side.dim
+
+
+def _reference(side: _Side) -> torch.Tensor:
+    for key in ("train", "validation", "test"):
+        if key in side.parts:
+            return side.parts[key]
+    raise KeyError(key)  # pragma: no cover - every side has a test part
+
+
+def _problem(side_p: _Side, side_q: _Side, warm: Critic | None) -> Problem:
+    if side_p.dim != side_q.dim:
         raise ValueError(
-            f"{name_p} and {name_q} must have the same dimension d; "
-            f"got {source_p.dim} and {source_q.dim}"
+            f"{side_p.name} and {side_q.name} must have the same dimension d; "
+            f"got {side_p.dim} and {side_q.dim}"
         )
-    return source_p, source_q
+    if warm is not None:
+        device = side_p.parts["test"].device
+        center = warm.center.to(device=device, dtype=torch.float64)
+        spread = warm.spread.to(device=device, dtype=torch.float64)
+    else:
+        # the training parts (for callables, a draw that is not the test one)
+        reference = [_reference(side) for side in (side_p, side_q)]
+        center, spread = standardisation(torch.cat(reference))
+    sources = []
+    for side in (side_p, side_q):
+        source = Source(side, center, spread, {})
+        source.parts = {key: source.standardise(part) for key, part in side.parts.items()}
+        sources.append(source)
+    return Problem(sources[0], sources[1], center, spread)
 
 
 def _problems(
-    samples_p: Any,
-    samples_q: Any,
-    batch: bool,
+    pairs: list[tuple[Any, Any, str]],
+    warm: list[Critic | None],
     options: TrainingOptions,
     rng: np.random.Generator,
-) -> list[tuple[_Source, _Source]]:
-    """One problem, or K from sequences of sample sets (one set on a side is shared by all K)."""
+) -> list[Problem]:
+    """Each problem's sides, split (or drawn) and standardised, with one dimension for all."""
+    problems = []
+    for (p, q, suffix), network in zip(pairs, warm, strict=True):
+        side_p = _side(p, f"samples_p{suffix}", options, rng)
+        side_q = _side(q, f"samples_q{suffix}", options, rng)
+        if network is not None and network.dim != side_p.dim:
+            name = "warm_start" if len(pairs) == 1 and not suffix else f"warm_start{suffix}"
+            raise ValueError(
+                f"{name} was built for d = {network.dim}, but the samples have d = {side_p.dim}"
+            )
+        problems.append(_problem(side_p, side_q, network))
+    dims = sorted({problem.dim for problem in problems})
+    if len(dims) > 1:
+        raise ValueError(f"every problem of a batch must have the same dimension; got {dims}")
+    return problems
+
+
+def _pairs(samples_p: Any, samples_q: Any, batch: bool) -> list[tuple[Any, Any, str]]:
+    """The (samples_p, samples_q, name suffix) of each problem: one, or K of a batch, where
+    one set on a side may be shared by all K."""
     if not batch:
-        return [_pair(samples_p, samples_q, options, rng, "")]
+        return [(samples_p, samples_q, "")]
     sets_p, sets_q = _sample_sets(samples_p, "samples_p"), _sample_sets(samples_q, "samples_q")
     if sets_p is None and sets_q is None:
         raise ValueError(
@@ -132,20 +246,14 @@ def _problems(
             f"got {len(sets_p)} and {len(sets_q)}"
         )
     count = len(sets_p) if sets_p is not None else len(sets_q or ())
-    pairs = [
-        _pair(
+    return [
+        (
             samples_p if sets_p is None else sets_p[k],
             samples_q if sets_q is None else sets_q[k],
-            options,
-            rng,
             f"[{k}]",
         )
         for k in range(count)
     ]
-    dims = sorted({pair[0].dim for pair in pairs})
-    if len(dims) > 1:
-        raise ValueError(f"every problem of a batch must have the same dimension; got {dims}")
-    return pairs
 
 
 def _sample_sets(samples: Any, name: str) -> list | None:
@@ -194,19 +302,20 @@ def _check_network(network: Any, name: str) -> Critic | None:
     return network
 
 
-def _architecture(
-    warm: list[Critic | None], dim: int, options: TrainingOptions
-) -> tuple[int, int, str]:
-    """Width, depth and activation: the warm starts', which must agree with the options."""
-    given = {"width": options.width, "depth": options.depth, "activation": options.activation}
-    for k, network in enumerate(warm):
-        if network is None:
-            continue
+def _architectures(
+    warm: list[Critic | None], dim: int, options: TrainingOptions, candidates: bool
+) -> list[tuple[int, int, str]]:
+    """(width, depth, activation) of each candidate critic: the warm starts' shape, which
+    must agree with the options; else the defaults for ``dim`` (all of them where
+    ``candidates``, else the first), with the options' choices applied."""
+    given: dict[str, Any] = {
+        "width": options.width,
+        "depth": options.depth,
+        "activation": options.activation,
+    }
+    started = [(k, network) for k, network in enumerate(warm) if network is not None]
+    for k, network in started:
         name = "warm_start" if len(warm) == 1 else f"warm_start[{k}]"
-        if network.dim != dim:
-            raise ValueError(
-                f"{name} was built for d = {network.dim}, but the samples have d = {dim}"
-            )
         for option, value in given.items():
             own = getattr(network, option)
             if value is not None and value != own:
@@ -215,21 +324,29 @@ def _architecture(
                     f"leave {option} unset (or pass {own!r}) to continue training it"
                 )
             given[option] = own
-    return (
-        default_width(dim) if given["width"] is None else int(given["width"]),
-        _DEFAULT_DEPTH if given["depth"] is None else int(given["depth"]),
-        _DEFAULT_ACTIVATION if given["activation"] is None else str(given["activation"]),
-    )
+    if started or given["activation"] is not None:
+        activations = [given["activation"] or "leaky_relu"]
+    else:
+        defaults = default_architecture(dim)
+        activations = [activation for _, _, activation in defaults[: None if candidates else 1]]
+    return [
+        (
+            given["width"] or default_width(dim, activation),
+            given["depth"] or 3,
+            activation,
+        )
+        for activation in activations
+    ]
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """One trained network with the samples it was fitted on and held out from."""
+    """One trained network, in its problem's standardised coordinates, with its problem;
+    ``options.steps`` is the number of steps it was trained for."""
 
     network: Critic
     history: TrainingHistory
-    source_p: _Source
-    source_q: _Source
+    problem: Problem
     generator: torch.Generator
     options: TrainingOptions
 
@@ -242,64 +359,115 @@ def fit(
     batch: bool,
     warm_start: Any,
     options: TrainingOptions,
-) -> list[Fitted]:
-    """Train one network per problem on ``objective``, the K of a batch as one stack."""
+    candidates: bool = False,
+) -> list[list[Fitted]]:
+    """Train networks on ``objective``: per problem, one per candidate architecture.
+
+    The K problems of a batch train as one stack per candidate (the default
+    critics of :func:`~divergences.neural.default_architecture` where
+    ``candidates``, else one). Returns, per problem, the trained candidates, in
+    standardised coordinates (centre 0, spread 1); the estimators choose among
+    them, calibrate, and set their problem's centre and spread.
+    """
     device = options.torch_device
     rng = np.random.default_rng(options.seed)
-    pairs = _problems(samples_p, samples_q, batch, options, rng)
+    pairs = _pairs(samples_p, samples_q, batch)
     warm = _warm_starts(warm_start, len(pairs), batch)
-    dim = pairs[0][0].dim
-    width, depth, activation = _architecture(warm, dim, options)
+    problems = _problems(pairs, warm, options, rng)
+    dim = problems[0].dim
+    architectures = _architectures(warm, dim, options, candidates)
+    trained = options.replace(steps=options.steps_for(len(architectures)))
     torch_seed = int(rng.integers(2**62))
-    generator = torch.Generator(device=device).manual_seed(torch_seed)
-    networks = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(torch_seed)
-        for (source_p, source_q), network in zip(pairs, warm, strict=True):
-            if network is None:
-                fresh = Critic(dim, width, depth, activation).to(device)
-                reference = [
-                    s.held_out if s.train is None else s.train for s in (source_p, source_q)
-                ]
-                fresh.standardise_inputs(torch.cat(reference))
-                networks.append(fresh)
-            else:
-                networks.append(copy.deepcopy(network).to(device))
-    stack = CriticStack(networks).to(device)
-    history = train(
-        stack, objective, _stacked_sampler(pairs, device), options, generator=generator
+    fitted: list[list[Fitted]] = [[] for _ in problems]
+    for width, depth, activation in architectures:
+        generator = torch.Generator(device=device).manual_seed(torch_seed)
+        networks = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed)
+            for network in warm:
+                if network is None:
+                    networks.append(Critic(dim, width, depth, activation).to(device))
+                else:
+                    networks.append(_standardised_copy(network).to(device))
+        stack = CriticStack(networks).to(device)
+        history = train(
+            stack,
+            objective,
+            _sampler(problems, device),
+            trained,
+            generator=generator,
+            monitor=_monitor(objective, problems, torch_seed),
+            check_every=max(1, trained.steps_for(1) // _CHECKS),
+        )
+        for k, problem in enumerate(problems):
+            fitted[k].append(
+                Fitted(stack.critic(k), history.select(k), problem, generator, trained)
+            )
+    return fitted
+
+
+def _standardised_copy(network: Critic) -> Critic:
+    """A copy of a trained critic working in its own standardised coordinates, uncalibrated."""
+    copied = copy.deepcopy(network)
+    with torch.no_grad():
+        copied.center.zero_()
+        copied.spread.fill_(1.0)
+        copied.knots_in = copied.knots_in[:0]
+        copied.knots_out = copied.knots_out[:0]
+    return copied
+
+
+def _monitor(
+    objective: Objective, problems: list[Problem], seed: int
+) -> Callable[[CriticStack], torch.Tensor] | None:
+    """Each network's validation score, on fixed validation samples and interpolates."""
+    score = getattr(objective, "score", None)
+    if score is None or any(problem.p.validation is None for problem in problems):
+        return None
+    size = min(
+        _MONITOR_SAMPLES,
+        *(problem.p.validation.shape[0] for problem in problems),  # type: ignore[union-attr]
+        *(problem.q.validation.shape[0] for problem in problems),  # type: ignore[union-attr]
     )
-    return [
-        Fitted(stack.critic(k), history.select(k), *pair, generator, options)
-        for k, pair in enumerate(pairs)
-    ]
+    x_p = torch.stack([problem.p.validation[:size] for problem in problems])  # type: ignore[index]
+    x_q = torch.stack([problem.q.validation[:size] for problem in problems])  # type: ignore[index]
+    # Fixed interpolates, from a generator of their own: the checks neither vary between
+    # checkpoints nor disturb the training's random stream.
+    generator = torch.Generator(device=x_p.device).manual_seed(seed + 1)
+    t = torch.rand(x_p.shape[0], size, 1, generator=generator, device=x_p.device)
+    interpolates = torch.lerp(x_q, x_p, t)
+
+    def monitor(network: CriticStack) -> torch.Tensor:
+        return score(network, x_p, x_q, interpolates)
+
+    return monitor
 
 
-def _stacked_sampler(pairs: list[tuple[_Source, _Source]], device: torch.device) -> Callable:
+def _sampler(problems: list[Problem], device: torch.device) -> Callable:
     """(K, size, d) batches: one gather from padded data where every source of a side is
-    an array (whatever its size), else one call per source."""
-    sides = [[pair[side] for pair in pairs] for side in (0, 1)]
+    an array (whatever its size), else one draw per source."""
+    sides = [[problem.p for problem in problems], [problem.q for problem in problems]]
 
-    def padded(side: list[_Source]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def padded(side: list[Source]) -> tuple[torch.Tensor, torch.Tensor] | None:
         trains = [source.train for source in side if source.train is not None]
         if len(trains) < len(side):
             return None
         longest = max(t.shape[0] for t in trains)
-        data = torch.zeros(len(side), longest, side[0].dim, device=device)
+        data = torch.zeros(len(side), longest, side[0].side.dim, device=device)
         for k, t in enumerate(trains):
             data[k, : t.shape[0]] = t
         sizes = torch.tensor([t.shape[0] for t in trains], device=device)
         return data, sizes
 
     stacks = [padded(side) for side in sides]
-    rows = torch.arange(len(pairs), device=device).unsqueeze(1)
+    rows = torch.arange(len(problems), device=device).unsqueeze(1)
 
     def draw(side: int, size: int, generator: torch.Generator) -> torch.Tensor:
         stack = stacks[side]
         if stack is None:
             return torch.stack([_draw_one(source, size, generator) for source in sides[side]])
         data, sizes = stack
-        uniform = torch.rand(len(pairs), size, generator=generator, device=device)
+        uniform = torch.rand(len(problems), size, generator=generator, device=device)
         index = (uniform * sizes.unsqueeze(1)).long().clamp_(max=data.shape[1] - 1)
         return data[rows, index]
 
@@ -309,9 +477,9 @@ def _stacked_sampler(pairs: list[tuple[_Source, _Source]], device: torch.device)
     return sample
 
 
-def _draw_one(source: _Source, size: int, generator: torch.Generator) -> torch.Tensor:
+def _draw_one(source: Source, size: int, generator: torch.Generator) -> torch.Tensor:
     if source.train is None:
-        return source.call(size)
+        return source.draw(size)
     index = torch.randint(
         source.train.shape[0], (size,), generator=generator, device=source.train.device
     )

@@ -1,10 +1,18 @@
-"""Critic networks: an MLP from (N, d) to (N,), with its input standardisation and
-output scale kept as buffers so that any correction is part of the module; and a
-stack of K such networks trained together with batched matrix products."""
+"""Critic networks: an MLP from (N, d) to (N,) that works in standardised
+coordinates, with its standardisation, output scale and calibration kept as
+buffers so that every correction is part of the module; and a stack of K such
+networks trained together with batched matrix products.
+
+A critic is ``f(x) = spread * phi(scale * mlp((x - center) / spread))``:
+``center`` and ``spread`` (float64) map the data to standardised coordinates
+and back, so that the network, its training and its gradient penalty see the
+same problem at every scale (``f`` is equivariant: moving and scaling the data
+moves and scales ``f``), ``scale`` is a factor in standardised units, and
+``phi`` is a monotone piecewise-linear map (the identity until calibrated).
+The input gradient is ``phi' * scale * grad mlp``, free of ``spread``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -56,9 +64,39 @@ _SLOPES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def default_width(dim: int) -> int:
-    """Hidden width for ``d`` input dimensions: 128 up to d = 32, then 4 d, at most 512."""
-    return int(min(512, max(128, 4 * dim)))
+#: Up to this dimension the default critic is piecewise linear (LeakyReLU) only; above
+#: it a smooth (SiLU) critic is trained beside it and the better one kept.
+SMOOTH_FROM_DIMENSION = 5
+
+
+def default_width(dim: int, activation: str) -> int:
+    """Hidden units per layer: 128, or 256 for a smooth critic above d = 32."""
+    return 256 if activation != "leaky_relu" and dim > 32 else 128
+
+
+def default_architecture(dim: int) -> list[tuple[int, int, str]]:
+    """The default critics for ``d`` input dimensions: (width, depth, activation) each.
+
+    Three hidden layers. Up to d = 4, one LeakyReLU critic of 128 units a layer:
+    accurate there, and trained with the explicit backward pass. From d = 5,
+    a SiLU critic (128 units a layer up to d = 32, 256 above) is trained beside
+    it, and the estimator keeps the one whose calibrated estimate is higher on
+    the validation split: a piecewise-linear critic needs exponentially many
+    pieces for the radial functions that separate distributions of different
+    spread (``|x|`` in high dimension) and under-estimates there, while a
+    smooth one bends where the optimal critic is linear (a translation) and
+    wastes part of its slope. The benchmark page shows the measurements
+    behind these choices.
+
+    Examples
+    --------
+    >>> default_architecture(2)
+    [(128, 3, 'leaky_relu')]
+    >>> default_architecture(128)
+    [(128, 3, 'leaky_relu'), (256, 3, 'silu')]
+    """
+    candidates = ["leaky_relu"] if dim < SMOOTH_FROM_DIMENSION else ["leaky_relu", "silu"]
+    return [(default_width(dim, activation), 3, activation) for activation in candidates]
 
 
 Layer = tuple[torch.Tensor, torch.Tensor]
@@ -119,7 +157,7 @@ class _Perceptron(nn.Module):
         layers = self.layers()
         hidden_layers, (top_weight, top_bias) = layers[:-1], layers[-1]
         slope = _SLOPES[self.activation]
-        standardised = (x - self.center) / self.spread
+        standardised = self.standardise(x)
         slopes = []
         if self.activation == "leaky_relu":
             with torch.no_grad():
@@ -138,11 +176,12 @@ class _Perceptron(nn.Module):
                 slopes.append(slope(pre[..., first_row:, :]))
                 hidden = self._hidden_activation(pre)
             hidden = hidden[..., :first_row, :]
-        values = _affine(hidden, top_weight, top_bias).squeeze(-1) * self.scale.squeeze(-1)
+        value_factor = (self.scale * self.spread).to(top_weight.dtype)
+        values = _affine(hidden, top_weight, top_bias).squeeze(-1) * value_factor.squeeze(-1)
         gradient = slopes[-1] * top_weight
         for (weight, _), layer_slope in zip(hidden_layers[:0:-1], slopes[-2::-1], strict=True):
             gradient = layer_slope * (gradient @ weight)
-        gradient = (gradient @ hidden_layers[0][0]) * (self.scale / self.spread)
+        gradient = (gradient @ hidden_layers[0][0]) * self.scale.to(top_weight.dtype)
         return values, gradient
 
     @torch.no_grad()
@@ -174,10 +213,11 @@ class _Perceptron(nn.Module):
             raise ValueError("explicit gradients are written for LeakyReLU critics only")
         layers = self.layers()
         hidden_layers, (top_weight, top_bias) = layers[:-1], layers[-1]
-        scale = self.scale
+        scale = self.scale.to(top_weight.dtype)  # input gradients: free of spread
+        value_scale = (self.scale * self.spread).to(top_weight.dtype)  # values
 
         # Forward over data and gradient rows together, one product per layer.
-        inputs = [(x - self.center) / self.spread]
+        inputs = [self.standardise(x)]
         pres = []
         for weight, bias in hidden_layers:
             pres.append(_affine(inputs[-1], weight, bias))
@@ -187,20 +227,22 @@ class _Perceptron(nn.Module):
         weights = value_weights.to(x.dtype).unsqueeze(0)
         top_mean = weights @ inputs[-1][..., :first_row, :]
         weight_sum = weights.sum()
-        scaled_top = scale * top_weight
-        value = (top_mean * scaled_top).sum(dim=-1) + (scale * top_bias).squeeze(-1) * weight_sum
+        value_top = value_scale * top_weight
+        value = (top_mean * value_top).sum(dim=-1) + (value_scale * top_bias).squeeze(
+            -1
+        ) * weight_sum
 
         # The input gradient of the gradient rows: u_L = s w D_L, u_k = (u_{k+1} W_{k+1}) D_k,
-        # grad f = u_1 W_1 / spread.
-        chain = [_times_leaky_slope(scaled_top, gradient_pres[-1])]
+        # grad f = u_1 W_1.
+        chain = [_times_leaky_slope(scale * top_weight, gradient_pres[-1])]
         for (weight, _), pre in zip(hidden_layers[:0:-1], gradient_pres[-2::-1], strict=True):
             chain.append(_times_leaky_slope(chain[-1] @ weight, pre))
         chain.reverse()  # chain[k] multiplies the weight of hidden layer k
-        gradients = (chain[0] @ hidden_layers[0][0]) / self.spread
+        gradients = chain[0] @ hidden_layers[0][0]
         penalty, upstream = gradient_loss(gradients)
 
         # Backward through the chain, from the input gradient up to the top weight.
-        chain_upstream = [upstream / self.spread]
+        chain_upstream = [upstream]
         for (weight, _), pre in zip(hidden_layers[:-1], gradient_pres[:-1], strict=True):
             chain_upstream.append(
                 _times_leaky_slope(chain_upstream[-1] @ weight.transpose(-1, -2), pre)
@@ -210,9 +252,9 @@ class _Perceptron(nn.Module):
         )
 
         # Backward through the data rows, from the top down, adding the chain's terms.
-        top_weight.grad = scale * (top_mean + top_from_chain.sum(dim=-2, keepdim=True))
-        top_bias.grad = torch.empty_like(top_bias).copy_(scale * weight_sum)
-        delta = _times_leaky_slope(weights.transpose(-1, -2) * scaled_top, data_pres[-1])
+        top_weight.grad = value_scale * top_mean + scale * top_from_chain.sum(dim=-2, keepdim=True)
+        top_bias.grad = torch.empty_like(top_bias).copy_(value_scale * weight_sum)
+        delta = _times_leaky_slope(weights.transpose(-1, -2) * value_top, data_pres[-1])
         for index in range(len(hidden_layers) - 1, -1, -1):
             weight, bias = hidden_layers[index]
             grad = chain[index].transpose(-1, -2) @ chain_upstream[index]
@@ -224,25 +266,57 @@ class _Perceptron(nn.Module):
         batch = x.shape[:-2]
         return value.reshape(batch), penalty
 
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - center) / spread``, computed in the buffers' precision, in the weights' dtype."""
+        dtype = self.layers()[0][0].dtype
+        return ((x.to(self.center.dtype) - self.center) / self.spread).to(dtype)
+
     @torch.no_grad()
     def standardise_inputs(self, samples: torch.Tensor) -> None:
-        """Centre and scale inputs by ``samples`` (one scalar spread keeps the geometry)."""
-        center = samples.mean(dim=-2, keepdim=True)
-        spread = (samples - center).pow(2).sum(dim=-1).mean(dim=-1).sqrt()
-        # Input scaling divides gradients: keep the first layer's slope near 1.
-        spread = torch.clamp(spread / math.sqrt(self.dim), min=1e-8)
+        """Centre and scale inputs by ``samples`` (see :func:`standardisation`)."""
+        center, spread = standardisation(samples)
         self.center.copy_(center.reshape(self.center.shape))
         self.spread.copy_(spread.reshape(self.spread.shape))
+
+
+def standardisation(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The centre and spread that standardise ``samples`` (n, d), in float64.
+
+    The centre is the mean and the spread the root mean square deviation per
+    coordinate, :math:`\sqrt{\sum_i \|x_i - \bar x\|^2 / (n d)}`: one scalar, so
+    the geometry (and so W1) is kept up to the factor. Both are computed with
+    the data divided by their largest magnitude first, so nothing overflows or
+    underflows between 1e-300 and 1e300, and both move exactly with the data:
+    ``standardisation(a x + c) == (a center + c, a spread)`` to rounding. A set
+    of identical points has spread 1.
+    """
+    x = samples.detach().to(torch.float64)
+    top = x.abs().max()
+    if not bool(top > 0):
+        return torch.zeros(x.shape[-1], dtype=torch.float64, device=x.device), torch.ones(
+            (), dtype=torch.float64, device=x.device
+        )
+    center = (x / top).mean(dim=0) * top
+    deviation = x - center
+    largest = deviation.abs().max()
+    if not bool(largest > 0):
+        return center, torch.ones((), dtype=torch.float64, device=x.device)
+    spread = largest * (deviation / largest).square().mean().sqrt()
+    return center, spread
 
 
 class Critic(_Perceptron):
     r"""A scalar function :math:`f: \mathbb R^d \to \mathbb R` as a multilayer perceptron.
 
-    ``f(x) = scale * mlp((x - center) / spread)``. ``center`` and ``spread``
-    standardise the inputs (set from the data, so training behaves the same at
-    any scale); ``scale`` is the output factor that :func:`wasserstein_dual`
-    sets after training to make the critic 1-Lipschitz on the data. All three
-    are buffers: they are saved with the module and are not trained.
+    ``f(x) = spread * phi(scale * mlp((x - center) / spread))``. ``center`` and
+    ``spread`` (float64) standardise the inputs and restore the units of the
+    output, so the network sees the same problem at any scale; ``scale`` is an
+    output factor in standardised units that the estimators set after training
+    (dividing by the critic's slope); ``phi`` is a monotone piecewise-linear
+    map through the points (``knots_in``, ``knots_out``), the identity while
+    they are empty, which :func:`wasserstein_dual` fits so that the critic's
+    slope is 1 at every level (see its Notes). All are buffers: saved with the
+    module, not trained.
 
     Parameters
     ----------
@@ -254,7 +328,21 @@ class Critic(_Perceptron):
         Number of hidden layers.
     activation : {"leaky_relu", "silu", "elu", "tanh"}
         Hidden activation. The output is linear (no sigmoid).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from divergences.neural import Critic
+    >>> critic = Critic(dim=2, width=16, depth=2)
+    >>> critic(torch.zeros(5, 2, dtype=torch.float64)).shape  # any floating input
+    torch.Size([5])
     """
+
+    center: torch.Tensor
+    spread: torch.Tensor
+    scale: torch.Tensor
+    knots_in: torch.Tensor
+    knots_out: torch.Tensor
 
     def __init__(self, dim: int, width: int, depth: int, activation: str = "leaky_relu") -> None:
         super().__init__()
@@ -271,9 +359,11 @@ class Critic(_Perceptron):
         self.mlp = nn.Sequential(*layers)
         self.dim = dim
         self.activation = activation
-        self.register_buffer("center", torch.zeros(dim))
-        self.register_buffer("spread", torch.ones(()))
-        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("center", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("spread", torch.ones((), dtype=torch.float64))
+        self.register_buffer("scale", torch.ones((), dtype=torch.float64))
+        self.register_buffer("knots_in", torch.zeros(0, dtype=torch.float64))
+        self.register_buffer("knots_out", torch.zeros(0, dtype=torch.float64))
 
     @property
     def width(self) -> int:
@@ -287,11 +377,30 @@ class Critic(_Perceptron):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, d) inputs of any floating dtype, on any device, to (N,) values on the critic's."""
-        x = x.to(device=self.center.device, dtype=self.center.dtype)
-        return self.mlp((x - self.center) / self.spread).squeeze(-1) * self.scale
+        device = self.center.device
+        x = torch.as_tensor(x).to(device=device)
+        value = self.mlp(self.standardise(x)).squeeze(-1)
+        dtype = value.dtype
+        value = value * self.scale.to(dtype)
+        if self.knots_in.numel() > 1:
+            value = piecewise_linear(value, self.knots_in, self.knots_out).to(dtype)
+        return value * self.spread.to(dtype)
 
     def layers(self) -> list[Layer]:
         return [(m.weight, m.bias) for m in self.mlp if isinstance(m, nn.Linear)]
+
+
+def piecewise_linear(
+    x: torch.Tensor, knots_in: torch.Tensor, knots_out: torch.Tensor
+) -> torch.Tensor:
+    """The monotone piecewise-linear map through (knots_in, knots_out), extended by its
+    end segments, in float64, differentiable in ``x``."""
+    u = x.to(torch.float64)
+    index = torch.searchsorted(knots_in, u.detach().contiguous()).clamp(1, knots_in.numel() - 1)
+    left_in, right_in = knots_in[index - 1], knots_in[index]
+    left_out, right_out = knots_out[index - 1], knots_out[index]
+    slope = (right_out - left_out) / (right_in - left_in)
+    return left_out + (u - left_in) * slope
 
 
 class CriticStack(_Perceptron):
@@ -329,28 +438,36 @@ class CriticStack(_Perceptron):
             self.biases.append(
                 nn.Parameter(torch.stack([b.detach() for _, b in layers]).unsqueeze(1))
             )
-        self.register_buffer("center", torch.stack([c.center for c in critics]).unsqueeze(1))
-        self.register_buffer("spread", torch.stack([c.spread for c in critics]).reshape(-1, 1, 1))
-        self.register_buffer("scale", torch.stack([c.scale for c in critics]).reshape(-1, 1, 1))
+        # The stack trains in the critics' standardised coordinates, in the weights' dtype.
+        dtype = first.layers()[0][0].dtype
+        centers = torch.stack([c.center for c in critics]).unsqueeze(1)
+        self.register_buffer("center", centers.to(dtype))
+        self.register_buffer(
+            "spread", torch.stack([c.spread for c in critics]).reshape(-1, 1, 1).to(dtype)
+        )
+        self.register_buffer(
+            "scale", torch.stack([c.scale for c in critics]).reshape(-1, 1, 1).to(dtype)
+        )
 
     def layers(self) -> list[Layer]:
         return list(zip(self.weights, self.biases, strict=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(K, N, d) inputs to (K, N) outputs: network k sees ``x[k]``."""
-        hidden = (x - self.center) / self.spread
+        hidden = self.standardise(x)
         layers = self.layers()
         for weight, bias in layers[:-1]:
             hidden = self._hidden_activation(_affine(hidden, weight, bias))
         top_weight, top_bias = layers[-1]
-        return (_affine(hidden, top_weight, top_bias) * self.scale).squeeze(-1)
+        return (_affine(hidden, top_weight, top_bias) * (self.scale * self.spread)).squeeze(-1)
 
     @torch.no_grad()
     def critic(self, index: int) -> Critic:
         """Network ``index`` as a plain :class:`Critic` (a copy)."""
         width = self.weights[0].shape[1]
         one = Critic(self.dim, width, len(self.weights) - 1, self.activation)
-        one = one.to(device=self.scale.device, dtype=self.scale.dtype)
+        one.mlp.to(device=self.scale.device, dtype=self.weights[0].dtype)
+        one.to(device=self.scale.device)
         for (weight, bias), (w, b) in zip(one.layers(), self.layers(), strict=True):
             weight.copy_(w[index])
             bias.copy_(b[index].reshape(bias.shape))

@@ -166,6 +166,29 @@ class KantorovichDual:
         return loss, _statistics(-neg_value, penalty, norm)
 
     @torch.no_grad()
+    def score(
+        self,
+        critic: _Perceptron,
+        x_p: torch.Tensor,
+        x_q: torch.Tensor,
+        interpolates: torch.Tensor,
+    ) -> torch.Tensor:
+        """The objective on held-out samples and fixed interpolates (higher is better).
+
+        :math:`\\mathbb E_p f - \\mathbb E_q f - \\lambda\\,\\Omega(f)`, the
+        validation counterpart of the training loss, one value per network.
+        """
+        n_p = x_p.shape[-2]
+        rows = torch.cat([x_p, x_q, interpolates], dim=-2)
+        outputs, gradients = critic.value_and_gradient(rows, first_row=n_p + x_q.shape[-2])
+        value = outputs[..., :n_p].mean(dim=-1) - outputs[..., n_p:].mean(dim=-1)
+        if self.penalty == "clip":
+            return value
+        norms = gradients.norm(dim=-1)
+        excess = norms - 1 if self.penalty == "gp" else torch.clamp(norms - 1, min=0)
+        return value - self.strength * (excess * excess).mean(dim=-1)
+
+    @torch.no_grad()
     def after_step(self, critic: _Perceptron) -> None:
         if self.penalty == "clip":
             bound = self.strength
@@ -222,6 +245,18 @@ class JensenShannonDual:
 
     def after_step(self, critic: _Perceptron) -> None:
         return None
+
+    @torch.no_grad()
+    def score(
+        self,
+        critic: _Perceptron,
+        x_p: torch.Tensor,
+        x_q: torch.Tensor,
+        interpolates: torch.Tensor,
+    ) -> torch.Tensor:
+        """The bound :math:`\\mathbb E_p \\log D + \\mathbb E_q \\log(1 - D)` on held-out
+        samples (higher is better), one value per network."""
+        return log_d(critic(x_p)).mean(dim=-1) + log_one_minus_d(critic(x_q)).mean(dim=-1)
 
 
 @functools.lru_cache(maxsize=8)

@@ -77,8 +77,16 @@ class TrainingHistory:
     grad_norm_mean, grad_norm_max : (k,) numpy.ndarray
         Mean and largest gradient norm of the network on the batch's interpolates.
 
-    For networks trained together as a stack the statistics are (k, K), one
-    column per network; :meth:`select` takes one out.
+    check_step : (c,) numpy.ndarray
+        The steps after which the monitor scored the network (empty without one).
+    check_score : (c,) numpy.ndarray
+        Its scores there (higher is better).
+    selected_step : int or (K,) numpy.ndarray
+        The step whose parameters the network kept: the best-scored check, or
+        the last step without a monitor.
+
+    For networks trained together as a stack the statistics are (k, K) and
+    the scores (c, K), one column per network; :meth:`select` takes one out.
     """
 
     step: np.ndarray
@@ -86,11 +94,22 @@ class TrainingHistory:
     penalty: np.ndarray
     grad_norm_mean: np.ndarray
     grad_norm_max: np.ndarray
+    check_step: np.ndarray
+    check_score: np.ndarray
+    selected_step: Any
 
     def select(self, index: int) -> TrainingHistory:
         """The history of network ``index`` of a stack."""
-        columns = [getattr(self, name)[:, index] for name in STATISTICS]
-        return TrainingHistory(self.step, *columns)
+        columns = {name: getattr(self, name)[:, index] for name in STATISTICS}
+        scores = self.check_score[:, index] if self.check_score.ndim == 2 else self.check_score
+        selected = np.asarray(self.selected_step)
+        return TrainingHistory(
+            step=self.step,
+            **columns,
+            check_step=self.check_step,
+            check_score=scores,
+            selected_step=int(selected[index] if selected.ndim else selected),
+        )
 
 
 def train(
@@ -101,8 +120,10 @@ def train(
     *,
     generator: torch.Generator | None = None,
     log_every: int = 50,
+    monitor: Callable[[Any], torch.Tensor] | None = None,
+    check_every: int = 100,
 ) -> TrainingHistory:
-    """Train ``network`` on ``objective`` for ``options.steps`` steps.
+    """Train ``network`` on ``objective`` for ``options.steps`` steps (default 2000).
 
     The optimiser is the one the options name (else the objective's), with the
     options' learning rate decayed to 0 on a cosine schedule; each step draws
@@ -126,6 +147,15 @@ def train(
         ``options.seed`` if None).
     log_every : int, default 50
         Steps per window of the returned statistics.
+    monitor : callable, optional
+        ``monitor(network)`` scores the network (a scalar, or one score per
+        network of a stack; higher is better), for instance the objective on
+        a validation split. It runs every ``check_every`` steps and at the
+        end, and each network keeps the parameters of its best-scored check
+        (early stopping without stopping: a stack's networks peak at
+        different steps).
+    check_every : int, default 100
+        Steps between two calls of ``monitor``.
 
     Returns
     -------
@@ -174,7 +204,7 @@ def train(
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
         generator = torch.Generator(device=device).manual_seed(seed)
-    steps = options.steps
+    steps = options.steps_for(1)
     optimizer = options.make_optimizer(
         list(network.parameters()), getattr(objective, "optimizer", "adam")
     )
@@ -183,6 +213,8 @@ def train(
     sums: torch.Tensor | None = None  # (windows, ..., statistics), shaped by the first step
     losses = torch.zeros(log_every, device=device)
     bar = _progress_bar(steps) if options.progress else None
+    checks: list[tuple[int, torch.Tensor]] = []
+    best: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor] | None = None
     network.train()
     for step in range(steps):
         x_p, x_q = sample(options.batch_size, generator)
@@ -200,14 +232,59 @@ def train(
             _check_finite(losses[: slot + 1], first_step=step - slot)
             if bar is not None:
                 bar.update(slot + 1)
+        if monitor is not None and ((step + 1) % check_every == 0 or step == steps - 1):
+            network.eval()
+            score = monitor(network).detach()
+            network.train()
+            checks.append((step + 1, score))
+            best = _keep_best(network, score, step + 1, best)
     if bar is not None:
         bar.close()
     network.eval()
+    selected_step: Any = steps
+    if best is not None:
+        _, parameters, best_steps = best
+        with torch.no_grad():
+            for parameter, kept in zip(network.parameters(), parameters, strict=True):
+                parameter.copy_(kept)
+        selected_step = best_steps.cpu().numpy()
     assert sums is not None  # steps >= 1, checked by TrainingOptions
     counts = np.minimum(log_every, steps - np.arange(windows) * log_every)
     means = sums.cpu().numpy() / counts.reshape(-1, *[1] * (sums.dim() - 1))
     last_steps = np.minimum((np.arange(windows) + 1) * log_every, steps)
-    return TrainingHistory(last_steps, *(means[..., i] for i in range(len(STATISTICS))))
+    return TrainingHistory(
+        step=last_steps,
+        **{name: means[..., i] for i, name in enumerate(STATISTICS)},
+        check_step=np.array([step for step, _ in checks], dtype=np.int64),
+        check_score=torch.stack([score for _, score in checks]).double().cpu().numpy()
+        if checks
+        else np.zeros(0),
+        selected_step=selected_step,
+    )
+
+
+def _keep_best(
+    network: Any,
+    score: torch.Tensor,
+    step: int,
+    best: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor] | None,
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    """The best scores so far, the parameters that scored them, and their steps.
+
+    A stack's parameters carry the networks on their first axis, so each network
+    keeps its own best; all on the device, without a host synchronisation.
+    """
+    parameters = [parameter.detach() for parameter in network.parameters()]
+    if best is None:
+        steps = torch.full_like(score, step, dtype=torch.int64)
+        return score.clone(), [p.clone() for p in parameters], steps
+    scores, kept, steps = best
+    better = (score > scores) | torch.isnan(scores)
+    for saved, parameter in zip(kept, parameters, strict=True):
+        mask = better.reshape(-1, *[1] * (parameter.dim() - 1)) if better.dim() else better
+        saved.copy_(torch.where(mask, parameter, saved))
+    steps = torch.where(better, torch.full_like(steps, step), steps)
+    return torch.where(better, score, scores), kept, steps
 
 
 def _check_finite(losses: torch.Tensor, first_step: int) -> None:

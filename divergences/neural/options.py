@@ -23,7 +23,10 @@ import torch
 from divergences._validation import check_count, check_option, check_real, check_seed
 from divergences.neural._networks import ACTIVATIONS
 
-__all__ = ["OPTIMIZERS", "TrainingOptions", "resolve_device"]
+__all__ = ["DEFAULT_STEPS", "OPTIMIZERS", "TrainingOptions", "resolve_device"]
+
+#: The default training budget, in optimiser steps of one network.
+DEFAULT_STEPS = 2000
 
 
 def _adam(parameters: list[torch.nn.Parameter], rate: float) -> torch.optim.Optimizer:
@@ -57,13 +60,16 @@ class TrainingOptions:
     Attributes
     ----------
     width : int or None, default None
-        Hidden units per layer. None: chosen from the dimension (128 up to
-        d = 32, then 4 d, at most 512), or taken from ``warm_start``.
+        Hidden units per layer. None: chosen from the dimension and the
+        activation (see :func:`~divergences.neural.default_architecture`), or
+        taken from ``warm_start``.
     depth : int or None, default None
         Hidden layers. None: 3, or taken from ``warm_start``.
     activation : {"leaky_relu", "silu", "elu", "tanh"} or None, default None
-        Hidden activation; the output is linear. None: ``"leaky_relu"``, or
-        taken from ``warm_start``.
+        Hidden activation; the output is linear. None: chosen from the
+        dimension (from d = 5 a LeakyReLU and a SiLU critic are both trained
+        and the better one on the validation split kept), or taken from
+        ``warm_start``.
     optimizer : {"adam", "rmsprop"} or None, default None
         None: the objective's choice (Adam with betas (0.5, 0.9); RMSProp for
         weight clipping, as its authors recommend).
@@ -72,13 +78,19 @@ class TrainingOptions:
         schedule. None: 1e-3 for Adam, 5e-5 for RMSProp.
     batch_size : int, default 256
         Samples per side in each step.
-    steps : int, default 2000
-        Optimiser steps.
+    steps : int or None, default None
+        Optimiser steps of each network. None: 2000, or 1000 for each of two
+        candidate critics (the same budget).
     holdout : float, default 0.2
-        Share of each sample array kept out of training for the final
-        estimate (at least 2 samples); ignored for callables.
+        Share of each sample array kept out of training and out of every
+        choice for the final estimate (the test split, at least 2 samples).
+    validation : float, default 0.2
+        Share of each sample array for choosing the training checkpoint and
+        calibrating the critic (at least 2 samples); 0 trains on everything
+        but the test split and keeps the last checkpoint.
     evaluation_size : int, default 10000
-        Fresh samples per side drawn from callables for the final estimate.
+        Fresh samples per side drawn from callables for the final estimate
+        (and as many again for validation).
     seed : int or None, default None
         Seed for the initialisation, the split, the batches and the
         interpolates; the same seed gives the same result on the CPU.
@@ -105,15 +117,16 @@ class TrainingOptions:
     optimizer: str | None = None
     learning_rate: float | None = None
     batch_size: int = 256
-    steps: int = 2000
+    steps: int | None = None
     holdout: float = 0.2
+    validation: float = 0.2
     evaluation_size: int = 10_000
     seed: int | None = None
     device: Any = "auto"
     progress: bool = False
 
     def __post_init__(self) -> None:
-        checked = {
+        checked: dict[str, Any] = {
             "width": None if self.width is None else check_count(self.width, "width"),
             "depth": None if self.depth is None else check_count(self.depth, "depth"),
             "activation": None
@@ -126,13 +139,20 @@ class TrainingOptions:
             if self.learning_rate is None
             else _positive(self.learning_rate, "learning_rate"),
             "batch_size": check_count(self.batch_size, "batch_size"),
-            "steps": check_count(self.steps, "steps"),
+            "steps": None if self.steps is None else check_count(self.steps, "steps"),
             "holdout": _share(self.holdout, "holdout"),
+            "validation": _share(self.validation, "validation", zero=True),
             "evaluation_size": check_count(self.evaluation_size, "evaluation_size", minimum=2),
             "seed": check_seed(self.seed),
             "progress": _flag(self.progress, "progress"),
         }
         resolve_device(self.device)  # fails now, not after the data are read
+        holdout, validation = float(checked["holdout"]), float(checked["validation"])
+        if holdout + validation >= 1:
+            raise ValueError(
+                f"holdout + validation must leave samples to train on; got "
+                f"{holdout} + {validation}"
+            )
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -174,6 +194,12 @@ class TrainingOptions:
         values = dataclasses.asdict(self)
         values["device"] = str(self.device)
         return values
+
+    def steps_for(self, candidates: int = 1) -> int:
+        """Steps of each network when ``candidates`` critics share the default budget."""
+        if self.steps is not None:
+            return self.steps
+        return DEFAULT_STEPS // max(1, candidates)
 
     @property
     def torch_device(self) -> torch.device:
@@ -217,10 +243,12 @@ def _positive(value: Any, name: str) -> float:
     return number
 
 
-def _share(value: Any, name: str) -> float:
+def _share(value: Any, name: str, *, zero: bool = False) -> float:
     number = check_real(value, name)
-    if not 0 < number < 1:
-        raise ValueError(f"{name} must be strictly between 0 and 1; got {number}")
+    above_lower = number >= 0 if zero else number > 0
+    if not above_lower or not number < 1:
+        lower = "0 (inclusive)" if zero else "0"
+        raise ValueError(f"{name} must be between {lower} and 1; got {number}")
     return number
 
 

@@ -127,3 +127,89 @@ def test_estimate_checks_its_inputs():
         result.estimate(x, np.zeros((4, 3)))
     with pytest.raises(ValueError, match="samples_p must contain only finite"):
         result.estimate(np.full((4, 2), np.inf), y)
+
+
+@pytest.mark.parametrize("factor", [1e-6, 1e-3, 1e3, 1e6])
+@pytest.mark.parametrize("dim", [3, 9])  # one critic; two candidate critics
+def test_the_estimate_moves_exactly_with_the_data(factor, dim):
+    # W1(a x + c, a y + c) = a W1(x, y): with the same seed the networks see the same
+    # standardised data, so every number scales by a to float64 rounding, and the
+    # critic is the same function up to the change of variables.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, dim))
+    y = rng.normal(size=(500, dim)) * 1.3 + 0.5
+    offset = factor * rng.normal(size=dim) * 4
+    options = {"steps": 60, "batch_size": 64, "seed": 3, "device": "cpu"}
+    base = dv.wasserstein_dual(x, y, **options)
+    moved = dv.wasserstein_dual(factor * x + offset, factor * y + offset, **options)
+    for name in ("distance", "stderr", "systematic", "train_distance"):
+        np.testing.assert_allclose(
+            getattr(moved, name), factor * getattr(base, name), rtol=1e-9, err_msg=name
+        )
+    np.testing.assert_allclose(moved.interval, np.multiply(factor, base.interval), rtol=1e-9)
+    np.testing.assert_allclose(moved.lipschitz, base.lipschitz, rtol=1e-6)
+    with torch.no_grad():
+        f = base.critic(torch.tensor(x[:50])).double()
+        g = moved.critic(torch.tensor(factor * x[:50] + offset)).double()
+    np.testing.assert_allclose((g - g.mean()).numpy(), factor * (f - f.mean()).numpy(), rtol=1e-5)
+
+
+def test_the_batch_forms_and_the_discriminator_follow_the_data_too():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(400, 2)) + np.array([1.0, 0.0])
+    options = {"steps": 40, "batch_size": 64, "seed": 0, "device": "cpu"}
+    base = dv.wasserstein_dual_batch(x, [y, y + 1], **options)
+    moved = dv.wasserstein_dual_batch(1e4 * x, [1e4 * y, 1e4 * (y + 1)], **options)
+    for a, b in zip(base, moved, strict=True):
+        np.testing.assert_allclose(b.distance, 1e4 * a.distance, rtol=1e-9)
+    js = dv.js_dual(x, y, **options)
+    js_moved = dv.js_dual(1e-5 * x - 3, 1e-5 * y - 3, **options)
+    assert js_moved.divergence == pytest.approx(js.divergence, rel=1e-9)
+    assert js_moved.interval == pytest.approx(js.interval, rel=1e-9)
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            js_moved.probability(1e-5 * x[:20] - 3).numpy(),
+            js.probability(x[:20]).numpy(),
+            rtol=1e-5,
+        )
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda a: a.astype(np.float16),
+        lambda a: a.astype(np.float32),
+        lambda a: torch.tensor(a, dtype=torch.float16),
+        lambda a: torch.tensor(a, dtype=torch.bfloat16),
+        lambda a: torch.tensor(a, dtype=torch.float64),
+        lambda a: a.astype(np.int64),
+    ],
+)
+def test_any_real_dtype_in_floats_out(convert):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(300, 2)) * 3, rng.normal(size=(300, 2)) * 3 + np.array([4.0, 0.0])
+    result = dv.wasserstein_dual(convert(x), convert(y), steps=30, seed=0, device="cpu")
+    for value in (result.distance, result.stderr, *result.interval, result.lipschitz):
+        assert type(value) is float and math.isfinite(value)
+    assert result.critic(convert(x)).dtype == torch.float32
+
+
+def test_data_beyond_the_float32_range_are_standardised_first():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(800, 2)), rng.normal(size=(800, 2)) + np.array([2.0, 0.0])
+    small = dv.wasserstein_dual(x, y, steps=40, seed=0, device="cpu")
+    huge = dv.wasserstein_dual(1e200 * x, 1e200 * y, steps=40, seed=0, device="cpu")
+    np.testing.assert_allclose(huge.distance, 1e200 * small.distance, rtol=1e-9)
+
+
+def test_a_batch_too_far_for_float32_is_named():
+    # the standardisation comes from the first draws; a later batch 1e45 spreads away
+    # from them cannot be represented in float32 and is named, not trained on as inf
+    calls = {"count": 0}
+
+    def drifting(k):
+        calls["count"] += 1
+        return np.full((k, 1), 1e45 if calls["count"] > 3 else 0.0) + np.arange(k)[:, None]
+
+    with pytest.raises(ValueError, match="samples_p spans more than float32"):
+        dv.wasserstein_dual(drifting, np.ones((100, 1)), steps=5, seed=0, device="cpu")

@@ -16,9 +16,12 @@ ESTIMATORS = [dv.wasserstein_dual, dv.wasserstein_dual_batch, dv.js_dual, dv.js_
 
 def test_defaults_and_replace():
     options = TrainingOptions()
-    assert options.steps == 2000 and options.batch_size == 256 and options.holdout == 0.2
+    assert options.steps is None and options.batch_size == 256 and options.holdout == 0.2
+    # the default budget: 2000 steps, shared by two candidate critics
+    assert (options.steps_for(1), options.steps_for(2)) == (2000, 1000)
     changed = options.replace(steps=10, width=16)
-    assert (changed.steps, changed.width, options.steps) == (10, 16, 2000)
+    assert (changed.steps, changed.width, options.steps) == (10, 16, None)
+    assert changed.steps_for(2) == 10
     assert TrainingOptions.build(changed, seed=3) == changed.replace(seed=3)
     assert TrainingOptions.build() == options
     assert options.as_dict()["device"] == "auto"
@@ -59,7 +62,9 @@ def test_keywords_and_an_options_object_give_the_same_result():
         ({"learning_rate": float("nan")}, ValueError, "learning_rate must be finite"),
         ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
         ({"steps": True}, TypeError, "steps must be an integer"),
-        ({"holdout": 1.0}, ValueError, "holdout must be strictly between 0 and 1"),
+        ({"holdout": 1.0}, ValueError, "holdout must be between 0 and 1"),
+        ({"validation": -0.1}, ValueError, r"validation must be between 0 \(inclusive\) and 1"),
+        ({"holdout": 0.5, "validation": 0.5}, ValueError, "must leave samples to train on"),
         ({"evaluation_size": 1}, ValueError, "evaluation_size must be at least 2"),
         ({"seed": -1}, ValueError, "seed must be at least 0"),
         ({"device": "bogus"}, ValueError, "device must be 'auto', 'cpu', 'cuda'"),

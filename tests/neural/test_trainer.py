@@ -67,17 +67,31 @@ def test_training_is_reproducible_from_the_seed():
 
 
 def test_non_finite_loss_names_the_step():
+    class PoisonedAfter(MeanShift):
+        calls = 0
+
+        def backward(self, network, x_p, x_q, generator):
+            loss, stats = super().backward(network, x_p, x_q, generator)
+            PoisonedAfter.calls += 1
+            return (loss * np.nan if PoisonedAfter.calls >= 10 else loss), stats
+
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDivergedError, match="at step 10;"):
+        train(Critic(1, 8, 1), PoisonedAfter(), _sampler(1.0), TrainingOptions(steps=60))
+
+
+def test_a_sampler_returning_nan_is_named():
     rng = np.random.default_rng(8)
     calls = {"count": 0}
 
     def poisoned(k):
         calls["count"] += 1
         batch = rng.normal(size=(k, 2))
-        if calls["count"] >= 12:  # call 1 checks the shape, call 2 draws the held-out set
+        if calls["count"] >= 12:
             batch[0, 0] = np.nan
         return batch
 
-    with pytest.raises(TrainingDivergedError, match="at step 10;"):
+    with pytest.raises(ValueError, match="samples_p returned a batch with NaN or inf"):
         dv.wasserstein_dual(
             poisoned, lambda k: rng.normal(size=(k, 2)), seed=0, steps=300, device="cpu"
         )
