@@ -1,100 +1,111 @@
-"""Accuracy, gradients and speed of ``dv.wasserstein_dual`` against a plain WGAN-GP loop.
+"""Accuracy, intervals and speed of ``dv.wasserstein_dual`` (and ``dv.js_dual``) on families
+with known answers, against the straightforward WGAN-GP loop and the exact LP.
 
-Problems with a known W1: the disjoint segments P = (0, U[0,1]), Q = (theta, U[0,1])
-for theta in {0.25, 0.5, 1, 2}, and N(0, I) against its translate by 2 in d = 2,
-16 and 64. For each problem and seed, both estimators get 5000 training samples
-per side (ours also gets 1250 more per side to hold out for its interval), and
-each trained critic is then evaluated on 10^5 fresh samples per side drawn
-from the known distributions: that population value is compared with the
-closed form, with evaluation noise far below the errors being measured.
-Derivatives (in theta, or in the translation length) come from autograd
-through the fresh samples.
+W1 families (closed forms in :mod:`divergences.closed_form`, tested there):
 
-The straightforward loop is the classic recipe: MLP 2 x 128, LeakyReLU(0.2),
-Adam 1e-4 with betas (0.5, 0.9), lambda = 10, batch 256, three forward passes
-per step and a ``.item()`` per step for logging. Throughput compares it with
-our loop on the same network and batch, timed alternately in the same run.
+* ``translate``: N(0, I) against its translate by 1.5 e1 (W1 = 1.5);
+* ``mixture``: an even mixture of N(±2 e1, 0.5² I) against its translate by e2 (W1 = 1);
+* ``cube``: uniform on [0, 1]^d against its translate by 0.5 e1 (W1 = 0.5);
+* ``scale``: N(0, I) against N(0, 1.5² I) (W1 = 0.5 E|z|, a radial optimal critic);
+* ``shells``: uniform directions, radii U[0.5, 1.5] against U[1, 3] (W1 = 1, radial);
+* ``segments``: the disjoint segments at theta = 0.25, 1, 2 (d = 2; W1 = theta).
 
-Run: ``python benchmarks/neural_dual.py`` (about 15 minutes on 2 cores;
-``--quick`` for a smoke run, ``--device cuda`` on a GPU). Writes
-benchmarks/results/neural_dual[_<device>].json and docs/figures/neural_dual.png.
+Each problem in d = 2, 8, 32, 64, 128 (segments: 2), 2 x 10^4 samples a side, at
+data scale 1 for every seed and at scales 1e-3 and 1e3 for the first seed (the
+estimator is equivariant: the relative errors must match exactly). Every trained
+critic is judged on 10^5 fresh samples a side against the closed form. Beside
+ours: the straightforward WGAN-GP loop (MLP 2 x 128, Adam 1e-4, 5000 steps, on the
+same training samples), ours restricted to the previous default (LeakyReLU only,
+no validation split), ours on callables (fresh samples every step), and the exact
+LP between 2000-sample subsets (biased upwards beyond d = 2, an upper bound in
+expectation). JS: js_dual and js_knn on Gaussian translates (truth by quadrature)
+and mixtures (truth by Monte Carlo on the densities), 2000 and 1500 samples.
+
+Run: ``python benchmarks/neural_dual.py`` (about an hour on 2 cores, two worker
+processes of one thread each; ``--quick`` for a smoke run of a few minutes,
+``--device cuda`` on a GPU). Writes benchmarks/results/neural_dual[_quick].json
+(rows appended to a .jsonl as they finish) and docs/figures/neural_dual.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from _common import save_figure, write_json
+from _common import RESULTS, save_figure, write_json
 from torch import nn
 
 import divergences as dv
-from divergences.neural import Critic, KantorovichDual, TrainingOptions, train
+from divergences.closed_form import gaussian_scale_wasserstein, radial_wasserstein
+from divergences.neural import Critic, CriticStack, KantorovichDual, TrainingOptions, train
 
 FIGURE = Path(__file__).resolve().parent.parent / "docs" / "figures" / "neural_dual.png"
-TRAIN = 5000
-HELD_OUT = 1250
+SAMPLES = 20_000
 FRESH = 100_000
+LP_SAMPLES = 2000
+DIMS = (2, 8, 32, 64, 128)
+FAMILIES = ("translate", "mixture", "cube", "scale", "shells")
 
 
-def problems(quick: bool) -> list[dict]:
-    thetas = [1.0] if quick else [0.25, 0.5, 1.0, 2.0]
-    dims = [2] if quick else [2, 16, 64]
-    return [
-        {"name": f"segments theta={t:g}", "kind": "segments", "theta": t, "dim": 2, "true": abs(t)}
-        for t in thetas
-    ] + [
-        {
-            "name": f"gaussian translate d={d}",
-            "kind": "gaussian",
-            "shift": 2.0,
-            "dim": d,
-            "true": 2.0,
-        }
-        for d in dims
-    ]
+def truth(family: str, dim: int, theta: float = 1.0) -> float:
+    return {
+        "translate": 1.5,
+        "mixture": 1.0,
+        "cube": 0.5,
+        "scale": gaussian_scale_wasserstein(1.5, dim) if family == "scale" else 0.0,
+        "shells": radial_wasserstein((0.5, 1.5), (1.0, 3.0)),
+        "segments": abs(theta),
+    }[family]
 
 
-def draw(
-    problem: dict, side: str, n: int, rng: np.random.Generator, offset: torch.Tensor | None = None
-) -> torch.Tensor:
-    """n samples of P (side 'p') or Q (side 'q'); Q's offset may be a tensor with autograd."""
-    if problem["kind"] == "segments":
-        heights = torch.tensor(rng.uniform(size=n), dtype=torch.float32)
-        position = torch.zeros(n)
-        if side == "q":
-            theta = torch.tensor(problem["theta"]) if offset is None else offset
-            position = position + theta
-        return torch.stack([position, heights], dim=1)
-    x = torch.tensor(rng.normal(size=(n, problem["dim"])), dtype=torch.float32)
-    if side == "q":
-        shift = torch.tensor(problem["shift"]) if offset is None else offset
-        x = x + torch.nn.functional.pad(shift.reshape(1), (0, problem["dim"] - 1)).float()
+def draw(family: str, dim: int, side: str, n: int, rng: np.random.Generator, theta: float = 1.0):
+    """n samples of P (side 'p') or Q (side 'q') of a family, float64."""
+    q = side == "q"
+    if family == "translate":
+        x = rng.standard_normal((n, dim))
+        x[:, 0] += 1.5 * q
+    elif family == "mixture":
+        x = 0.5 * rng.standard_normal((n, dim))
+        x[:, 0] += np.where(rng.integers(2, size=n) == 1, 2.0, -2.0)
+        x[:, 1] += 1.0 * q
+    elif family == "cube":
+        x = rng.uniform(size=(n, dim))
+        x[:, 0] += 0.5 * q
+    elif family == "scale":
+        x = rng.standard_normal((n, dim)) * (1.5 if q else 1.0)
+    elif family == "shells":
+        direction = rng.standard_normal((n, dim))
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        low, high = (1.0, 3.0) if q else (0.5, 1.5)
+        x = direction * rng.uniform(low, high, size=(n, 1))
+    else:  # segments
+        x = np.zeros((n, 2))
+        x[:, 1] = rng.uniform(size=n)
+        x[:, 0] = theta * q
     return x
 
 
-def population(critic_fn, problem: dict, seed: int, device: str) -> tuple[float, float]:
-    """E_P f - E_Q f on fresh samples, and its derivative in theta / the shift length."""
+def population(critic, family, dim, theta, seed, scale):
+    """E_P f - E_Q f on 10^5 fresh samples a side."""
     rng = np.random.default_rng(10**6 + seed)
-    parameter = torch.tensor(
-        problem["theta"] if problem["kind"] == "segments" else problem["shift"],
-        requires_grad=True,
-    )
-    x_p = draw(problem, "p", FRESH, rng).to(device)
-    x_q = draw(problem, "q", FRESH, rng, offset=parameter).to(device)
-    value = critic_fn(x_p).mean() - critic_fn(x_q).mean()
-    value.backward()
-    return float(value.detach()), float(parameter.grad)
+    with torch.no_grad():
+        values = []
+        for side in ("p", "q"):
+            x = torch.as_tensor(scale * draw(family, dim, side, FRESH, rng, theta))
+            values.append(float(critic(x).double().mean()))
+    return values[0] - values[1]
 
 
-def straightforward(
-    x_p: torch.Tensor, x_q: torch.Tensor, steps: int, seed: int, device: str
-) -> nn.Module:
-    """The classic WGAN-GP critic loop, as commonly written."""
+def straightforward(x_p: torch.Tensor, x_q: torch.Tensor, steps: int, seed: int, device: str):
+    """The classic WGAN-GP critic loop, as commonly written (on data scaled to unit spread)."""
     torch.manual_seed(seed)
     dim = x_p.shape[1]
     critic = nn.Sequential(
@@ -109,7 +120,7 @@ def straightforward(
     log = []
     for _ in range(steps):
         real = x_p[torch.randint(0, n, (batch,), device=device)]
-        fake = x_q[torch.randint(0, n, (batch,), device=device)]
+        fake = x_q[torch.randint(0, x_q.shape[0], (batch,), device=device)]
         d_real, d_fake = critic(real).mean(), critic(fake).mean()
         alpha = torch.rand(batch, 1, device=device)
         interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
@@ -126,86 +137,194 @@ def straightforward(
     return critic
 
 
-def accuracy(quick: bool, seeds: list[int], device: str, baseline_steps: int) -> list[dict]:
-    rows = []
-    for problem in problems(quick):
-        for seed in seeds:
-            rng = np.random.default_rng(seed)
-            x_p = draw(problem, "p", TRAIN + HELD_OUT, rng)
-            x_q = draw(problem, "q", TRAIN + HELD_OUT, rng)
-            result = dv.wasserstein_dual(x_p, x_q, seed=seed, device=device)
-            critic = result.critic
-            ours_value, ours_grad = population(
-                lambda x, c=critic: c(x).squeeze(-1), problem, seed, device
-            )
-            start = time.perf_counter()
-            baseline = straightforward(
-                x_p[:TRAIN].to(device), x_q[:TRAIN].to(device), baseline_steps, seed, device
-            )
-            baseline_seconds = time.perf_counter() - start
-            base_value, base_grad = population(
-                lambda x, c=baseline: c(x).squeeze(-1), problem, seed, device
-            )
-            true = problem["true"]
-            low, high = result.interval
-            row = {
-                "problem": problem["name"],
-                "dim": problem["dim"],
-                "seed": seed,
-                "true": true,
-                "ours": {
-                    "population": ours_value,
-                    "relative_error": ours_value / true - 1,
-                    "derivative": ours_grad,
-                    "held_out": result.distance,
-                    "interval": [low, high],
-                    "systematic": result.systematic,
-                    "covers": bool(low <= true <= high),
-                    "train_distance": result.train_distance,
-                    "lipschitz": result.lipschitz,
-                    "seconds": result.seconds,
-                    "steps": result.steps,
-                },
-                "straightforward": {
-                    "population": base_value,
-                    "relative_error": base_value / true - 1,
-                    "derivative": base_grad,
-                    "seconds": baseline_seconds,
-                    "steps": baseline_steps,
-                },
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """One (method, family, d, theta, seed, scale) run; returns its row."""
+    torch.set_num_threads(task.get("threads", 1))
+    family, dim, seed, scale = task["family"], task["dim"], task["seed"], task["scale"]
+    theta, method, device = task.get("theta", 1.0), task["method"], task["device"]
+    true = scale * truth(family, dim, theta)
+    rng = np.random.default_rng(seed)
+    x = scale * draw(family, dim, "p", SAMPLES, rng, theta)
+    y = scale * draw(family, dim, "q", SAMPLES, rng, theta)
+    row: dict[str, Any] = {**{k: v for k, v in task.items() if k != "threads"}, "true": true}
+    start = time.perf_counter()
+    if method == "lp":
+        value = dv.wasserstein(x[:LP_SAMPLES], y[:LP_SAMPLES])
+        row.update(value=value, relative_error=value / true - 1)
+    elif method == "straightforward":
+        spread = float(np.concatenate([x, y]).std())
+        center = np.concatenate([x, y]).mean(axis=0)
+        train_p = torch.tensor((x[:16000] - center) / spread, dtype=torch.float32, device=device)
+        train_q = torch.tensor((y[:16000] - center) / spread, dtype=torch.float32, device=device)
+        network = straightforward(train_p, train_q, task["steps"], seed, device)
+
+        def critic(z: torch.Tensor) -> torch.Tensor:
+            z = ((z - torch.as_tensor(center)) / spread).float().to(device)
+            return spread * network(z).squeeze(-1).cpu()
+
+        value = population(critic, family, dim, theta, seed, scale)
+        row.update(population=value, relative_error=value / true - 1)
+    else:
+        options: dict[str, Any] = {"seed": seed, "device": device}
+        if method == "previous":  # the previous default: LeakyReLU only, no validation split
+            width = min(512, max(128, 4 * dim))
+            options.update(activation="leaky_relu", validation=0.0, width=width)
+        if method == "callable":
+            draws = np.random.default_rng(seed + 7)
+
+            def from_p(k: int) -> np.ndarray:
+                return scale * draw(family, dim, "p", k, draws, theta)
+
+            def from_q(k: int) -> np.ndarray:
+                return scale * draw(family, dim, "q", k, draws, theta)
+
+            result = dv.wasserstein_dual(from_p, from_q, **options)
+        else:
+            result = dv.wasserstein_dual(x, y, **options)
+        value = population(result.critic, family, dim, theta, seed, scale)
+        low, high = result.interval
+        row.update(
+            population=value,
+            relative_error=value / true - 1,
+            held_out=result.distance,
+            held_out_error=result.distance / true - 1,
+            interval=[low, high],
+            relative_width=(high - low) / true,
+            covers=bool(low <= true <= high),
+            train_distance=result.train_distance,
+            lipschitz=result.lipschitz,
+            activation=result.critic.activation,
+            width=result.critic.width,
+            selected_step=int(result.history.selected_step),
+        )
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def js_task(task: dict[str, Any]) -> dict[str, Any]:
+    """js_dual and js_knn on a Gaussian translate or a mixture (truth by quadrature / MC)."""
+    from scipy import integrate, stats
+
+    torch.set_num_threads(task.get("threads", 1))
+    family, dim, seed = task["family"], task["dim"], task["seed"]
+    rng = np.random.default_rng(seed)
+    if family == "gaussian":
+        shift = 1.0
+
+        def density_terms(t: float) -> float:
+            p, q = stats.norm.pdf(t), stats.norm.pdf(t, loc=shift)
+            return 0.5 * p * np.log(2 * p / (p + q)) + 0.5 * q * np.log(2 * q / (p + q))
+
+        true = integrate.quad(density_terms, -15, 15 + shift, limit=200)[0]
+        x = rng.standard_normal((2000, dim))
+        y = rng.standard_normal((1500, dim))
+        y[:, 0] += shift
+    else:  # mixture of N(+-2 e1, 0.5^2) against the same moved by e2: JS by Monte Carlo
+        x = draw("mixture", dim, "p", 2000, rng)
+        y = draw("mixture", dim, "q", 1500, rng)
+        mc = np.random.default_rng(10**6 + seed)
+
+        def log_density(z: np.ndarray, moved: bool) -> np.ndarray:
+            w = z.copy()
+            w[:, 1] -= 1.0 * moved
+            parts = [stats.norm.logpdf(w[:, 0], loc=c, scale=0.5) for c in (-2.0, 2.0)]
+            rest = stats.norm.logpdf(w[:, 1:], scale=0.5).sum(axis=1)
+            return np.logaddexp(*parts) - math.log(2) + rest
+
+        p_draw, q_draw = (
+            draw("mixture", dim, "p", 400_000, mc),
+            draw("mixture", dim, "q", 400_000, mc),
+        )
+        terms = []
+        for z, own in ((p_draw, False), (q_draw, True)):
+            lp, lq = log_density(z, False), log_density(z, True)
+            mine = lq if own else lp
+            terms.append(np.mean(mine - np.logaddexp(lp, lq) + math.log(2)))
+        true = 0.5 * (terms[0] + terms[1])
+    start = time.perf_counter()
+    result = dv.js_dual(x, y, seed=seed, device=task["device"])
+    seconds = time.perf_counter() - start
+    low, high = result.interval
+    return {
+        **{k: v for k, v in task.items() if k != "threads"},
+        "true": true,
+        "js_dual": result.divergence,
+        "interval": [low, high],
+        "covers": bool(low <= true <= high),
+        "train": result.train_divergence,
+        "js_knn": dv.js_knn(x, y),
+        "seconds": seconds,
+    }
+
+
+def tasks(quick: bool, seeds: int, device: str) -> list[dict[str, Any]]:
+    dims = (2, 32) if quick else DIMS
+    families = ("translate", "scale") if quick else FAMILIES
+    problems = [(family, dim, 1.0) for dim in dims for family in families]
+    problems += [("segments", 2, theta) for theta in ((1.0,) if quick else (0.25, 1.0, 2.0))]
+    out = []
+    for family, dim, theta in problems:
+        base = {"family": family, "dim": dim, "theta": theta, "device": device}
+        for seed in range(seeds):
+            out.append({**base, "method": "ours", "seed": seed, "scale": 1.0})
+        for scale in (1e-3, 1e3):
+            out.append({**base, "method": "ours", "seed": 0, "scale": scale})
+        out.append({**base, "method": "callable", "seed": 0, "scale": 1.0})
+        out.append({**base, "method": "previous", "seed": 0, "scale": 1.0})
+        out.append(
+            {
+                **base,
+                "method": "straightforward",
+                "seed": 0,
+                "scale": 1.0,
+                "steps": 500 if quick else 5000,
             }
-            print(
-                f"{problem['name']:26s} seed {seed}: ours {ours_value:.4f} "
-                f"({100 * row['ours']['relative_error']:+.2f}%, d/dparam {ours_grad:.3f}, "
-                f"{result.seconds:.1f} s, interval covers: {row['ours']['covers']}); "
-                f"straightforward {base_value:.4f} "
-                f"({100 * row['straightforward']['relative_error']:+.2f}%, "
-                f"d/dparam {base_grad:.3f}, {baseline_seconds:.1f} s)",
-                flush=True,
-            )
-            rows.append(row)
-    return rows
+        )
+        out.append({**base, "method": "lp", "seed": 0, "scale": 1.0})
+    # the longest first, so that the two workers finish together
+    return sorted(out, key=lambda t: (-t["dim"], t["method"] != "ours"))
 
 
-def throughput(device: str, steps: int, rounds: int) -> dict:
-    """Steps per second, same network (2 x 128) and batch (256), timed alternately."""
+def js_tasks(quick: bool, seeds: int, device: str) -> list[dict[str, Any]]:
+    dims = (2, 5) if quick else (2, 5, 16, 32)
+    return [
+        {"family": family, "dim": dim, "seed": seed, "device": device}
+        for family in ("gaussian", "mixture")
+        for dim in dims
+        for seed in range(seeds)
+    ]
+
+
+def timing(device: str) -> dict[str, Any]:
+    """Seconds of the default call (default threads) at d = 2, 16, 128, 2 x 10^4 a side."""
+    out = {}
+    for dim in (2, 16, 128):
+        rng = np.random.default_rng(0)
+        x, y = draw("scale", dim, "p", SAMPLES, rng), draw("scale", dim, "q", SAMPLES, rng)
+        start = time.perf_counter()
+        dv.wasserstein_dual(x, y, seed=0, device=device)
+        out[f"d={dim}"] = time.perf_counter() - start
+        print(f"default call, d = {dim}: {out[f'd={dim}']:.1f} s", flush=True)
+    return out
+
+
+def throughput(device: str, steps: int, rounds: int) -> dict[str, Any]:
+    """Steps per second of our loop and the straightforward one, same MLP 2 x 128 and batch."""
     rng = np.random.default_rng(0)
-    problem = {"kind": "gaussian", "shift": 2.0, "dim": 2}
-    x_p = draw(problem, "p", TRAIN, rng).to(device)
-    x_q = draw(problem, "q", TRAIN, rng).to(device)
+    x_p = torch.tensor(draw("translate", 2, "p", 5000, rng), dtype=torch.float32, device=device)
+    x_q = torch.tensor(draw("translate", 2, "q", 5000, rng), dtype=torch.float32, device=device)
 
     def ours() -> None:
         torch.manual_seed(0)
-        critic = Critic(2, 128, 2).to(device)
-        critic.standardise_inputs(torch.cat([x_p, x_q]))
+        stack = CriticStack([Critic(2, 128, 2)]).to(device)
 
         def sample(size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-            index_p = torch.randint(TRAIN, (size,), generator=gen, device=device)
-            index_q = torch.randint(TRAIN, (size,), generator=gen, device=device)
+            index_p = torch.randint(5000, (1, size), generator=gen, device=device)
+            index_q = torch.randint(5000, (1, size), generator=gen, device=device)
             return x_p[index_p], x_q[index_q]
 
         options = TrainingOptions(learning_rate=1e-4, steps=steps, batch_size=256, seed=0)
-        train(critic, KantorovichDual("gp", 10.0), sample, options)
+        train(stack, KantorovichDual("gp", 10.0), sample, options)
         if device != "cpu":
             torch.cuda.synchronize()
 
@@ -219,13 +338,11 @@ def throughput(device: str, steps: int, rounds: int) -> dict:
     for _ in range(rounds):
         start = time.perf_counter()
         ours()
-        ours_rate = steps / (time.perf_counter() - start)
+        ours_rates.append(steps / (time.perf_counter() - start))
         start = time.perf_counter()
         theirs()
-        their_rate = steps / (time.perf_counter() - start)
-        ours_rates.append(ours_rate)
-        their_rates.append(their_rate)
-        ratios.append(ours_rate / their_rate)
+        their_rates.append(steps / (time.perf_counter() - start))
+        ratios.append(ours_rates[-1] / their_rates[-1])
     result = {
         "steps": steps,
         "rounds": rounds,
@@ -233,103 +350,182 @@ def throughput(device: str, steps: int, rounds: int) -> dict:
         "straightforward_steps_per_second": statistics.median(their_rates),
         "speedup": statistics.median(ratios),
     }
-    print(
-        f"throughput: ours {result['ours_steps_per_second']:.0f} steps/s, straightforward "
-        f"{result['straightforward_steps_per_second']:.0f} steps/s, "
-        f"speed-up {result['speedup']:.2f}x (median of {rounds} paired rounds)",
-        flush=True,
-    )
+    print(f"throughput: {result}", flush=True)
     return result
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def summarise(rows: list[dict[str, Any]], js_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ours = [r for r in rows if r["method"] == "ours" and r["scale"] == 1.0]
+    by_dim: dict[str, Any] = {}
+    for dim in sorted({r["dim"] for r in rows}):
+        here = [r for r in ours if r["dim"] == dim]
+        by_dim[str(dim)] = {
+            "max_abs_error": max(abs(r["relative_error"]) for r in here),
+            "median_abs_error": statistics.median(abs(r["relative_error"]) for r in here),
+            "coverage": statistics.mean(r["covers"] for r in here),
+            "median_relative_width": statistics.median(r["relative_width"] for r in here),
+            "max_seconds": max(r["seconds"] for r in here),
+            **{
+                f"{method}_max_abs_error": max(
+                    (
+                        abs(r["relative_error"])
+                        for r in rows
+                        if r["method"] == method and r["dim"] == dim
+                    ),
+                    default=None,
+                )
+                for method in ("callable", "previous", "straightforward", "lp")
+            },
+        }
+    scaled = [r for r in rows if r["method"] == "ours" and r["scale"] != 1.0]
+    equivariance = []
+    for r in scaled:
+        same = [
+            s
+            for s in ours
+            if (s["family"], s["dim"], s["theta"], s["seed"])
+            == (r["family"], r["dim"], r["theta"], r["seed"])
+        ]
+        if same:
+            equivariance.append(abs(r["relative_error"] - same[0]["relative_error"]))
+    covered = [r["covers"] for r in rows if r["method"] in ("ours", "callable")]
+    return {
+        "by_dimension": by_dim,
+        "coverage_all_runs": statistics.mean(covered),
+        "runs": len(covered),
+        "median_relative_width": statistics.median(
+            r["relative_width"] for r in rows if r["method"] in ("ours", "callable")
+        ),
+        "median_abs_error": statistics.median(abs(r["relative_error"]) for r in ours),
+        "equivariance_max_difference": max(equivariance, default=None),
+        "js_coverage": statistics.mean(r["covers"] for r in js_rows) if js_rows else None,
+    }
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(dict.fromkeys(r["problem"] for r in rows))
-    fig, ax = plt.subplots(figsize=(10.0, 4.5))
-    for i, name in enumerate(names):
-        mine = [r for r in rows if r["problem"] == name]
-        for j, r in enumerate(mine):
-            offset = (j - (len(mine) - 1) / 2) * 0.06
-            ax.errorbar(
-                i - 0.15 + offset,
-                r["ours"]["held_out"] / r["true"],
-                yerr=[
-                    [r["ours"]["held_out"] - r["ours"]["interval"][0]],
-                    [r["ours"]["interval"][1] - r["ours"]["held_out"]],
-                ]
-                / np.float64(r["true"]),
-                fmt="o",
-                color="C0",
-                ms=3,
-                alpha=0.6,
-                label="ours: held-out estimate, 95% interval" if i == j == 0 else None,
-            )
-            ax.plot(
-                i - 0.05 + offset,
-                r["ours"]["population"] / r["true"],
-                "D",
-                color="C0",
-                ms=5,
-                label="ours: critic on 10^5 fresh samples" if i == j == 0 else None,
-            )
-            ax.plot(
-                i + 0.15 + offset,
-                r["straightforward"]["population"] / r["true"],
-                "s",
-                color="C1",
-                ms=5,
-                label="straightforward WGAN-GP: on 10^5 fresh samples" if i == j == 0 else None,
-            )
-    ax.axhline(1.0, color="k", lw=1)
-    ax.axhspan(0.99, 1.01, color="k", alpha=0.08, label="±1%")
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([n.replace(" ", "\n", 1) for n in names], fontsize=8)
-    ax.set_ylabel("estimate / true W1")
-    ax.set_title("Neural W1 estimates against the closed form (seeds side by side)")
-    ax.legend(fontsize=8, loc="upper left")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    styles = {
+        "ours": ("ours (defaults), each seed", "C0", "o"),
+        "callable": ("ours on callables", "C2", "^"),
+        "previous": ("ours, LeakyReLU only, no validation", "C4", "v"),
+        "straightforward": ("straightforward WGAN-GP", "C1", "s"),
+        "lp": ("exact LP on 2000 a side (biased up)", "C7", "x"),
+    }
+    dims = sorted({r["dim"] for r in rows})
+    position = {dim: i for i, dim in enumerate(dims)}
+    offsets = {m: (i - 2) * 0.12 for i, m in enumerate(styles)}
+    for method, (label, color, marker) in styles.items():
+        mine = [r for r in rows if r["method"] == method and r["scale"] == 1.0]
+        xs = [position[r["dim"]] + offsets[method] for r in mine]
+        left.scatter(
+            xs,
+            [100 * r["relative_error"] for r in mine],
+            color=color,
+            marker=marker,
+            s=22,
+            label=label,
+            alpha=0.8,
+        )
+    for limit in (1, 3):  # the targets: 1% up to d = 16, 3% at d = 128
+        left.axhspan(-limit, limit, color="k", alpha=0.06 if limit == 3 else 0.1, lw=0)
+    left.axhline(0, color="k", lw=0.8)
+    left.set_ylim(-20, 20)
+    left.set_xticks(range(len(dims)), [f"d = {d}" for d in dims])
+    left.set_ylabel("error of the critic on 10^5 fresh samples (%)")
+    left.set_title("W1 error against the closed form (clipped to ±20%)")
+    left.legend(fontsize=8, loc="lower left")
+    for i, dim in enumerate(dims):
+        mine = [r for r in rows if r["method"] in ("ours", "callable") and r["dim"] == dim]
+        widths = [100 * r["relative_width"] / 2 for r in mine]
+        errors = [100 * abs(r["held_out_error"]) for r in mine]
+        covered = 100 * statistics.mean(r["covers"] for r in mine)
+        right.scatter(
+            [i - 0.1] * len(mine),
+            widths,
+            color="C0",
+            s=14,
+            alpha=0.7,
+            label="interval half-width" if i == 0 else None,
+        )
+        right.scatter(
+            [i + 0.1] * len(mine),
+            errors,
+            color="C3",
+            marker="x",
+            s=14,
+            alpha=0.7,
+            label="|held-out estimate − truth|" if i == 0 else None,
+        )
+        right.annotate(f"covers {covered:.0f}%", (i, 0.2), ha="center", fontsize=8)
+    right.set_yscale("log")
+    right.set_xticks(range(len(dims)), [f"d = {d}" for d in dims])
+    right.set_ylabel("% of W1")
+    right.set_title("95% intervals: half-width against the actual error")
+    right.legend(fontsize=8, loc="upper left")
     save_figure(fig, path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one seed, two problems")
+    parser.add_argument("--quick", action="store_true", help="two dims, two families, 1 seed")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--baseline-steps", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    seeds = [0] if args.quick else list(range(args.seeds))
-    rows = accuracy(args.quick, seeds, args.device, 500 if args.quick else args.baseline_steps)
+    seeds = 1 if args.quick else args.seeds
+    name = "neural_dual_quick" if args.quick else "neural_dual"
+    if args.device != "cpu":
+        name += f"_{args.device.split(':')[0]}"
+    log = RESULTS / f"{name}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def key(t: dict[str, Any]) -> str:
+        return json.dumps({k: t[k] for k in ("method", "family", "dim", "theta", "seed", "scale")})
+
+    finished = {key(r) for r in done if "family" in r and "method" in r}
+    todo = [t for t in tasks(args.quick, seeds, args.device) if key(t) not in finished]
+    print(f"{len(done)} rows from an earlier run, {len(todo)} to go", flush=True)
+    rows = [r for r in done if "method" in r]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool, log.open("a") as handle:
+        for row in pool.map(run_task, todo):
+            rows.append(row)
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            print(
+                f"{row['method']:15s} {row['family']:9s} d={row['dim']:3d} seed {row['seed']} "
+                f"scale {row['scale']:g}: error {100 * row['relative_error']:+.2f}% "
+                f"covers {row.get('covers', '-')} ({row['seconds']:.1f} s)",
+                flush=True,
+            )
+        js_rows = list(pool.map(js_task, js_tasks(args.quick, seeds, args.device)))
+    for row in js_rows:
+        print(
+            f"js {row['family']} d={row['dim']} seed {row['seed']}: truth {row['true']:.4f} "
+            f"js_dual {row['js_dual']:.4f} {row['interval']} js_knn {row['js_knn']:.4f}"
+        )
     speed = throughput(
         args.device, steps=100 if args.quick else 500, rounds=3 if args.quick else 5
     )
-    summary = {}
-    for name in dict.fromkeys(r["problem"] for r in rows):
-        mine = [r for r in rows if r["problem"] == name]
-        summary[name] = {
-            "ours_max_abs_relative_error": max(abs(r["ours"]["relative_error"]) for r in mine),
-            "ours_max_derivative_error": max(abs(abs(r["ours"]["derivative"]) - 1) for r in mine),
-            "ours_max_seconds": max(r["ours"]["seconds"] for r in mine),
-            "straightforward_mean_relative_error": statistics.mean(
-                r["straightforward"]["relative_error"] for r in mine
-            ),
-        }
-    coverage = statistics.mean(r["ours"]["covers"] for r in rows)
-    print(f"interval coverage of the true value: {100 * coverage:.0f}% of {len(rows)} runs")
-    suffix = "" if args.device == "cpu" else f"_{args.device.split(':')[0]}"
-    name = ("neural_dual_quick" if args.quick else "neural_dual") + suffix
+    seconds = timing(args.device)
+    summary = summarise(rows, js_rows)
+    print(json.dumps(summary, indent=1))
     path = write_json(
         name,
         {
             "device": args.device,
-            "accuracy": rows,
+            "samples": SAMPLES,
+            "fresh": FRESH,
+            "rows": rows,
+            "js": js_rows,
             "summary": summary,
-            "coverage": coverage,
             "throughput": speed,
+            "default_call_seconds": seconds,
         },
     )
     print(f"wrote {path}")

@@ -10,7 +10,8 @@ bar), never after every step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -204,6 +205,54 @@ def train(
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
         generator = torch.Generator(device=device).manual_seed(seed)
+    with cpu_threads(threads_for(network, options, device)):
+        return _train(
+            network, objective, sample, options, generator, log_every, monitor, check_every
+        )
+
+
+#: Below this many multiply-adds per step (parameters x batch rows), the CPU trains on one
+#: thread: small critics gain little from a second one on an idle machine and lose up to
+#: 30x when another process keeps the cores busy (the benchmark page gives the measurements).
+SMALL_STEP = 10**8
+
+
+def threads_for(network: Any, options: TrainingOptions, device: torch.device) -> int | None:
+    """The intra-op threads to train with: the options', else 1 for a small network on
+    the CPU, else torch's setting (None)."""
+    if options.threads is not None:
+        return options.threads
+    if device.type != "cpu":
+        return None
+    work = sum(parameter.numel() for parameter in network.parameters()) * options.batch_size
+    return 1 if work < SMALL_STEP else None
+
+
+@contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, and restore the caller's setting."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    network: Any,
+    objective: Objective,
+    sample: Sampler,
+    options: TrainingOptions,
+    generator: torch.Generator,
+    log_every: int,
+    monitor: Callable[[Any], torch.Tensor] | None,
+    check_every: int,
+) -> TrainingHistory:
+    device = next(network.parameters()).device
     steps = options.steps_for(1)
     optimizer = options.make_optimizer(
         list(network.parameters()), getattr(objective, "optimizer", "adam")

@@ -96,6 +96,10 @@ class TrainingOptions:
         interpolates; the same seed gives the same result on the CPU.
     device : str or torch.device, default "auto"
         Where to train: ``"auto"`` is CUDA when available, else the CPU.
+    threads : int or None, default None
+        Torch intra-op threads while training on the CPU; the caller's setting
+        is restored afterwards. None: one thread for a network whose step is
+        small (the default critics), torch's setting otherwise.
     progress : bool, default False
         Show a progress bar (tqdm) during training.
 
@@ -123,6 +127,7 @@ class TrainingOptions:
     evaluation_size: int = 10_000
     seed: int | None = None
     device: Any = "auto"
+    threads: int | None = None
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -144,6 +149,7 @@ class TrainingOptions:
             "validation": _share(self.validation, "validation", zero=True),
             "evaluation_size": check_count(self.evaluation_size, "evaluation_size", minimum=2),
             "seed": check_seed(self.seed),
+            "threads": None if self.threads is None else check_count(self.threads, "threads"),
             "progress": _flag(self.progress, "progress"),
         }
         resolve_device(self.device)  # fails now, not after the data are read

@@ -213,3 +213,29 @@ def test_a_batch_too_far_for_float32_is_named():
 
     with pytest.raises(ValueError, match="samples_p spans more than float32"):
         dv.wasserstein_dual(drifting, np.ones((100, 1)), steps=5, seed=0, device="cpu")
+
+
+def test_accuracy_at_d32_with_a_small_budget():
+    # N(0, I_32) against its translate by 1.5 (W1 = 1.5), 4000 samples a side, 600 steps.
+    # Over seeds 1-5 the critic on 10^5 fresh samples was within 1.6% (measured when this
+    # test was written); the tolerance allows 2.5%.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 32))
+    y = rng.normal(size=(4000, 32)) + np.eye(32)[0] * 1.5
+    result = dv.wasserstein_dual(x, y, steps=600, seed=0, device="cpu")
+    fresh = np.random.default_rng(1).normal(size=(100_000, 32))
+    with torch.no_grad():
+        value = float(result.estimate(fresh, fresh + np.eye(32)[0] * 1.5))
+    np.testing.assert_allclose(value, 1.5, rtol=0.025)
+
+
+def test_intervals_cover_the_truth_over_seeds():
+    # A small problem, five seeds: the 95% interval holds W1 = 1 in at least four.
+    covered = 0
+    for seed in range(5):
+        rng = np.random.default_rng(100 + seed)
+        x = rng.normal(size=(1500, 2))
+        y = rng.normal(size=(1500, 2)) + np.array([0.6, 0.8])
+        low, high = dv.wasserstein_dual(x, y, steps=300, seed=seed, device="cpu").interval
+        covered += low <= 1.0 <= high
+    assert covered >= 4

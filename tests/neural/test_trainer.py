@@ -35,10 +35,10 @@ class MeanShift:
                 parameter.clamp_(-0.05, 0.05)
 
 
-def _sampler(shift: float, device: str = "cpu"):
+def _sampler(shift: float, device: str = "cpu", dim: int = 1):
     def sample(size, generator):
-        x = torch.randn(size, 1, generator=generator, device=device)
-        y = torch.randn(size, 1, generator=generator, device=device) + shift
+        x = torch.randn(size, dim, generator=generator, device=device)
+        y = torch.randn(size, dim, generator=generator, device=device) + shift
         return x, y
 
     return sample
@@ -102,3 +102,29 @@ def test_progress_bar_reports_training(capsys):
     x = rng.normal(size=(200, 2))
     dv.wasserstein_dual(x, x + 1, steps=60, batch_size=32, progress=True, device="cpu", seed=0)
     assert "training" in capsys.readouterr().err
+
+
+def test_small_critics_train_on_one_thread_and_the_setting_is_restored():
+    seen = []
+
+    class Recording(MeanShift):
+        def backward(self, network, x_p, x_q, generator):
+            seen.append(torch.get_num_threads())
+            return super().backward(network, x_p, x_q, generator)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(Critic(1, 8, 1), Recording(), _sampler(1.0), TrainingOptions(steps=3))
+        assert seen == [1, 1, 1]
+        assert torch.get_num_threads() == 2
+        seen.clear()
+        train(Critic(1, 8, 1), Recording(), _sampler(1.0), TrainingOptions(steps=2, threads=2))
+        assert seen == [2, 2]
+        seen.clear()
+        # a network whose step is large keeps torch's setting
+        big = Critic(64, 1024, 2)
+        train(big, Recording(), _sampler(0.0, dim=64), TrainingOptions(steps=1, batch_size=128))
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(before)
