@@ -71,6 +71,50 @@ def _code_role(match: re.Match[str], context: griffe.Object | None) -> str:
     return f"[{code}][{target}]" if target else code
 
 
+_SECTION = re.compile(r"^(?P<indent>[ ]*)(?P<title>[A-Z][A-Za-z ]+)\n(?P=indent)-{3,}[ ]*$", re.M)
+
+
+def _split_parameter_groups(text: str) -> str:
+    """One entry per name in the Parameters sections: "a, b : type" (or "a, b") becomes
+    "a : type" and "b : type" with the description repeated, so that each parameter
+    shows its own annotation and default from the signature (griffe gives a group the
+    first name's)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    in_parameters, indent = False, ""
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        header = _SECTION.match("\n".join(lines[index : index + 2]))
+        if header:
+            in_parameters = header["title"].strip() in ("Parameters", "Other Parameters")
+            indent = header["indent"]
+            out += lines[index : index + 2]
+            index += 2
+            continue
+        names, _, kind = line.strip().partition(" : ")
+        is_entry = (
+            in_parameters
+            and line.startswith(indent)
+            and line[len(indent) : len(indent) + 1] not in (" ", "")
+        )
+        if is_entry and "," in names and not names.startswith("*"):
+            body = []
+            index += 1
+            while index < len(lines) and (
+                not lines[index].strip() or lines[index].startswith(indent + " ")
+            ):
+                body.append(lines[index])
+                index += 1
+            for name in (part.strip() for part in names.split(",")):
+                out.append(f"{indent}{name} : {kind}" if kind else f"{indent}{name}")
+                out += body
+            continue
+        out.append(line)
+        index += 1
+    return "\n".join(out)
+
+
 def rst_to_markdown(text: str, context: griffe.Object | None = None) -> str:
     """Rewrite the reStructuredText constructs our docstrings use as Markdown.
 
@@ -79,6 +123,7 @@ def rst_to_markdown(text: str, context: griffe.Object | None = None) -> str:
     """
     if not text.endswith("\n"):
         text += "\n"
+    text = _split_parameter_groups(text)
     text = _MATH_BLOCK.sub(_math_block, text)
     text = _MATH_ROLE.sub(lambda match: f"${match.group('tex').strip()}$", text)
     text = _CODE_ROLE.sub(lambda match: _code_role(match, context), text)

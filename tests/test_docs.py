@@ -105,3 +105,45 @@ def test_getting_started_matches_readme(site: Path):
     for command in commands:
         assert command in text
     assert "dv.wasserstein_dual(x, y, steps=300, seed=0)" in text
+
+
+def _parameter_rows(page: Path, function: str) -> dict[str, tuple[str, str]]:
+    """The rendered parameters (or attributes) table of ``function``: name -> (type, last
+    column: the default for parameters, the description for attributes)."""
+    source = page.read_text(encoding="utf-8")
+    start = source.index(f'id="{function}"')
+    table = source[source.index("<table", start) : source.index("</table>", start)]
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.DOTALL)[1:]:
+        cells = [
+            html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell))).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.DOTALL)
+        ]
+        rows[cells[0]] = (cells[1], cells[-1])
+    return rows
+
+
+def test_every_parameter_shows_its_own_type_and_default(site: Path):
+    # Parameters documented together ("penalty, penalty_weight, rescale") used to show
+    # the first one's type and default for all of them.
+    rows = _parameter_rows(
+        site / "api" / "neural" / "index.html", "divergences.neural.wasserstein_dual_batch"
+    )
+    assert rows["penalty"] == ("str", "'gp'")
+    assert rows["penalty_weight"] == ("float | None", "None")
+    assert rows["rescale"] == ("bool", "True")
+    options = _parameter_rows(
+        site / "api" / "neural" / "index.html", "divergences.neural.TrainingOptions"
+    )
+    assert options["seed"][0] == "int or None, default None"
+    assert options["progress"][0] == "bool, default False"
+
+
+def test_formulas_are_rendered_at_build_time(site: Path):
+    # MathML written into the pages: no script, no network, no raw TeX left.
+    for page in ("theory", "api/transport", "api/neural"):
+        source = (site / page / "index.html").read_text(encoding="utf-8")
+        assert "<math" in source, page
+        visible = _text(site / page / "index.html")
+        assert "\\(" not in visible and "\\[" not in visible and "$$" not in visible, page
+    assert "mathjax" not in (site / "index.html").read_text(encoding="utf-8").lower()
