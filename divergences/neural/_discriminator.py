@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from divergences._validation import check_option
-from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, mean_and_variance
+from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, moments
 from divergences.neural._networks import Critic
 from divergences.neural._objectives import JensenShannonDual, log_d, log_one_minus_d
 from divergences.neural._trainer import TrainingHistory
@@ -276,9 +276,9 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
 
     def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
         """The bound (JS, unclipped) on two sample sets, and its standard error."""
-        mean_p, var_p = mean_and_variance(evaluate(lambda x: log_d(model(x)), x_p))
-        mean_q, var_q = mean_and_variance(evaluate(lambda x: log_one_minus_d(model(x)), x_q))
-        stderr = 0.5 * math.sqrt(var_p / x_p.shape[0] + var_q / x_q.shape[0])
+        mean_p, var_p, count_p = moments(evaluate(lambda x: log_d(model(x)), x_p))
+        mean_q, var_q, count_q = moments(evaluate(lambda x: log_one_minus_d(model(x)), x_q))
+        stderr = 0.5 * math.sqrt(var_p / count_p + var_q / count_q)
         return (mean_p + mean_q + _LOG4) / 2, stderr
 
     raw, stderr = bound(problem.p.test, problem.q.test)

@@ -14,13 +14,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from divergences.neural._distributed import current
 from divergences.neural._fitting import (
     EVALUATION_CHUNK,
     Fitted,
     as_float64,
     evaluate,
     fit,
-    mean_and_variance,
+    moments,
 )
 from divergences.neural._networks import Critic, gradient_norms
 from divergences.neural._objectives import KantorovichDual
@@ -442,13 +443,18 @@ def _calibrate(fitted: Fitted, rescale: bool) -> _Calibrated:
     plain = None
     if rescale:
         points, is_data = _probe_points(cal_p, cal_q, fitted.generator)
-        slope = float(_gradient_norms(model, points).mean())
+        norms = _gradient_norms(model, points)
+        slope, _, _ = moments(norms)
         if slope > 0:
             with torch.no_grad():
                 model.scale.div_(slope)
         plain = copy.deepcopy(model)
-        values = evaluate(model, points)
-        knots_in, knots_out = equalisation(values, _gradient_norms(model, points), is_data)
+        # every rank's probe points, so that all fit the same calibration
+        group = current()
+        values = group.gather(evaluate(model, points))
+        knots_in, knots_out = equalisation(
+            values, group.gather(norms / slope), group.gather(is_data)
+        )
         model.knots_in, model.knots_out = knots_in, knots_out
     return _Calibrated(fitted, plain, _mean_difference(model, cal_p, cal_q))
 
@@ -462,15 +468,15 @@ def _result(calibrated: _Calibrated, start: float) -> DualResult:
     model, problem, options = fitted.network, fitted.problem, fitted.options
     size = options.evaluation_size
     test_p, test_q = problem.p.test, problem.q.test
-    mean_p, var_p = mean_and_variance(evaluate(model, test_p))
-    mean_q, var_q = mean_and_variance(evaluate(model, test_q))
+    mean_p, var_p, count_p = moments(evaluate(model, test_p))
+    mean_q, var_q, count_q = moments(evaluate(model, test_q))
     distance = mean_p - mean_q
-    stderr = math.sqrt(var_p / test_p.shape[0] + var_q / test_q.shape[0])
+    stderr = math.sqrt(var_p / count_p + var_q / count_q)
     fit_p, fit_q = problem.p.fitted(size), problem.q.fitted(size)
     train_distance = _mean_difference(model, fit_p[:size], fit_q[:size])
     test_points, is_data = _probe_points(test_p, test_q, fitted.generator)
     norms = _gradient_norms(model, test_points)
-    lipschitz = float(norms.max())
+    lipschitz = float(current().max(norms.max().reshape(1)))
     # Two errors the test split's noise does not show. The calibration assumes the
     # critic's slope along the transport is its mean slope at each level, the plain
     # rescaling one slope for all: where they disagree, the critic's shape is uncertain
@@ -480,9 +486,9 @@ def _result(calibrated: _Calibrated, start: float) -> DualResult:
     shape = 0.0
     if calibrated.plain is not None:
         shape = abs(distance - _mean_difference(calibrated.plain, test_p, test_q))
-    between = norms[~is_data].double()
+    between_mean, between_variance, between_count = moments(norms[~is_data])
     unevenness = (
-        abs(distance) * float(between.std() / between.mean()) if between.numel() > 1 else 0.0
+        abs(distance) * math.sqrt(between_variance) / between_mean if between_count > 1 else 0.0
     )
     systematic = math.hypot(shape, unevenness)
     half_width = math.hypot(1.96 * stderr, systematic)
@@ -508,4 +514,4 @@ def _result(calibrated: _Calibrated, start: float) -> DualResult:
 
 
 def _mean_difference(model: Critic, x_p: torch.Tensor, x_q: torch.Tensor) -> float:
-    return mean_and_variance(evaluate(model, x_p))[0] - mean_and_variance(evaluate(model, x_q))[0]
+    return moments(evaluate(model, x_p))[0] - moments(evaluate(model, x_q))[0]

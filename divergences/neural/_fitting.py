@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from divergences._validation import as_samples, backend_for
+from divergences.neural._distributed import Group, current
 from divergences.neural._networks import (
     Critic,
     CriticStack,
@@ -184,7 +185,7 @@ def _reference(side: _Side) -> torch.Tensor:
     raise KeyError(key)  # pragma: no cover - every side has a test part
 
 
-def _problem(side_p: _Side, side_q: _Side, warm: Critic | None) -> Problem:
+def _problem(side_p: _Side, side_q: _Side, warm: Critic | None, group: Group) -> Problem:
     if side_p.dim != side_q.dim:
         raise ValueError(
             f"{side_p.name} and {side_q.name} must have the same dimension d; "
@@ -198,12 +199,28 @@ def _problem(side_p: _Side, side_q: _Side, warm: Critic | None) -> Problem:
         # the training parts (for callables, a draw that is not the test one)
         reference = [_reference(side) for side in (side_p, side_q)]
         center, spread = standardisation(torch.cat(reference))
+    # Every rank works in rank 0's coordinates (the same where all hold the same arrays).
+    both = group.broadcast(torch.cat([center, spread.reshape(1)]).to(group.device))
+    center, spread = both[:-1].to(center.device), both[-1].to(center.device)
     sources = []
     for side in (side_p, side_q):
         source = Source(side, center, spread, {})
-        source.parts = {key: source.standardise(part) for key, part in side.parts.items()}
+        # arrays are split the same way on every rank, then each keeps its shard;
+        # a callable is each rank's own
+        parts = side.parts if side.draw is not None else _shards(side.parts, group)
+        source.parts = {key: source.standardise(part) for key, part in parts.items()}
         sources.append(source)
     return Problem(sources[0], sources[1], center, spread)
+
+
+def _shards(parts: dict[str, torch.Tensor], group: Group) -> dict[str, torch.Tensor]:
+    shards = {key: group.shard(part) for key, part in parts.items()}
+    if group.active and any(part.shape[0] < 2 for part in shards.values()):
+        raise ValueError(
+            f"too few samples to share among {group.size} processes (each needs at least 2 "
+            "in every part); use fewer processes or more samples"
+        )
+    return shards
 
 
 def _problems(
@@ -211,6 +228,7 @@ def _problems(
     warm: list[Critic | None],
     options: TrainingOptions,
     rng: np.random.Generator,
+    group: Group,
 ) -> list[Problem]:
     """Each problem's sides, split (or drawn) and standardised, with one dimension for all."""
     problems = []
@@ -222,7 +240,7 @@ def _problems(
             raise ValueError(
                 f"{name} was built for d = {network.dim}, but the samples have d = {side_p.dim}"
             )
-        problems.append(_problem(side_p, side_q, network))
+        problems.append(_problem(side_p, side_q, network, group))
     dims = sorted({problem.dim for problem in problems})
     if len(dims) > 1:
         raise ValueError(f"every problem of a batch must have the same dimension; got {dims}")
@@ -370,17 +388,20 @@ def fit(
     them, calibrate, and set their problem's centre and spread.
     """
     device = options.torch_device
+    group = current()
+    options = options.replace(seed=group.same_seed(options.seed))
     rng = np.random.default_rng(options.seed)
     pairs = _pairs(samples_p, samples_q, batch)
     warm = _warm_starts(warm_start, len(pairs), batch)
-    problems = _problems(pairs, warm, options, rng)
+    problems = _problems(pairs, warm, options, rng, group)
     dim = problems[0].dim
     architectures = _architectures(warm, dim, options, candidates)
     trained = options.replace(steps=options.steps_for(len(architectures)))
     torch_seed = int(rng.integers(2**62))
     fitted: list[list[Fitted]] = [[] for _ in problems]
     for width, depth, activation in architectures:
-        generator = torch.Generator(device=device).manual_seed(torch_seed)
+        # the same initial networks on every rank, each rank its own batches
+        generator = torch.Generator(device=device).manual_seed(torch_seed + group.rank)
         networks = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(torch_seed)
@@ -396,7 +417,7 @@ def fit(
             _sampler(problems, device),
             trained,
             generator=generator,
-            monitor=_monitor(objective, problems, torch_seed),
+            monitor=_monitor(objective, problems, torch_seed, group),
             check_every=max(1, trained.steps_for(1) // _CHECKS),
         )
         for k, problem in enumerate(problems):
@@ -418,7 +439,7 @@ def _standardised_copy(network: Critic) -> Critic:
 
 
 def _monitor(
-    objective: Objective, problems: list[Problem], seed: int
+    objective: Objective, problems: list[Problem], seed: int, group: Group
 ) -> Callable[[CriticStack], torch.Tensor] | None:
     """Each network's validation score, on fixed validation samples and interpolates."""
     score = getattr(objective, "score", None)
@@ -433,12 +454,13 @@ def _monitor(
     x_q = torch.stack([problem.q.validation[:size] for problem in problems])  # type: ignore[index]
     # Fixed interpolates, from a generator of their own: the checks neither vary between
     # checkpoints nor disturb the training's random stream.
-    generator = torch.Generator(device=x_p.device).manual_seed(seed + 1)
+    generator = torch.Generator(device=x_p.device).manual_seed(seed + 1 + group.rank)
     t = torch.rand(x_p.shape[0], size, 1, generator=generator, device=x_p.device)
     interpolates = torch.lerp(x_q, x_p, t)
 
     def monitor(network: CriticStack) -> torch.Tensor:
-        return score(network, x_p, x_q, interpolates)
+        # every rank scores its own validation shard; all keep the same checkpoints
+        return group.sum(score(network, x_p, x_q, interpolates)) / group.size
 
     return monitor
 
@@ -486,9 +508,19 @@ def _draw_one(source: Source, size: int, generator: torch.Generator) -> torch.Te
     return source.train[index]
 
 
-def mean_and_variance(values: torch.Tensor) -> tuple[float, float]:
-    values = values.double()
-    return float(values.mean()), float(values.var()) if values.numel() > 1 else 0.0
+def moments(values: torch.Tensor, group: Group | None = None) -> tuple[float, float, int]:
+    """Mean, variance (n - 1) and count of ``values``, over every rank's values."""
+    values = values.double().reshape(-1)
+    group = group or current()
+    shift = group.broadcast(values[:1].clone() if values.numel() else values.new_zeros(1))
+    centred = values - shift  # summing about a common value keeps the variance exact
+    totals = torch.stack(
+        [centred.new_tensor(values.numel()), centred.sum(), centred.square().sum()]
+    )
+    count, total, squares = (float(v) for v in group.sum(totals))
+    mean = total / count
+    variance = (squares - count * mean * mean) / (count - 1) if count > 1 else 0.0
+    return mean + float(shift), max(variance, 0.0), int(count)
 
 
 def evaluate(function: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:

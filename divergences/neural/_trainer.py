@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from divergences.neural._distributed import Group, current
 from divergences.neural._networks import _Perceptron
 from divergences.neural.options import TrainingOptions
 
@@ -128,7 +129,10 @@ def train(
 
     The optimiser is the one the options name (else the objective's), with the
     options' learning rate decayed to 0 on a cosine schedule; each step draws
-    ``options.batch_size`` samples a side from ``sample``. This is the loop
+    ``options.batch_size`` samples a side from ``sample``. Inside an initialised
+    ``torch.distributed`` process group the gradients are averaged over the
+    ranks after every step (one ``all_reduce``), so networks that start equal
+    stay equal while each rank draws its own batches. This is the loop
     behind every estimator of :mod:`divergences.neural`, and the place to plug
     in an objective of one's own.
 
@@ -253,6 +257,7 @@ def _train(
     check_every: int,
 ) -> TrainingHistory:
     device = next(network.parameters()).device
+    group = current()
     steps = options.steps_for(1)
     optimizer = options.make_optimizer(
         list(network.parameters()), getattr(objective, "optimizer", "adam")
@@ -269,6 +274,7 @@ def _train(
         x_p, x_q = sample(options.batch_size, generator)
         optimizer.zero_grad(set_to_none=True)
         loss, stats = objective.backward(network, x_p, x_q, generator)
+        group.average_gradients(network.parameters())
         optimizer.step()
         objective.after_step(network)
         schedule.step()
@@ -278,7 +284,7 @@ def _train(
         sums[window] += stats.to(sums.dtype)
         losses[slot] = loss.detach()
         if slot == log_every - 1 or step == steps - 1:
-            _check_finite(losses[: slot + 1], first_step=step - slot)
+            _check_finite(losses[: slot + 1], first_step=step - slot, group=group)
             if bar is not None:
                 bar.update(slot + 1)
         if monitor is not None and ((step + 1) % check_every == 0 or step == steps - 1):
@@ -336,8 +342,15 @@ def _keep_best(
     return torch.where(better, score, scores), kept, steps
 
 
-def _check_finite(losses: torch.Tensor, first_step: int) -> None:
+def _check_finite(losses: torch.Tensor, first_step: int, group: Group) -> None:
     finite = torch.isfinite(losses)
+    # every rank stops together: one diverging rank would leave the others waiting
+    failed = group.sum((~finite).sum().reshape(1).to(losses.dtype))
+    if bool(failed > 0) and bool(finite.all()):
+        raise TrainingDivergedError(
+            f"the training loss became non-finite on another process by step "
+            f"{first_step + losses.shape[0]}"
+        )
     if not bool(finite.all()):
         bad = int(torch.nonzero(~finite)[0, 0]) + first_step + 1
         raise TrainingDivergedError(
