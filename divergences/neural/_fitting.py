@@ -63,6 +63,8 @@ class _Side:
     parts: dict[str, torch.Tensor]  # float64 "train" (arrays only), "validation", "test"
     test_index: np.ndarray | None
     draw: Callable[[int], Any] | None
+    # the draws are this process's own (a user's callable), not rows of a shared array
+    own_draws: bool = True
 
     def call(self, size: int) -> torch.Tensor:
         """A fresh (size, d) float64 batch from the callable, checked."""
@@ -84,8 +86,24 @@ class _Side:
         return x
 
 
-def _side(samples: Any, name: str, options: TrainingOptions, rng: np.random.Generator) -> _Side:
+#: Arrays of more bytes than this (and every numpy.memmap) are read row by row as they are
+#: needed, never copied whole: the training batches, and at most ``evaluation_size``
+#: rows a part for validation and test.
+LAZY_BYTES = 1 << 28
+
+
+def _is_lazy(samples: Any) -> bool:
+    return isinstance(samples, np.memmap) or (
+        isinstance(samples, np.ndarray) and samples.nbytes > LAZY_BYTES
+    )
+
+
+def _side(
+    samples: Any, name: str, options: TrainingOptions, rng: np.random.Generator, rank: int = 0
+) -> _Side:
     device = options.torch_device
+    if _is_lazy(samples):
+        return _lazy_side(samples, name, options, rng, rank)
     if callable(samples) and not isinstance(samples, (np.ndarray, torch.Tensor)):
         first = as_float64(samples(2), f"{name}(2)", device).detach()
         side = _Side(name, first.shape[1], {"test": first}, None, samples)
@@ -113,6 +131,79 @@ def _side(samples: Any, name: str, options: TrainingOptions, rng: np.random.Gene
     if n_validation:
         parts["validation"] = x[index[n_test : n_test + n_validation]]
     return _Side(name, x.shape[1], parts, order[:n_test], None)
+
+
+def _lazy_side(
+    array: np.ndarray, name: str, options: TrainingOptions, rng: np.random.Generator, rank: int
+) -> _Side:
+    """A large array (a memory map, say) split by a seeded hash of the row number.
+
+    Row i is a test row when the hash of (i, seed) falls below ``holdout``, a
+    validation row below ``holdout + validation``, a training row above: the
+    split needs no permutation of n rows, and reading a row needs only its
+    number. The test and validation parts are up to ``evaluation_size`` rows
+    of their kind, drawn at random; training batches are drawn at random from
+    the training rows as they are needed, each rank its own.
+    """
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[0] < 6 or array.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be an (n, d) array of samples with n >= 6; got shape {array.shape}"
+        )
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers; got an array of dtype {array.dtype}")
+    salt = int(rng.integers(2**62))
+    n, device = array.shape[0], options.torch_device
+    bounds = {"test": (0.0, options.holdout)}
+    if options.validation > 0:
+        bounds["validation"] = (options.holdout, options.holdout + options.validation)
+    bounds["train"] = (options.holdout + options.validation, 1.0)
+
+    def rows(role: str, count: int, generator: np.random.Generator) -> np.ndarray:
+        low, high = bounds[role]
+        found: list[np.ndarray] = []
+        total = 0
+        while total < count:
+            candidates = generator.integers(n, size=max(64, 2 * count))
+            share = _row_hash(candidates, salt)
+            kept = candidates[(share >= low) & (share < high)]
+            found.append(kept)
+            total += kept.size
+        return np.concatenate(found)[:count]
+
+    def read(index: np.ndarray) -> torch.Tensor:
+        order = np.argsort(index)  # sorted reads are faster on a memory map
+        block = np.empty((index.size, array.shape[1]), dtype=np.float64)
+        block[order] = array[index[order]]
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"{name} must contain only finite numbers; found NaN or inf")
+        return torch.as_tensor(block, device=device)
+
+    parts, chosen = {}, {}
+    for role in ("test", "validation"):
+        if role in bounds:
+            size = min(
+                options.evaluation_size, max(2, round((bounds[role][1] - bounds[role][0]) * n))
+            )
+            chosen[role] = np.unique(rows(role, size, rng))
+            parts[role] = read(chosen[role])
+    batches = np.random.default_rng([salt, rank])
+
+    def draw(count: int) -> torch.Tensor:
+        return read(rows("train", count, batches))
+
+    return _Side(name, array.shape[1], parts, chosen["test"], draw, own_draws=False)
+
+
+def _row_hash(index: np.ndarray, salt: int) -> np.ndarray:
+    """A uniform number in [0, 1) per row, from its number and the salt (splitmix64)."""
+    with np.errstate(over="ignore"):
+        z = index.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 @dataclass
@@ -207,7 +298,9 @@ def _problem(side_p: _Side, side_q: _Side, warm: Critic | None, group: Group) ->
         source = Source(side, center, spread, {})
         # arrays are split the same way on every rank, then each keeps its shard;
         # a callable is each rank's own
-        parts = side.parts if side.draw is not None else _shards(side.parts, group)
+        parts = (
+            side.parts if side.own_draws and side.draw is not None else _shards(side.parts, group)
+        )
         source.parts = {key: source.standardise(part) for key, part in parts.items()}
         sources.append(source)
     return Problem(sources[0], sources[1], center, spread)
@@ -233,8 +326,8 @@ def _problems(
     """Each problem's sides, split (or drawn) and standardised, with one dimension for all."""
     problems = []
     for (p, q, suffix), network in zip(pairs, warm, strict=True):
-        side_p = _side(p, f"samples_p{suffix}", options, rng)
-        side_q = _side(q, f"samples_q{suffix}", options, rng)
+        side_p = _side(p, f"samples_p{suffix}", options, rng, group.rank)
+        side_q = _side(q, f"samples_q{suffix}", options, rng, group.rank)
         if network is not None and network.dim != side_p.dim:
             name = "warm_start" if len(pairs) == 1 and not suffix else f"warm_start{suffix}"
             raise ValueError(

@@ -90,7 +90,10 @@ class TrainingOptions:
         but the test split and keeps the last checkpoint.
     evaluation_size : int, default 10000
         Fresh samples per side drawn from callables for the final estimate
-        (and as many again for validation).
+        (and as many again for validation). Memory-mapped arrays, and arrays
+        of more than 256 MB, are never copied whole: their rows are read as
+        the batches need them, and their test and validation parts are at
+        most this many rows each, chosen by a seeded hash of the row number.
     seed : int or None, default None
         Seed for the initialisation, the split, the batches and the
         interpolates; the same seed gives the same result on the CPU.
