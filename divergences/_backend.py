@@ -4,6 +4,14 @@ Every public function computes with the operations below on whatever kind of
 array came in; :mod:`divergences._validation` picks the backend and converts
 the inputs. torch is imported only when a tensor was passed, so numpy-only calls
 never pay for it.
+
+A backend has a working dtype (``dtype``: what the formulas compute in) and an
+output dtype (what :meth:`to_output` returns, the caller's). They differ for
+half-precision tensors, which are computed in float32 (every float16 and
+bfloat16 number is exact there, and torch lacks half kernels such as the CPU
+Cholesky), and inside the functions that compute in float64 whatever came in
+(:func:`precise`). The module also holds the scale-safe helpers that several
+modules share: :func:`scaled_norm` and :func:`standardise`.
 """
 
 from __future__ import annotations
@@ -54,14 +62,25 @@ class NumpyBackend:
         value = np.asarray(value)
         return float(value) if value.ndim == 0 else value
 
+    def detach(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    @property
+    def finfo(self) -> Any:
+        """Limits of the working dtype (``tiny``: smallest normal, ``max``)."""
+        return np.finfo(self.dtype)
+
     def sum(self, x: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
         return np.sum(x, axis=axis, keepdims=keepdims)
 
     def any(self, x: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
         return np.any(x, axis=axis, keepdims=keepdims)
 
-    def max(self, x: np.ndarray, axis: int) -> np.ndarray:
-        return np.max(x, axis=axis)
+    def max(self, x: np.ndarray, axis: int | None, keepdims: bool = False) -> np.ndarray:
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    def min(self, x: np.ndarray, axis: int | None, keepdims: bool = False) -> np.ndarray:
+        return np.min(x, axis=axis, keepdims=keepdims)
 
     def where(self, condition: Any, a: Any, b: Any) -> np.ndarray:
         return np.where(condition, a, b)
@@ -69,6 +88,9 @@ class NumpyBackend:
     def log(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return np.log(x)
+
+    def log1p(self, x: np.ndarray) -> np.ndarray:
+        return np.log1p(x)
 
     def sqrt(self, x: np.ndarray) -> np.ndarray:
         return np.sqrt(x)
@@ -167,18 +189,41 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, dtype: Any, device: Any) -> None:
+    def __init__(self, dtype: Any, device: Any, output_dtype: Any = None) -> None:
         import torch
 
         self.torch = torch
         self.dtype = dtype
         self.device = device
+        self.output_dtype = dtype if output_dtype is None else output_dtype
+
+    def with_dtype(self, dtype: Any) -> TorchBackend:
+        """The same device and output dtype, computing in ``dtype``."""
+        return TorchBackend(dtype, self.device, self.output_dtype)
 
     def asarray(self, value: Any) -> Any:
         return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
 
     def to_output(self, value: Any) -> Any:
-        return value
+        """``value`` in the caller's dtype; a ValueError where that dtype cannot hold it."""
+        if value.dtype == self.output_dtype or not value.is_floating_point():
+            return value
+        cast = value.to(self.output_dtype)
+        if bool((self.torch.isfinite(value) & ~self.torch.isfinite(cast)).any()):
+            largest = self.torch.finfo(self.output_dtype).max
+            raise ValueError(
+                f"the result exceeds the range of the inputs' dtype {self.output_dtype} "
+                f"(largest {largest:.4g}); pass float32 or float64 tensors"
+            )
+        return cast
+
+    def detach(self, x: Any) -> Any:
+        return x.detach()
+
+    @property
+    def finfo(self) -> Any:
+        """Limits of the working dtype (``tiny``: smallest normal, ``max``)."""
+        return self.torch.finfo(self.dtype)
 
     def sum(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         if axis is None:
@@ -186,8 +231,17 @@ class TorchBackend:
             return total.reshape((1,) * x.ndim) if keepdims else total
         return x.sum(dim=axis, keepdim=keepdims)
 
-    def max(self, x: Any, axis: int) -> Any:
-        return self.torch.amax(x, dim=axis)
+    def max(self, x: Any, axis: int | None, keepdims: bool = False) -> Any:
+        if axis is None:
+            peak = self.torch.amax(x)
+            return peak.reshape((1,) * x.ndim) if keepdims else peak
+        return self.torch.amax(x, dim=axis, keepdim=keepdims)
+
+    def min(self, x: Any, axis: int | None, keepdims: bool = False) -> Any:
+        if axis is None:
+            low = self.torch.amin(x)
+            return low.reshape((1,) * x.ndim) if keepdims else low
+        return self.torch.amin(x, dim=axis, keepdim=keepdims)
 
     def any(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         if axis is None:
@@ -205,6 +259,9 @@ class TorchBackend:
 
     def log(self, x: Any) -> Any:
         return self.torch.log(x)
+
+    def log1p(self, x: Any) -> Any:
+        return self.torch.log1p(x)
 
     def sqrt(self, x: Any) -> Any:
         return self.torch.sqrt(x)
@@ -315,3 +372,90 @@ def psd_factor(a: Any, backend: Backend) -> Any:
         return lower
     values, vectors = backend.eigh(a)
     return vectors * backend.sqrt(backend.clip(values, 0.0, math.inf))
+
+
+def precise(backend: Backend) -> Backend:
+    """The backend that computes in float64 and still returns the caller's dtype.
+
+    For the functions whose inner solver works in float64 anyway (POT, SciPy's
+    k-d trees), so that the differentiable reconstruction around it loses no
+    precision and cannot overflow where the solver did not. Apple's MPS has no
+    float64: float32 is the most it offers.
+    """
+    if isinstance(backend, NumpyBackend):
+        return backend
+    torch = backend.torch
+    dtype = torch.float32 if backend.device.type == "mps" else torch.float64
+    return backend.with_dtype(dtype)
+
+
+# Powers of two up to this exponent are finite floats; larger shifts go in steps.
+_SAFE_EXPONENT = 1000
+
+
+def times_power_of_two(x: Any, exponent: int) -> Any:
+    """``x * 2**exponent``, exact unless the result leaves the normal range (inf beyond).
+
+    ``2**exponent`` itself overflows beyond 1023 (and ``2**-1074`` is the
+    smallest subnormal), so large shifts are applied in steps.
+    """
+    with np.errstate(over="ignore"):  # an inf here is for the caller to refuse by name
+        while exponent:
+            step = max(-_SAFE_EXPONENT, min(_SAFE_EXPONENT, exponent))
+            x = x * 2.0**step
+            exponent -= step
+    return x
+
+
+def exponent_above(value: float) -> int:
+    """The smallest ``k`` with ``|value| < 2**k`` (0 for 0)."""
+    return math.frexp(value)[1] if value else 0
+
+
+def standardise(arrays: Sequence[Any], backend: Backend) -> tuple[list[Any], int]:
+    """Translate and scale point sets together into the cube ``[-1, 1]^d``.
+
+    Returns the arrays ``(x - c) / 2**k`` and ``k``: ``c`` is the midpoint of the
+    bounding box of all the points, ``2**k`` the first power of two above its
+    half-width. Distances between the returned points are the originals divided by
+    ``2**k`` with no rounding beyond that of the subtraction (a power of two
+    scales exactly), so squares of coordinate differences neither overflow nor
+    underflow at any input scale, and absolute tolerances downstream (POT's
+    network simplex, k-d tree ties) act relative to the data's own extent.
+    ``c`` and ``k`` are constants for autograd: gradients flow through ``x``.
+    """
+    low = np.min(
+        np.stack([backend.to_numpy(backend.min(backend.detach(a), axis=0)) for a in arrays]),
+        axis=0,
+    )
+    high = np.max(
+        np.stack([backend.to_numpy(backend.max(backend.detach(a), axis=0)) for a in arrays]),
+        axis=0,
+    )
+    # Halves first: high - low can overflow where each half cannot.
+    center = low / 2 + high / 2
+    exponent = exponent_above(float(np.max(high / 2 - low / 2)))
+    # Scale before subtracting, so that the difference stays in [-1, 1].
+    shifted_center = backend.from_numpy(times_power_of_two(center, -exponent))
+    return [times_power_of_two(a, -exponent) - shifted_center for a in arrays], exponent
+
+
+def scaled_norm(x: Any, backend: Backend, axis: int = -1) -> Any:
+    """Euclidean norm along ``axis`` that neither overflows nor underflows (hypot-style).
+
+    Each vector is divided by a power of two near its largest entry before the
+    squares are summed. The gradient is ``x / |x|``, and 0 (never NaN) at 0. A
+    norm beyond the float range comes out inf, for the caller to refuse.
+    """
+    peak = backend.to_numpy(backend.max(backend.abs(backend.detach(x)), axis=axis, keepdims=True))
+    # Clipped so that the scale and its inverse are normal numbers; the largest
+    # entry then lies between 2**-74 and 2**24, whose square neither overflows nor
+    # underflows.
+    exponents = np.clip(np.frexp(peak)[1], -_SAFE_EXPONENT, _SAFE_EXPONENT)
+    scale = backend.from_numpy(np.ldexp(1.0, -exponents))
+    unit = x * scale
+    squared = backend.sum(unit * unit, axis=axis)
+    positive = squared > 0
+    root = backend.where(positive, backend.sqrt(backend.where(positive, squared, 1.0)), 0.0)
+    with np.errstate(over="ignore"):  # a norm beyond the float range: the caller refuses it
+        return root * backend.from_numpy(np.ldexp(1.0, np.squeeze(exponents, axis=axis)))

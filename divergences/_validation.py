@@ -6,11 +6,17 @@ The rules, once for the whole package:
   accepted; anything else is a ``TypeError`` naming the argument.
 * If any array argument is a torch tensor, the computation runs in torch on that
   tensor's device, in the promoted floating dtype of the tensors given (integer
-  tensors use torch's default float dtype), and the result is a tensor with
-  autograd intact. The other arguments are converted to match. Tensors on
-  different devices are a ``ValueError``.
+  tensors use torch's default float dtype), and the result is a tensor of that
+  dtype with autograd intact. Half-precision tensors (float16, bfloat16) are
+  computed in float32 and the result cast back; a result beyond the range of
+  the caller's dtype is a ``ValueError``, never an inf. The other arguments are
+  converted to match. Tensors on different devices are a ``ValueError``, and so
+  are tensors on the ``meta`` device (they hold no values).
 * Otherwise the computation runs in numpy float64 and scalar results come back as
   Python floats.
+* Masked arrays are refused unless a function gives their mask a meaning (the
+  probability functions leave masked entries out, as ``scipy.stats.entropy``
+  does), so that a mask is never silently dropped.
 * Every error is a ``ValueError`` or ``TypeError`` whose message starts with the
   argument's name and says what was expected.
 """
@@ -41,6 +47,12 @@ def backend_for(**arrays: Any) -> Backend:
     if len(set(devices.values())) > 1:
         listing = ", ".join(f"{name} on {device}" for name, device in devices.items())
         raise ValueError(f"tensor arguments must be on the same device; got {listing}")
+    for name, value in tensors.items():
+        if value.is_meta:
+            raise ValueError(
+                f"{name} is a tensor on the 'meta' device, which has a shape but no values; "
+                "pass a tensor that holds data (on the CPU or a GPU)"
+            )
     dtype = None
     for name, value in tensors.items():
         if value.is_complex():
@@ -51,7 +63,8 @@ def backend_for(**arrays: Any) -> Backend:
             dtype = value.dtype if dtype is None else torch.promote_types(dtype, value.dtype)
     if dtype is None:
         dtype = torch.get_default_dtype()
-    return TorchBackend(dtype=dtype, device=next(iter(devices.values())))
+    working = torch.float32 if torch.finfo(dtype).bits < 32 else dtype
+    return TorchBackend(dtype=working, device=next(iter(devices.values())), output_dtype=dtype)
 
 
 def as_array(value: Any, name: str, backend: Backend) -> Any:
@@ -62,6 +75,14 @@ def as_array(value: Any, name: str, backend: Backend) -> Any:
         if isinstance(backend, NumpyBackend):  # pragma: no cover - backend_for prevents it
             raise TypeError(f"{name} is a tensor but the other arguments are not")
         return value.to(dtype=backend.dtype)
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.getmaskarray(value).any():
+            raise TypeError(
+                f"{name} is a masked array, whose mask would be ignored here; pass an "
+                f"ordinary array: drop the masked entries ({name}.compressed(), or "
+                f"numpy.ma.compress_rows for samples) or fill them ({name}.filled(value))"
+            )
+        value = np.ma.getdata(value)
     if not isinstance(value, (np.ndarray, numbers.Number, list, tuple)):
         raise TypeError(
             f"{name} must be a numpy array, a list of numbers or a torch tensor; "
@@ -124,6 +145,28 @@ def check_base(base: Any) -> float:
     return math.log(base)
 
 
+def check_distance_base(base: Any) -> float:
+    """``log(base)`` for a distance (the square root of a divergence): ``base > 1``.
+
+    In a base below 1 a divergence is negative (SciPy's convention, kept by
+    :func:`check_base`), and it has no real square root.
+    """
+    log_base = check_base(base)
+    if log_base < 0:
+        raise ValueError(
+            "base must be greater than 1 for a distance: the divergence is negative in "
+            f"units of a base below 1 and has no real square root; got {base}"
+        )
+    return log_base
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """A boolean option (``True``/``False``, NumPy booleans included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:
     """A finite real scalar, optionally bounded below (inclusive)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -136,13 +179,18 @@ def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:
     return value
 
 
-def check_count(value: Any, name: str, *, minimum: int = 1) -> int:
-    """An integer count of at least ``minimum``."""
+def check_count(
+    value: Any, name: str, *, minimum: int = 1, maximum: int | None = None, why: str = ""
+) -> int:
+    """An integer count of at least ``minimum`` (and at most ``maximum``, for ``why``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r}")
-    if value < minimum:
+    count = int(value)
+    if count < minimum:
         raise ValueError(f"{name} must be at least {minimum}; got {value}")
-    return int(value)
+    if maximum is not None and count > maximum:
+        raise ValueError(f"{name} must be at most {maximum}{why}; got {value}")
+    return count
 
 
 def check_seed(seed: Any) -> int | None:
@@ -170,9 +218,17 @@ def probability_pair(
     one shape and divided by their sums along ``axis``. ``axis=None`` flattens
     them, and the returned axis is then 0. ``kept_shape`` is the shape of a
     reduction along the axis with ``keepdims=True`` in SciPy's sense.
+
+    Masked entries (of either array) are left out of both, as
+    ``scipy.stats.entropy`` does: they become 0 in ``p`` and ``q`` alike, which
+    removes them from the sums without changing the others. The sums cannot
+    overflow (slices are scaled by their largest entry first where they would),
+    and subnormal weights stay positive.
     """
     name_p, name_q = names
     backend = backend_for(**{name_p: p, name_q: q})
+    masks = [np.ma.getmaskarray(v) if isinstance(v, np.ma.MaskedArray) else None for v in (p, q)]
+    p, q = (v.filled(0) if isinstance(v, np.ma.MaskedArray) else v for v in (p, q))
     p = as_array(p, name_p, backend)
     q = as_array(q, name_q, backend)
     for x, name in ((p, name_p), (q, name_q)):
@@ -189,6 +245,10 @@ def probability_pair(
             f"got {tuple(p.shape)} and {tuple(q.shape)}"
         ) from None
     p, q = backend.broadcast_to(p, shape), backend.broadcast_to(q, shape)
+    present = [np.broadcast_to(mask, shape) for mask in masks if mask is not None]
+    if present:
+        masked = backend.index(np.logical_or.reduce(present))
+        p, q = backend.where(masked, 0.0, p), backend.where(masked, 0.0, q)
     checked_axis = check_axis(axis, len(shape))
     if checked_axis is None:
         kept_shape = (1,) * len(shape)
@@ -197,14 +257,33 @@ def probability_pair(
         kept_shape = (*shape[:checked_axis], 1, *shape[checked_axis + 1 :])
     normalised = []
     for x, name in ((p, name_p), (q, name_q)):
-        total = backend.sum(x, axis=checked_axis, keepdims=True)
+        total = _total(x, checked_axis, backend)
         if bool((total <= 0).any()):
             raise ValueError(
                 f"{name} must have positive total mass along axis {axis}; "
                 "found a slice that sums to 0"
             )
-        normalised.append(x / total)
+        normalised.append(_unit_sum(x, total, checked_axis, backend))
     return normalised[0], normalised[1], checked_axis, kept_shape, backend
+
+
+def _total(x: Any, axis: int | None, backend: Backend) -> Any:
+    """Sums along ``axis`` (kept), inf where they overflow: :func:`_unit_sum` handles those."""
+    with np.errstate(over="ignore"):
+        return backend.sum(x, axis=axis, keepdims=True)
+
+
+def _unit_sum(x: Any, total: Any, axis: int | None, backend: Backend) -> Any:
+    """``x`` divided by its sum ``total`` (positive) along ``axis``, even where the sum overflows.
+
+    A sum beyond the float range is recomputed after dividing each slice by its
+    largest entry; that divisor is a constant for autograd, which changes no
+    gradient because the result does not depend on the scale of ``x``.
+    """
+    if not backend.all_finite(total):
+        x = x / backend.detach(backend.max(x, axis=axis, keepdims=True))
+        total = backend.sum(x, axis=axis, keepdims=True)
+    return x / total
 
 
 def as_vector(value: Any, name: str, backend: Backend) -> Any:
@@ -270,7 +349,8 @@ def as_samples(value: Any, name: str, backend: Backend) -> Any:
 def as_weights(value: Any, name: str, count: int, backend: Backend) -> Any:
     """Non-negative finite weights of length ``count``, normalised to sum to 1.
 
-    ``None`` gives uniform weights.
+    ``None`` gives uniform weights. Weights whose sum overflows (1e307 each) are
+    normalised all the same, and subnormal ones count as positive.
     """
     if value is None:
         return backend.from_numpy(np.full(count, 1.0 / count))
@@ -282,7 +362,7 @@ def as_weights(value: Any, name: str, count: int, backend: Backend) -> Any:
         )
     check_finite(w, name, backend)
     check_nonnegative(w, name, backend)
-    total = backend.sum(w)
-    if not backend.scalar(total) > 0:
+    total = _total(w, None, backend)
+    if not backend.scalar(total.max()) > 0:
         raise ValueError(f"{name} must have a positive sum; all weights are 0")
-    return w / total
+    return _unit_sum(w, total, None, backend)

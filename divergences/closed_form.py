@@ -21,14 +21,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from divergences._backend import ArrayLike, Backend, Result, psd_factor
+import numpy as np
+
+from divergences._backend import (
+    ArrayLike,
+    Backend,
+    Result,
+    exponent_above,
+    psd_factor,
+    scaled_norm,
+    times_power_of_two,
+)
 from divergences._validation import (
     as_array,
     as_covariance,
     as_vector,
     backend_for,
     check_base,
+    check_count,
+    check_distance_base,
     check_finite,
+    check_not_empty,
     check_option,
     check_real,
 )
@@ -136,7 +149,8 @@ def segments(
         ``measure="wasserstein"``. The value does not depend on it.
     base : float, optional
         Logarithm base for ``"kl"``, ``"js"`` and ``"js_distance"``; natural
-        when ``None``.
+        when ``None``. As in :func:`divergences.js`, a base below 1 makes JS
+        negative (``log 2 / log base``); the JS distance needs a base above 1.
 
     Returns
     -------
@@ -149,8 +163,10 @@ def segments(
     Raises
     ------
     ValueError
-        If ``theta`` holds NaN or inf, ``measure`` is unknown, ``p < 1``, ``base``
-        is invalid, or an option is given that the measure does not take.
+        If ``theta`` is empty or holds NaN or inf, ``measure`` is unknown,
+        ``p < 1``, ``base`` is invalid (below 1 for ``"js_distance"``, whose
+        square root would be of a negative number), or an option is given that
+        the measure does not take.
     TypeError
         If ``theta`` is not a number or an array of numbers.
 
@@ -187,9 +203,11 @@ def segments(
     else:
         if p is not None:
             raise ValueError(f"p applies to measure 'wasserstein', not {measure!r}")
-        order, log_base = 1.0, check_base(base)
+        order = 1.0
+        log_base = check_distance_base(base) if measure == "js_distance" else check_base(base)
     backend = backend_for(theta=theta)
     theta = as_array(theta, "theta", backend)
+    check_not_empty(theta, "theta")
     check_finite(theta, "theta", backend)
     value, derivative = _SEGMENT_REFERENCES[measure](theta, backend, order, log_base)
     if backend.name == "torch":
@@ -253,15 +271,22 @@ def gaussian_kl(
     Raises
     ------
     ValueError
-        On NaN or inf, mismatched dimensions, or a covariance that is not
-        symmetric positive definite.
+        On NaN or inf, mismatched dimensions, a covariance that is not
+        symmetric positive definite, or a divergence beyond the float range
+        (means 1e200 apart with unit covariances).
     TypeError
         If an input is not an array of real numbers.
 
     Notes
     -----
     Computed through Cholesky factors (no explicit inverse or determinant), so
-    it stays accurate for ill-conditioned covariances.
+    it stays accurate for ill-conditioned covariances; near equal covariances
+    it sums :math:`t_i - \log(1 + t_i)` over the eigenvalues :math:`t_i` of
+    :math:`L_q^{-1} (\Sigma_p - \Sigma_q) L_q^{-\top}`, so that a small
+    divergence keeps its relative precision (a variance of 1 against
+    :math:`1 + 10^{-8}` gives :math:`2.5 \cdot 10^{-17}`, not 0). The value is
+    invariant under a common change of scale of both Gaussians. Half-precision
+    tensors are computed in float32 and returned in their dtype.
 
     References
     ----------
@@ -280,15 +305,28 @@ def gaussian_kl(
     mp, cp, mq, cq, backend = _gaussian_pair(mean_p, cov_p, mean_q, cov_q, definite=True)
     dim = mp.shape[0]
     lower_p, lower_q = psd_factor(cp, backend), psd_factor(cq, backend)
-    whitened_cov = backend.solve_lower(lower_q, lower_p)
-    whitened_shift = backend.solve_lower(lower_q, backend.reshape(mq - mp, (dim, 1)))
-    trace_term = backend.sum(whitened_cov * whitened_cov)
-    mahalanobis = backend.sum(whitened_shift * whitened_shift)
-    log_det_ratio = 2 * backend.sum(
-        backend.log(backend.diagonal(lower_q)) - backend.log(backend.diagonal(lower_p))
-    )
-    value = (trace_term + mahalanobis - dim + log_det_ratio) / 2
-    return backend.to_output(backend.clip(value, 0.0, math.inf) / log_base)
+    # Halves: means near the float limit can be more than the largest float apart.
+    half_shift = backend.solve_lower(lower_q, backend.reshape(mq / 2 - mp / 2, (dim, 1)))
+    with np.errstate(over="ignore"):  # an overflow is refused below, by name
+        mahalanobis = 4 * backend.sum(half_shift * half_shift)
+    # The eigenvalues t_i of L_q^-1 (C_p - C_q) L_q^-T are those of Sigma_q^-1 Sigma_p
+    # minus 1, formed without cancelling against the identity, so that
+    # sum(t - log1p(t)) keeps the relative precision of a near-identity ratio.
+    change = backend.solve_lower(lower_q, backend.transpose(backend.solve_lower(lower_q, cp - cq)))
+    shifts = backend.eigvalsh((change + backend.transpose(change)) / 2)
+    if backend.scalar(backend.abs(shifts).max()) < 0.5:
+        spread = backend.sum(shifts - backend.log1p(shifts))
+    else:
+        # Far from the identity nothing cancels, and the Cholesky diagonals give
+        # log det accurately even for eigenvalues near 0.
+        whitened_cov = backend.solve_lower(lower_q, lower_p)
+        log_det_ratio = 2 * backend.sum(
+            backend.log(backend.diagonal(lower_q)) - backend.log(backend.diagonal(lower_p))
+        )
+        spread = backend.sum(whitened_cov * whitened_cov) - dim + log_det_ratio
+    value = backend.clip((spread + mahalanobis) / 2, 0.0, math.inf) / log_base
+    _check_representable(value, "the divergence", backend)
+    return backend.to_output(value)
 
 
 def gaussian_w2(
@@ -323,19 +361,27 @@ def gaussian_w2(
     Raises
     ------
     ValueError
-        On NaN or inf, mismatched dimensions, or a covariance that is not
-        symmetric positive semi-definite.
+        On NaN or inf, mismatched dimensions, a covariance that is not
+        symmetric positive semi-definite, or a distance beyond the float range.
     TypeError
         If an input is not an array of real numbers.
 
     Notes
     -----
-    The trace of the matrix square root is computed as
-    :math:`\sum_i \sqrt{\lambda_i}` over the eigenvalues of
-    :math:`L^\top \Sigma_q L` with :math:`L L^\top = \Sigma_p`: the same
-    eigenvalues as :math:`\Sigma_p \Sigma_q`, and a symmetric function of them,
-    so autograd stays finite even when eigenvalues repeat (identity
-    covariances, say).
+    The Bures term is computed without the cancellation of
+    :math:`\operatorname{tr}\Sigma_p + \operatorname{tr}\Sigma_q - 2 \ldots`:
+    with square roots :math:`L_p L_p^\top = \Sigma_p`,
+    :math:`L_q L_q^\top = \Sigma_q`, it equals
+    :math:`\min_R \|L_p R - L_q\|_F^2` over rotations (orthogonal
+    Procrustes: :math:`R = U V^\top` from the SVD
+    :math:`L_p^\top L_q = U S V^\top`), and that residual and the mean shift
+    enter one scaled norm. So small distances keep their relative precision
+    (means :math:`10^{-8}` apart give :math:`10^{-8}`; variances 1 and
+    :math:`1 + 10^{-8}` give :math:`5 \cdot 10^{-9}`), and covariances up to
+    the float range neither overflow nor underflow:
+    :math:`W_2(s\mu_p, s^2\Sigma_p, s\mu_q, s^2\Sigma_q) = s W_2`. Gradients
+    hold the rotation fixed (envelope theorem), so they stay finite when
+    eigenvalues repeat (identity covariances, say).
 
     References
     ----------
@@ -351,14 +397,18 @@ def gaussian_w2(
     3.1622776601683795
     """
     mp, cp, mq, cq, backend = _gaussian_pair(mean_p, cov_p, mean_q, cov_q, definite=False)
-    factor = psd_factor(cp, backend)
-    middle = backend.transpose(factor) @ cq @ factor
-    middle = (middle + backend.transpose(middle)) / 2
-    root_trace = backend.sum(backend.sqrt(backend.clip(backend.eigvalsh(middle), 0.0, math.inf)))
-    shift = mp - mq
-    squared = backend.sum(shift * shift) + backend.trace(cp) + backend.trace(cq) - 2 * root_trace
-    positive = squared > 0
-    value = backend.where(positive, backend.sqrt(backend.where(positive, squared, 1.0)), 0.0)
+    factor_p, factor_q = psd_factor(cp, backend), psd_factor(cq, backend)
+    rotation = backend.from_numpy(
+        _procrustes(backend.to_numpy(factor_p), backend.to_numpy(factor_q))
+    )
+    # Envelope theorem: with the optimal rotation held fixed the residual has the
+    # Bures distance's gradient, as the rotation maximises the matched trace.
+    residual = backend.reshape(factor_p @ rotation - factor_q, (-1,))
+    # Halves (exact): means near the float limit can be more than the largest float apart.
+    halves = backend.concatenate([mp / 2 - mq / 2, residual / 2])
+    with np.errstate(over="ignore"):  # an overflow is refused below, by name
+        value = 2 * scaled_norm(halves, backend)
+    _check_representable(value, "W2", backend)
     return backend.to_output(value)
 
 
@@ -386,13 +436,15 @@ def translation_wasserstein(shift: ArrayLike, *, p: float = 1) -> Result:
     Returns
     -------
     float or torch.Tensor
-        :math:`\|v\|_2`; a tensor with autograd for a tensor ``shift``, whose
-        gradient is :math:`v / \|v\|` (0 at :math:`v = 0`).
+        :math:`\|v\|_2`, computed as a scaled norm (no overflow at 1e200, no
+        underflow at 1e-200); a tensor with autograd for a tensor ``shift``,
+        whose gradient is :math:`v / \|v\|` (0 at :math:`v = 0`).
 
     Raises
     ------
     ValueError
-        If ``shift`` is empty, not 1-D, holds NaN or inf, or ``p < 1``.
+        If ``shift`` is empty, not 1-D, holds NaN or inf, or ``p < 1``, or if
+        its length exceeds the float range.
     TypeError
         If ``shift`` is not an array of real numbers.
 
@@ -409,7 +461,9 @@ def translation_wasserstein(shift: ArrayLike, *, p: float = 1) -> Result:
     check_real(p, "p", minimum=1.0)
     backend = backend_for(shift=shift)
     vector = as_vector(shift, "shift", backend)
-    return backend.to_output(backend.norm(vector))
+    value = scaled_norm(vector, backend)
+    _check_representable(value, "the shift's length", backend)
+    return backend.to_output(value)
 
 
 def gaussian_scale_wasserstein(scale: float, dim: int, *, sigma: float = 1.0) -> float:
@@ -455,13 +509,21 @@ def gaussian_scale_wasserstein(scale: float, dim: int, *, sigma: float = 1.0) ->
     >>> gaussian_scale_wasserstein(2.0, 1)  # |1 - 2| E|z| = sqrt(2 / pi)
     0.7978845608...
     """
-    from divergences._validation import check_count
-
     scale = _positive(scale, "scale")
     sigma = _positive(sigma, "sigma")
     dim = check_count(dim, "dim")
     mean_norm = math.sqrt(2.0) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))
-    return abs(1.0 - scale) * sigma * mean_norm
+    # A factor near the float limits can overflow a partial product where the
+    # whole does not: multiply the mantissas, add the exponents.
+    factors = [math.frexp(value) for value in (abs(1.0 - scale), sigma, mean_norm)]
+    mantissa = math.prod(fraction for fraction, _ in factors)
+    try:
+        return math.ldexp(mantissa, sum(exponent for _, exponent in factors))
+    except OverflowError:
+        raise ValueError(
+            f"W1 = |1 - scale| * sigma * E|z| = {abs(1.0 - scale):g} * {sigma:g} * "
+            f"{mean_norm:g} exceeds the float range"
+        ) from None
 
 
 def radial_wasserstein(radii_p: tuple[float, float], radii_q: tuple[float, float]) -> float:
@@ -500,16 +562,45 @@ def radial_wasserstein(radii_p: tuple[float, float], radii_q: tuple[float, float
     >>> radial_wasserstein((1.0, 1.0), (1.0, 2.0))  # a sphere against a shell
     0.5
     """
-    low_p, high_p = _radii(radii_p, "radii_p")
-    low_q, high_q = _radii(radii_q, "radii_q")
+    radii = [*_radii(radii_p, "radii_p"), *_radii(radii_q, "radii_q")]
+    # W1 scales with the radii: work with them below 1 (a power of two, exact), so
+    # that no difference below overflows at radii near the float limit.
+    exponent = exponent_above(max(radii))
+    low_p, high_p, low_q, high_q = (times_power_of_two(r, -exponent) for r in radii)
     # g(u) = alpha + beta u, the difference of the quantile functions; integrate |g|.
     alpha, beta = low_q - low_p, (high_q - low_q) - (high_p - low_p)
     if beta == 0 or not 0 < -alpha / beta < 1:  # no sign change inside (0, 1)
-        return abs(alpha + beta / 2)
-    root = -alpha / beta
-    return abs(alpha * root + beta * root**2 / 2) + abs(
-        alpha * (1 - root) + beta * (1 - root**2) / 2
-    )
+        value = abs(alpha + beta / 2)
+    else:
+        root = -alpha / beta
+        value = abs(alpha * root + beta * root**2 / 2) + abs(
+            alpha * (1 - root) + beta * (1 - root**2) / 2
+        )
+    return float(times_power_of_two(value, exponent))
+
+
+def _procrustes(factor_p: np.ndarray, factor_q: np.ndarray) -> np.ndarray:
+    """The rotation ``R`` that minimises ``|factor_p R - factor_q|_F`` (orthogonal Procrustes).
+
+    ``R = U V^T`` from the SVD ``factor_p^T factor_q = U S V^T``; each factor is
+    first divided by a power of two near its largest entry (``R`` does not depend
+    on positive scales), so that the product cannot overflow.
+    """
+    scaled = [
+        times_power_of_two(f, -exponent_above(float(np.abs(f).max())))
+        for f in (factor_p, factor_q)
+    ]
+    left, _, right = np.linalg.svd(scaled[0].T @ scaled[1])
+    return left @ right
+
+
+def _check_representable(value: Any, what: str, backend: Backend) -> None:
+    """Refuse a finite quantity that came out inf because it lies beyond the float range."""
+    if not backend.all_finite(value):
+        raise ValueError(
+            f"{what} of these inputs exceeds the float range (about "
+            f"{float(backend.finfo.max):.3g}); rescale the inputs"
+        )
 
 
 def _positive(value: Any, name: str) -> float:

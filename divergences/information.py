@@ -11,26 +11,55 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from divergences._backend import ArrayLike, Backend, Result
-from divergences._validation import check_base, probability_pair
+from divergences._validation import check_base, check_distance_base, check_flag, probability_pair
 
 __all__ = ["js", "js_distance", "kl"]
 
 _LOG2 = math.log(2.0)
 
 
-def _relative_entropy(x: Any, y: Any, backend: Backend) -> Any:
-    """Elementwise ``x log(x / y)``: 0 where ``x == 0``, +inf where ``y == 0 < x``.
+def _log_ratio(top: Any, bottom: Any, factor: float, backend: Backend) -> Any:
+    """``log(factor * top / bottom)`` for positive arrays, also where the quotient overflows.
+
+    The quotient is the accurate form (its logarithm keeps full relative
+    precision near 1, as in SciPy's ``rel_entr``). With normalised weights it
+    cannot underflow to 0, and a subnormal quotient only comes with a weight so
+    small that its term is negligible; it overflows where ``bottom`` is
+    subnormal (``5e-324`` is a positive number), and there the difference of
+    logarithms takes over. Each branch only sees the entries it serves, so
+    autograd never forms ``0 * inf``.
+    """
+    with np.errstate(over="ignore"):
+        quotient = top / bottom if factor == 1 else top / bottom * factor
+    limit = backend.finfo.max
+    # One reduction: the common case costs a single pass more than the quotient.
+    if backend.scalar(backend.max(quotient, axis=None)) <= limit:
+        return backend.log(quotient)
+    normal = backend.detach(quotient) <= limit
+    inside = backend.log(backend.where(normal, top, 1.0) / backend.where(normal, bottom, 1.0))
+    return (
+        inside
+        + backend.log(backend.where(normal, 1.0, top))
+        - backend.log(backend.where(normal, 1.0, bottom))
+        + math.log(factor)
+    )
+
+
+def _weighted_log_ratio(x: Any, bottom: Any, backend: Backend, *, factor: float = 1.0) -> Any:
+    """``x log(factor * x / bottom)``: 0 where ``x == 0``, +inf where ``bottom == 0 < x``.
 
     The masked branches only ever see safe values (1 in place of 0), so autograd
     never forms ``0 * inf``: gradients are finite wherever the value is, and the
     derivative of ``0 log 0`` is taken as 0, as ``torch.special.xlogy`` does.
     """
     positive = x > 0
-    finite = positive & (y > 0)
+    finite = positive & (bottom > 0)
     x_safe = backend.where(positive, x, 1.0)
-    y_safe = backend.where(finite, y, 1.0)
-    terms = backend.where(finite, x_safe * backend.log(x_safe / y_safe), math.inf)
+    log_ratio = _log_ratio(x_safe, backend.where(finite, bottom, 1.0), factor, backend)
+    terms = backend.where(finite, x_safe * log_ratio, math.inf)
     return backend.where(positive, terms, 0.0)
 
 
@@ -67,8 +96,9 @@ def kl(
     Returns
     -------
     float or numpy.ndarray or torch.Tensor
-        The divergence, ``>= 0``, one per batch entry. A float for 1-D numpy or
-        list inputs; a tensor with autograd for tensor inputs.
+        The divergence, ``>= 0`` (``<= 0`` in a base below 1), one per batch
+        entry. A float for 1-D numpy or list inputs; a tensor with autograd for
+        tensor inputs, in their dtype.
 
     Raises
     ------
@@ -77,15 +107,23 @@ def kl(
         has a slice summing to 0, if the shapes do not broadcast, or if ``axis``
         or ``base`` is invalid (``base <= 0`` or ``base == 1``).
     TypeError
-        If an input is not an array of real numbers.
+        If an input is not an array of real numbers, or ``keepdims`` not a bool.
 
     Notes
     -----
     The result is ``+inf`` when ``q`` is 0 where ``p`` is not (``p`` is not
-    absolutely continuous with respect to ``q``). Rounding never makes it
-    negative (it is clipped at 0). For torch inputs, gradients
-    are finite wherever the value is finite, including at zero entries of
-    ``p`` (where the derivative of :math:`0 \log 0` is taken as 0).
+    absolutely continuous with respect to ``q``). Subnormal weights are
+    positive numbers: ``kl([0.5, 0.5], [5e-324, 1])`` is 371.5, as in SciPy,
+    not inf. Weights are normalised without overflow (``[1e308, 1e308]`` is
+    the uniform distribution). Masked entries of a ``numpy.ma`` array, in
+    either input, are left out of both (as in ``scipy.stats.entropy``).
+    Rounding never makes the divergence negative (it is clipped at 0); with
+    ``0 < base < 1`` the logarithm is negative and so is the value, as in SciPy.
+    Half-precision tensors are computed in float32 and returned in their dtype.
+    For torch inputs, gradients are finite wherever the value is finite,
+    including at zero entries of ``p`` (where the derivative of
+    :math:`0 \log 0` is taken as 0), except at a subnormal ``q_i``, where
+    the derivative itself exceeds the float range.
 
     References
     ----------
@@ -103,9 +141,11 @@ def kl(
     0.7369655941662062
     """
     log_base = check_base(base)
+    keepdims = check_flag(keepdims, "keepdims")
     p, q, axis, kept_shape, backend = probability_pair(p, q, axis=axis)
+    terms = _weighted_log_ratio(p, q, backend)
     # Normalising p == q separately can leave them an ulp apart; KL is never negative.
-    value = backend.clip(backend.sum(_relative_entropy(p, q, backend), axis=axis), 0.0, math.inf)
+    value = backend.clip(backend.sum(terms, axis=axis), 0.0, math.inf)
     value = value / log_base
     if keepdims:
         value = backend.reshape(value, kept_shape)
@@ -147,9 +187,11 @@ def js(
     Returns
     -------
     float or numpy.ndarray or torch.Tensor
-        The divergence, in :math:`[0, \log 2]` (in units of ``base``), one per
-        batch entry. A float for 1-D numpy or list inputs; a tensor with
-        autograd for tensor inputs.
+        The divergence, in :math:`[0, \log 2]` nats, divided by ``log(base)``:
+        in :math:`[0, \log_b 2]` for a base above 1, in
+        :math:`[\log_b 2, 0]` for one below 1 (SciPy's convention). One per
+        batch entry; a float for 1-D numpy or list inputs; a tensor with
+        autograd for tensor inputs, in their dtype.
 
     Raises
     ------
@@ -168,8 +210,9 @@ def js(
     gradient stalls a GAN generator on disjoint supports. When the supports
     overlap by a mass too small for floating point (below about 1e-16) the
     computed value can round to :math:`\log 2` too. Rounding never pushes the
-    result outside :math:`[0, \log 2]`. Gradients through torch are finite
-    everywhere.
+    result outside :math:`[0, \log 2]`. Normalisation, subnormal weights and
+    masked arrays are handled as in :func:`kl`. Gradients through torch are
+    finite everywhere.
 
     References
     ----------
@@ -186,7 +229,7 @@ def js(
     >>> dv.js([0.5, 0.5], [0.9, 0.1])
     0.1017...
     """
-    value, backend = _js(p, q, base=base, axis=axis, keepdims=keepdims)
+    value, backend = _js(p, q, log_base=check_base(base), axis=axis, keepdims=keepdims)
     return backend.to_output(value)
 
 
@@ -213,7 +256,8 @@ def js_distance(
     p, q : (..., k, ...) array-like or torch.Tensor
         Non-negative weights; each is normalised to sum to 1 along ``axis``.
     base : float, optional
-        Base of the logarithm inside the divergence; natural when ``None``.
+        Base of the logarithm inside the divergence, greater than 1; natural
+        when ``None``.
     axis : int or None, default 0
         The axis that indexes outcomes; the others are a batch.
     keepdims : bool, default False
@@ -227,7 +271,9 @@ def js_distance(
     Raises
     ------
     ValueError
-        On the same inputs as :func:`js`.
+        On the same inputs as :func:`js`, and for ``base < 1``: the divergence
+        is negative in such units and has no real square root (SciPy returns
+        NaN there).
     TypeError
         On the same inputs as :func:`js`.
 
@@ -247,7 +293,8 @@ def js_distance(
     >>> dv.js_distance([1, 0], [0, 1], base=2)
     1.0
     """
-    value, backend = _js(p, q, base=base, axis=axis, keepdims=keepdims)
+    log_base = check_distance_base(base)
+    value, backend = _js(p, q, log_base=log_base, axis=axis, keepdims=keepdims)
     positive = value > 0
     distance = backend.where(positive, backend.sqrt(backend.where(positive, value, 1.0)), 0.0)
     return backend.to_output(distance)
@@ -257,15 +304,19 @@ def _js(
     p: Any,
     q: Any,
     *,
-    base: float | None,
+    log_base: float,
     axis: int | None,
-    keepdims: bool,
+    keepdims: Any,
 ) -> tuple[Any, Backend]:
     """The JS divergence as a backend array (not yet converted for output)."""
-    log_base = check_base(base)
+    keepdims = check_flag(keepdims, "keepdims")
     p, q, axis, kept_shape, backend = probability_pair(p, q, axis=axis)
-    m = (p + q) / 2
-    terms = _relative_entropy(p, m, backend) + _relative_entropy(q, m, backend)
+    # p / m as 2 p / (p + q): the same rounded number where m = (p + q) / 2 is
+    # exact, and no subnormal m rounded down to 0 where it is not.
+    total = p + q
+    terms = _weighted_log_ratio(p, total, backend, factor=2.0) + _weighted_log_ratio(
+        q, total, backend, factor=2.0
+    )
     value = backend.clip(backend.sum(terms, axis=axis) / 2, 0.0, _LOG2)
     # Summing p_i log 2 over a disjoint support can land an ulp away from log 2;
     # the disjoint case is the one users check, so it is made exact.

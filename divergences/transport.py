@@ -2,25 +2,37 @@
 
 The exact distance solves the optimal transport linear program with POT's
 network simplex (:func:`ot.emd`), after choosing an iteration cap from the
-problem size and checking that the problem fits in memory; one-dimensional
-samples take an exact sort-based path instead. Torch inputs get gradients by the
-envelope theorem: the optimal plan is held fixed and the cost of moving along it
-is differentiated with respect to the sample positions, the dual potentials give
-the gradient with respect to the weights.
+problem size, checking that the problem fits in memory, and bringing the
+samples to a unit scale (POT's tolerances are absolute); one-dimensional
+samples take an exact sort-based path instead. Everything runs in float64.
+Torch inputs get gradients by the envelope theorem: the optimal plan is held
+fixed and the cost of moving along it is differentiated with respect to the
+sample positions, the dual potentials give the gradient with respect to the
+weights.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from divergences._backend import ArrayLike, Backend, Result
+from divergences._backend import (
+    ArrayLike,
+    Backend,
+    NumpyBackend,
+    Result,
+    exponent_above,
+    precise,
+    standardise,
+    times_power_of_two,
+)
 from divergences._validation import (
     as_samples,
     as_weights,
@@ -58,6 +70,11 @@ _GRAM_RECOMPUTE = 1e-4
 
 # POT's network simplex result codes.
 _INFEASIBLE, _OPTIMAL, _UNBOUNDED, _MAX_ITER_REACHED = 0, 1, 2, 3
+# POT counts iterations in an unsigned 64-bit integer; a larger cap is a raw
+# OverflowError inside it, and any cap this large never stops a solver anyway.
+_MAX_ITER_LIMIT = 2**63 - 1
+# log2 of the largest float64 and of the smallest normal one.
+_LOG2_MAX, _LOG2_TINY = 1024.0, -1022.0
 
 
 class SolverError(RuntimeError):
@@ -82,6 +99,8 @@ def _cityblock(differences: Any, backend: Backend) -> Any:
 def _chebyshev(differences: Any, backend: Backend) -> Any:
     return backend.max(backend.abs(differences), axis=1)
 
+
+_NUMPY = NumpyBackend()
 
 _METRICS: dict[str, Callable[[Any, Backend], Any]] = {
     "euclidean": _euclidean,
@@ -148,7 +167,8 @@ def _prepare(
 ) -> _Problem:
     order = check_real(p, "p", minimum=1.0)
     metric = check_option(metric, "metric", METRICS)
-    backend = backend_for(x=x, y=y, weights_x=weights_x, weights_y=weights_y)
+    # The solver runs in float64 whatever the inputs; so does everything around it.
+    backend = precise(backend_for(x=x, y=y, weights_x=weights_x, weights_y=weights_y))
     xs = as_samples(x, "x", backend)
     ys = as_samples(y, "y", backend)
     if xs.shape[1] != ys.shape[1]:
@@ -171,7 +191,11 @@ def _prepare(
 def _solver_options(max_iter: Any, memory_limit: Any) -> tuple[int | None, float | None]:
     """Validate the exact solver's options, whichever path then runs."""
     return (
-        None if max_iter is None else check_count(max_iter, "max_iter"),
+        None
+        if max_iter is None
+        else check_count(
+            max_iter, "max_iter", maximum=_MAX_ITER_LIMIT, why=" (POT's 64-bit iteration count)"
+        ),
         None if memory_limit is None else check_real(memory_limit, "memory_limit", minimum=0.0),
     )
 
@@ -182,6 +206,59 @@ def _root(cost: Any, p: float, backend: Backend) -> Any:
         return cost
     positive = cost > 0
     return backend.where(positive, backend.where(positive, cost, 1.0) ** (1.0 / p), 0.0)
+
+
+@dataclass(frozen=True)
+class _ScaledCost:
+    r"""An optimal cost kept in a unit of length where it is a normal float.
+
+    :math:`W_p^p = u^p \cdot \text{cost}` with the unit
+    :math:`u = \text{mantissa} \cdot 2^\text{exponent}` (a constant for autograd)
+    chosen from the data so that ``cost`` neither overflows nor underflows,
+    whatever the scale of the samples. The unit is kept as a mantissa and a
+    power of two because it can itself lie beyond the float range.
+    """
+
+    cost: Any
+    mantissa: float
+    exponent: int
+    p: float
+    backend: Backend
+
+    @classmethod
+    def of(cls, cost: Any, scale: float, exponent: int, p: float, backend: Backend) -> _ScaledCost:
+        """``cost`` in the unit ``scale * 2**exponent`` (``scale`` a positive float)."""
+        mantissa, shift = math.frexp(scale)
+        return cls(cost, mantissa, exponent + shift, p, backend)
+
+    def distance(self) -> Result:
+        r""":math:`W_p = u \cdot \text{cost}^{1/p}`, in the caller's dtype."""
+        root = _root(self.cost, self.p, self.backend) * self.mantissa
+        value = times_power_of_two(root, self.exponent)
+        if not self.backend.all_finite(value):
+            raise ValueError(
+                f"W_{self.p:g} of these samples exceeds the float64 range (about 1.8e308); "
+                "rescale the samples"
+            )
+        return self.backend.to_output(value)
+
+    def in_cost_units(self, value: Any, what: str) -> Any:
+        r"""``value`` (a cost or dual potentials, in units of :math:`u^p`) in the samples' units.
+
+        :math:`u^p` can leave the float range where :math:`W_p` does not
+        (``p = 2`` and samples at 1e200): that is an error, not an inf or a 0.
+        """
+        log2_factor = self.p * (math.log2(self.mantissa) + self.exponent)
+        numbers = value if isinstance(value, (float, np.ndarray)) else self.backend.to_numpy(value)
+        peak = float(np.max(np.abs(numbers), initial=0.0))
+        if peak > 0 and not _LOG2_TINY <= math.log2(peak) + log2_factor < _LOG2_MAX:
+            raise ValueError(
+                f"the {what} of this problem (about 2^{math.log2(peak) + log2_factor:.0f}, "
+                "in units of distance^p) is outside the float64 range, although W_p itself "
+                "is representable; use wasserstein() for the distance, or rescale the samples"
+            )
+        whole = math.floor(log2_factor)
+        return times_power_of_two(value * 2.0 ** (log2_factor - whole), whole)
 
 
 def _in_parallel(function: Callable[[Any], Any], first: Any, second: Any, size: int) -> tuple:
@@ -197,7 +274,43 @@ def _in_parallel(function: Callable[[Any], Any], first: Any, second: Any, size: 
         return pending.result(), result_second
 
 
-def _cost_1d(problem: _Problem) -> Any:
+def _power_mean(
+    first: Any, second: Any, widths: Any | None, p: float, backend: Backend
+) -> _ScaledCost:
+    r""":math:`\sum_k w_k |a_k - b_k|^p` for matched samples (the mean if no widths).
+
+    Where the sum could leave the float range (any ``p != 1``, or a mean of gaps
+    near the largest float) the gaps are first divided by a power of two just
+    above the largest one, so that the powers stay in ``[0, 1]`` at any scale;
+    otherwise they are summed as they are, which keeps the common case exact and
+    as fast as before.
+    """
+    exponent = 0
+    with np.errstate(over="ignore"):
+        gaps = backend.abs(first - second)
+    # Levels of zero width (a zero weight first in order) carry gaps that do not count.
+    counted = gaps if widths is None else backend.where(widths > 0, gaps, 0.0)
+    peak = backend.scalar(backend.max(counted, axis=None))
+    if not math.isfinite(peak):
+        # Two finite samples more than the largest float apart: their quarters
+        # (exact) are not.
+        quarters = _power_mean(first * 0.25, second * 0.25, widths, p, backend)
+        return replace(quarters, exponent=quarters.exponent + 2)
+    count = int(gaps.shape[0])
+    if peak > 0 and (p != 1 or peak > backend.finfo.max / count):
+        # A power of two near the peak: exact, and finite even for a subnormal peak.
+        exponent = exponent_above(peak)
+        gaps = times_power_of_two(gaps, -exponent)
+        if p != 1:
+            gaps = gaps**p
+    total = backend.sum(gaps) / count if widths is None else backend.sum(widths * gaps)
+    if peak > 0 and backend.scalar(total) < backend.finfo.tiny:
+        # a gap that counts is positive: the p-th powers underflowed
+        _refuse_resolution(p)
+    return _ScaledCost.of(total, 1.0, exponent, p, backend)
+
+
+def _cost_1d(problem: _Problem) -> _ScaledCost:
     r"""Exact :math:`W_p^p` in one dimension from the quantile functions.
 
     :math:`W_p^p = \int_0^1 |F^{-1}(t) - G^{-1}(t)|^p dt`; both quantile
@@ -208,25 +321,25 @@ def _cost_1d(problem: _Problem) -> Any:
     x = backend.reshape(problem.x, (-1,))
     y = backend.reshape(problem.y, (-1,))
     n, m = int(x.shape[0]), int(y.shape[0])
+    widths = None
     if problem.uniform and n == m:
         # Equal uniform weights: the i-th smallest x goes to the i-th smallest y.
-        x_sorted, y_sorted = _in_parallel(backend.sort, x, y, n + m)
-        gaps = backend.abs(x_sorted - y_sorted)
-        return backend.sum(gaps if problem.p == 1 else gaps**problem.p) / n
-    order_x, order_y = _in_parallel(backend.argsort, x, y, n + m)
-    x_sorted, y_sorted = x[order_x], y[order_y]
-    levels_x = backend.cumsum(problem.weights_x[order_x])
-    levels_y = backend.cumsum(problem.weights_y[order_y])
-    levels = backend.sort(backend.concatenate([levels_x, levels_y]))
-    zero = backend.from_numpy(np.zeros(1))
-    widths = levels - backend.concatenate([zero, levels[:-1]])
-    # On the interval (previous level, level] each quantile function is the first
-    # sorted sample whose cumulative weight reaches the level. Rounding can leave
-    # the last cumulative weight a hair under 1: clip to the last sample.
-    index_x = backend.searchsorted(levels_x, levels).clip(0, n - 1)
-    index_y = backend.searchsorted(levels_y, levels).clip(0, m - 1)
-    gaps = backend.abs(x_sorted[index_x] - y_sorted[index_y])
-    return backend.sum(widths * (gaps if problem.p == 1 else gaps**problem.p))
+        x_matched, y_matched = _in_parallel(backend.sort, x, y, n + m)
+    else:
+        order_x, order_y = _in_parallel(backend.argsort, x, y, n + m)
+        x_sorted, y_sorted = x[order_x], y[order_y]
+        levels_x = backend.cumsum(problem.weights_x[order_x])
+        levels_y = backend.cumsum(problem.weights_y[order_y])
+        levels = backend.sort(backend.concatenate([levels_x, levels_y]))
+        zero = backend.from_numpy(np.zeros(1))
+        widths = levels - backend.concatenate([zero, levels[:-1]])
+        # On the interval (previous level, level] each quantile function is the first
+        # sorted sample whose cumulative weight reaches the level. Rounding can leave
+        # the last cumulative weight a hair under 1: clip to the last sample.
+        index_x = backend.searchsorted(levels_x, levels).clip(0, n - 1)
+        index_y = backend.searchsorted(levels_y, levels).clip(0, m - 1)
+        x_matched, y_matched = x_sorted[index_x], y_sorted[index_y]
+    return _power_mean(x_matched, y_matched, widths, problem.p, backend)
 
 
 def available_memory() -> int | None:
@@ -292,17 +405,13 @@ def _euclidean_by_gram(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.sqrt(squared, out=squared)
 
 
-def _cost_matrix(x: np.ndarray, y: np.ndarray, metric: str, p: float) -> np.ndarray:
-    """``d(x_i, y_j) ** p`` for all pairs, as a float64 array."""
+def _distance_matrix(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
+    """``d(x_i, y_j)`` for all pairs, as a float64 array."""
     from scipy.spatial.distance import cdist
 
     if metric == "euclidean" and x.shape[1] >= _GRAM_MIN_DIMENSION:
-        costs = _euclidean_by_gram(x, y)
-    else:
-        costs = cdist(x, y, metric=metric)
-    if p != 1:
-        np.power(costs, p, out=costs)
-    return costs
+        return _euclidean_by_gram(x, y)
+    return cdist(x, y, metric=metric)
 
 
 def default_max_iter(n: int, m: int) -> int:
@@ -321,18 +430,35 @@ def default_max_iter(n: int, m: int) -> int:
     return max(100_000, 10 * n * m)
 
 
-def _solve_lp(
-    problem: _Problem, max_iter: int | None, memory_limit: float | None
-) -> TransportResult:
+@dataclass(frozen=True)
+class _Solution:
+    """The linear program's solution, in the units of :class:`_ScaledCost`."""
+
+    scaled: _ScaledCost
+    plan: np.ndarray
+    potential_x: np.ndarray
+    potential_y: np.ndarray
+
+
+def _solve_lp(problem: _Problem, max_iter: int | None, memory_limit: float | None) -> _Solution:
     import ot
 
     backend = problem.backend
     n, m = int(problem.x.shape[0]), int(problem.y.shape[0])
     cap = default_max_iter(n, m) if max_iter is None else max_iter
     _check_memory(n, m, memory_limit)
-    costs = _cost_matrix(
-        backend.to_numpy(problem.x), backend.to_numpy(problem.y), problem.metric, problem.p
-    )
+    # POT's tolerances are absolute: it must see costs of order 1 at any scale of
+    # the data, and squares of coordinates that neither overflow nor underflow.
+    (x, y), exponent = standardise([problem.x, problem.y], backend)
+    x_np, y_np = backend.to_numpy(x), backend.to_numpy(y)
+    costs = _distance_matrix(x_np, y_np, problem.metric)
+    largest = float(costs.max()) if problem.p != 1 else 0.0
+    if largest > 0:
+        # Powers of distances up to 1 stay in [0, 1] whatever p is.
+        costs *= 1.0 / largest
+        np.power(costs, problem.p, out=costs)
+    else:
+        largest = 1.0
     a = backend.to_numpy(problem.weights_x)
     b = backend.to_numpy(problem.weights_y)
     with warnings.catch_warnings():
@@ -344,38 +470,57 @@ def _solve_lp(
         raise SolverError(
             f"the network simplex stopped after max_iter={cap} iterations without reaching "
             "the optimal plan, so its cost is not the Wasserstein distance; pass a larger "
-            f"max_iter (for example max_iter={10 * cap})"
+            f"max_iter (for example max_iter={min(10 * cap, _MAX_ITER_LIMIT)})"
         )
     if code != _OPTIMAL:
         state = {_INFEASIBLE: "infeasible", _UNBOUNDED: "unbounded"}.get(code, f"code {code}")
         raise SolverError(f"the transport linear program was reported {state} by POT")
-    potential_x, potential_y = log["u"], log["v"]
+    rows, cols = np.nonzero(plan)
+    moves = _METRICS[problem.metric](x_np[rows] - y_np[cols], _NUMPY)
+    _check_resolution(moves, costs[rows, cols], problem.p)
     if backend.name == "numpy":
         cost: Any = float(log["cost"])
     else:
         # Envelope theorem: with the optimal plan and potentials held fixed, the
         # cost along the plan has the optimal cost's gradient in the positions,
         # and the potentials are its gradient in the weights.
-        rows, cols = np.nonzero(plan)
         mass = backend.from_numpy(plan[rows, cols])
         rows_b, cols_b = backend.index(rows), backend.index(cols)
-        pair_costs = _METRICS[problem.metric](problem.x[rows_b] - problem.y[cols_b], backend)
+        pair_costs = _METRICS[problem.metric](x[rows_b] - y[cols_b], backend)
         if problem.p != 1:
-            pair_costs = pair_costs**problem.p
+            pair_costs = (pair_costs * (1.0 / largest)) ** problem.p
         wx, wy = problem.weights_x, problem.weights_y
         cost = (
             backend.sum(mass * pair_costs)
-            + backend.sum((wx - wx.detach()) * backend.from_numpy(potential_x))
-            + backend.sum((wy - wy.detach()) * backend.from_numpy(potential_y))
+            + backend.sum((wx - wx.detach()) * backend.from_numpy(log["u"]))
+            + backend.sum((wy - wy.detach()) * backend.from_numpy(log["v"]))
         )
-    return TransportResult(
-        distance=backend.to_output(_root(cost, problem.p, backend)),
-        cost=backend.to_output(cost),
-        plan=backend.from_numpy(plan),
-        potential_x=backend.from_numpy(potential_x),
-        potential_y=backend.from_numpy(potential_y),
-        p=problem.p,
-        metric=problem.metric,
+    return _Solution(
+        scaled=_ScaledCost.of(cost, largest, exponent, problem.p, backend),
+        plan=plan,
+        potential_x=log["u"],
+        potential_y=log["v"],
+    )
+
+
+def _check_resolution(moves: np.ndarray, used_costs: np.ndarray, p: float) -> None:
+    """Refuse a plan that moves mass over costs float64 cannot resolve.
+
+    Costs are ``(d / d_max)^p``: for a large ``p`` a pair much closer than the
+    farthest one gets a cost below the smallest normal float (or 0), and the
+    solver cannot tell it from a free move. A plan that uses no such pair is
+    optimal for the true costs too (raising the cost of unused pairs keeps it
+    optimal), so only the pairs it uses are checked.
+    """
+    if np.any((moves > 0) & (used_costs < np.finfo(np.float64).tiny)):
+        _refuse_resolution(p)
+
+
+def _refuse_resolution(p: float) -> None:
+    raise ValueError(
+        f"W_{p:g} of these samples is beyond float64's resolution: the optimal plan "
+        f"moves mass over distances whose {p:g}-th powers, relative to the largest "
+        "one, are below 1e-308; use a smaller p"
     )
 
 
@@ -423,15 +568,19 @@ def wasserstein(
     Returns
     -------
     float or torch.Tensor
-        :math:`W_p` (not :math:`W_p^p`). For tensors, a tensor with autograd
-        to the samples and the weights, on their device.
+        :math:`W_p` (not :math:`W_p^p`). For tensors, a tensor in their dtype
+        with autograd to the samples and the weights, on their device.
 
     Raises
     ------
     ValueError
         On NaN or inf, empty samples, ``x`` and ``y`` of different dimension,
-        weights of the wrong length, negative or all zero, ``p < 1``, or an
-        unknown metric.
+        weights of the wrong length, negative or all zero, ``p < 1``, an
+        unknown metric, ``max_iter`` above :math:`2^{63} - 1` (POT's counter),
+        masked arrays or ``meta`` tensors; if :math:`W_p` exceeds the float64
+        range (samples more than 1.8e308 apart) or the caller's dtype; or if
+        ``p`` is so large that the moves of the optimal plan have ``p``-th
+        powers below float64's resolution relative to the largest distance.
     TypeError
         If an input is not an array of real numbers.
     ProblemTooLargeError
@@ -444,6 +593,18 @@ def wasserstein(
 
     Notes
     -----
+    Scale: :math:`W_p(s x + t, s y + t) = s \, W_p(x, y)` holds to rounding for
+    every scale whose result is representable (1e-300 to 1e300 and beyond).
+    POT's network simplex uses absolute tolerances, so the linear program is
+    solved in units of the data: both samples are moved and scaled together
+    (by a power of two, exactly) into :math:`[-1, 1]^d` before the cost matrix
+    is built, the distances divided by the largest before their ``p``-th
+    power, and the result scaled back. The 1-D path divides the gaps by a
+    power of two near the largest. Weights are normalised without overflow
+    (1e307 each) and subnormal weights count as positive. Tensors of any
+    floating dtype (float16 and bfloat16 included) are computed in float64
+    and the result is returned in their dtype.
+
     Cost: the linear program needs :math:`O(nm)` memory and, in practice,
     about :math:`nm` to :math:`(nm)^{1.2}` time (the exact-Wasserstein
     benchmark page gives measured times); the 1-D path is :math:`O((n + m) \log(n + m))` and
@@ -474,9 +635,8 @@ def wasserstein(
     problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
     max_iter, memory_limit = _solver_options(max_iter, memory_limit)
     if problem.x.shape[1] == 1:
-        cost = _cost_1d(problem)
-        return problem.backend.to_output(_root(cost, problem.p, problem.backend))
-    return _solve_lp(problem, max_iter, memory_limit).distance
+        return _cost_1d(problem).distance()
+    return _solve_lp(problem, max_iter, memory_limit).scaled.distance()
 
 
 def optimal_transport(
@@ -527,13 +687,22 @@ def optimal_transport(
     Raises
     ------
     ValueError
-        On the inputs :func:`wasserstein` rejects.
+        On the inputs :func:`wasserstein` rejects, and where the cost
+        :math:`W_p^p` or the dual potentials (in units of distance to the
+        ``p``) are outside the float64 range although :math:`W_p` is not
+        (``p = 2`` with samples at 1e200 or 1e-200): then use
+        :func:`wasserstein` for the distance, or rescale the samples.
     TypeError
         If an input is not an array of real numbers.
     ProblemTooLargeError
         If the problem would need more memory than allowed.
     SolverError
         If the solver stops before optimality.
+
+    Notes
+    -----
+    Scale and dtypes as in :func:`wasserstein`: the plan does not depend on the
+    scale of the samples, and the cost and potentials scale as :math:`s^p`.
 
     References
     ----------
@@ -551,7 +720,21 @@ def optimal_transport(
            [0. , 0.5]])
     """
     problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
-    return _solve_lp(problem, *_solver_options(max_iter, memory_limit))
+    solution = _solve_lp(problem, *_solver_options(max_iter, memory_limit))
+    scaled, backend = solution.scaled, problem.backend
+    return TransportResult(
+        distance=scaled.distance(),
+        cost=backend.to_output(scaled.in_cost_units(scaled.cost, "cost")),
+        plan=backend.to_output(backend.from_numpy(solution.plan)),
+        potential_x=backend.to_output(
+            backend.from_numpy(scaled.in_cost_units(solution.potential_x, "dual potentials"))
+        ),
+        potential_y=backend.to_output(
+            backend.from_numpy(scaled.in_cost_units(solution.potential_y, "dual potentials"))
+        ),
+        p=problem.p,
+        metric=problem.metric,
+    )
 
 
 def sliced_wasserstein(
@@ -606,7 +789,8 @@ def sliced_wasserstein(
     ------
     ValueError
         On the inputs :func:`wasserstein` rejects, ``n_projections < 1`` or
-        ``seed < 0``.
+        ``seed < 0``, and where ``p`` is so large that the projected gaps'
+        ``p``-th powers underflow float64.
     TypeError
         If an input is not an array of real numbers.
 
@@ -614,6 +798,11 @@ def sliced_wasserstein(
     -----
     Cost :math:`O(L (n + m) (d + \log(n + m)))` for :math:`L` projections and
     no :math:`n \times m` matrix, so it scales to millions of samples.
+
+    Scale and dtypes as in :func:`wasserstein`: the samples are moved and
+    scaled together by a power of two so that every projected gap is at most 1
+    inside POT, and :math:`SW_p(s x + t, s y + t) = s \, SW_p(x, y)` for the
+    same directions.
 
     References
     ----------
@@ -639,14 +828,34 @@ def sliced_wasserstein(
     dim = int(problem.x.shape[1])
     directions = np.random.default_rng(seed).standard_normal((dim, n_projections))
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
-    value = ot.sliced_wasserstein_distance(
-        problem.x,
-        problem.y,
-        problem.weights_x,
-        problem.weights_y,
-        p=problem.p,
-        projections=backend.from_numpy(directions),
-    )
-    if backend.name == "numpy":
-        return float(value)
-    return value
+    # Points in [-1, 1]^d project to within sqrt(d) of 0: one more power of two
+    # keeps every projected gap, and so every gap^p inside POT, at most 1.
+    (xs, ys), exponent = standardise([problem.x, problem.y], backend)
+    shrink = exponent_above(2 * math.sqrt(dim))
+    xs, ys = times_power_of_two(xs, -shrink), times_power_of_two(ys, -shrink)
+
+    def sliced(order: float) -> Any:
+        return ot.sliced_wasserstein_distance(
+            xs,
+            ys,
+            problem.weights_x,
+            problem.weights_y,
+            p=order,
+            projections=backend.from_numpy(directions),
+        )
+
+    value = sliced(problem.p)
+    mean_power = backend.scalar(value) ** problem.p
+    # Below the normal range either the projections agree (then SW_1 is 0 too)
+    # or gap^p underflowed.
+    if (
+        problem.p != 1
+        and mean_power < np.finfo(np.float64).tiny
+        and (mean_power > 0 or backend.scalar(sliced(1.0)) > 0)
+    ):
+        raise ValueError(
+            f"SW_{problem.p:g} of these samples is beyond float64's resolution: the "
+            f"{problem.p:g}-th powers of the projected gaps, relative to the samples' "
+            "extent, are below 1e-308; use a smaller p"
+        )
+    return _ScaledCost.of(value, 1.0, exponent + shrink, 1.0, backend).distance()

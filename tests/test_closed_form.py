@@ -279,3 +279,174 @@ def test_radial_wasserstein_against_quadrature_and_samples(radii_p, radii_q):
 def test_new_closed_forms_check_their_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# Issue 13: small values, large values and their gradients, against mpmath.
+def mp_w2_diagonal(mean_shift, variances_p, variances_q):
+    """W2 between Gaussians with diagonal covariances, in 50-digit arithmetic."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    total = sum(mpmath.mpf(v) ** 2 for v in mean_shift)
+    total += sum(
+        (mpmath.sqrt(mpmath.mpf(a)) - mpmath.sqrt(mpmath.mpf(b))) ** 2
+        for a, b in zip(variances_p, variances_q, strict=True)
+    )
+    return float(mpmath.sqrt(total))
+
+
+@pytest.mark.parametrize(
+    ("mean_shift", "variances_p", "variances_q"),
+    [
+        ([1e-8, 0.0], [1.0, 1.0], [1.0, 1.0]),  # gave 0.0
+        ([0.0], [1.0], [1.0 + 1e-8]),  # gave 0
+        ([0.0, 0.0], [1e300, 1e300], [1.0, 1.0]),  # gave 0.0 (truth 1.41e150)
+        ([3e-200, 4e-200], [1e-300, 1e-300], [1e-300, 1e-300]),
+        ([1e150, 0.0], [1e300, 4e300], [1e-300, 1e300]),
+        ([0.5, -2.0, 1e-3], [2.0, 1e-6, 3.0], [2.0 + 1e-9, 1e-6, 7.0]),
+    ],
+)
+def test_gaussian_w2_at_extremes_against_mpmath(mean_shift, variances_p, variances_q):
+    dim = len(mean_shift)
+    got = gaussian_w2(mean_shift, np.diag(variances_p), np.zeros(dim), np.diag(variances_q))
+    np.testing.assert_allclose(got, mp_w2_diagonal(mean_shift, variances_p, variances_q), 1e-7)
+
+
+def test_gaussian_w2_with_a_rotation_is_accurate_when_small():
+    # C_q = R C_p R^T + tiny: the rotation must not hide a small Bures distance.
+    rng = np.random.default_rng(3)
+    cov = random_spd(rng, 3)
+    expected = float(
+        ot.gaussian.bures_wasserstein_distance(np.zeros(3), np.zeros(3), cov, 4 * cov)
+    )
+    got = gaussian_w2(np.zeros(3), 1e-200 * cov, np.zeros(3), 4e-200 * cov)
+    np.testing.assert_allclose(got, 1e-100 * expected, rtol=1e-9)
+
+
+def test_gaussian_kl_small_and_large_against_mpmath():
+    import mpmath
+
+    mpmath.mp.dps = 50
+    # 1-D: KL = (v_p / v_q - 1 - log(v_p / v_q) + (m_p - m_q)^2 / v_q) / 2
+    for mp_, vp, mq, vq in (
+        (0.0, 1.0, 0.0, 1.0 + 1e-8),
+        (1e-9, 1.0, 0.0, 1.0),
+        (0.0, 4.0, 0.0, 1.0),
+    ):
+        ratio = mpmath.mpf(vp) / mpmath.mpf(vq)
+        exact = (ratio - 1 - mpmath.log(ratio) + (mpmath.mpf(mp_) - mq) ** 2 / vq) / 2
+        np.testing.assert_allclose(gaussian_kl(mp_, vp, mq, vq), float(exact), rtol=1e-7)
+    # invariant under a common scale: covariances at 1e-300 and 1e300
+    for scale in (1e-150, 1e150):
+        np.testing.assert_allclose(
+            gaussian_kl([scale], scale**2 * 2.0, [0.0], scale**2 * 1.0),
+            gaussian_kl([1.0], 2.0, [0.0], 1.0),
+            rtol=1e-12,
+        )
+    with pytest.raises(ValueError, match="the divergence of these inputs exceeds the float range"):
+        gaussian_kl([1e200], 1.0, [0.0], 1.0)
+
+
+def test_translation_wasserstein_at_extremes():
+    import mpmath
+
+    mpmath.mp.dps = 50
+    for shift in ([1e200, 1e200], [3e-200, 4e-200], [1e308, 1e308], [5e-324, 5e-324]):
+        exact = mpmath.sqrt(sum(mpmath.mpf(v) ** 2 for v in shift))
+        np.testing.assert_allclose(translation_wasserstein(shift), float(exact), rtol=1e-15)
+    with pytest.raises(ValueError, match="shift's length of these inputs exceeds the float range"):
+        translation_wasserstein([1.5e308, 1.5e308])
+    # the gradient v / |v| at 1e200 (it was 0: the square overflowed)
+    shift = torch.tensor([1e200, 0.0], dtype=torch.float64, requires_grad=True)
+    translation_wasserstein(shift).backward()
+    np.testing.assert_array_equal(shift.grad.numpy(), [1.0, 0.0])
+
+
+def test_segments_js_distance_base_below_one_and_empty_theta():
+    with pytest.raises(ValueError, match="base must be greater than 1 for a distance"):
+        segments(1, measure="js_distance", base=0.5)  # was "math domain error"
+    assert segments(1, measure="js", base=0.5).value == -1.0  # as dv.js
+    with pytest.raises(ValueError, match=r"theta must not be empty; got shape \(0,\)"):
+        segments([])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_gaussian_half_precision(dtype):
+    # "cholesky_cpu not implemented for 'Half'": computed in float32, returned as given.
+    args = [
+        torch.tensor(a, dtype=dtype)
+        for a in ([0.0, 1.0], [[2.0, 0.5], [0.5, 1.0]], [1.0, 0.0], [[1.0, 0.0], [0.0, 3.0]])
+    ]
+    exact = [a.double().numpy() for a in args]
+    for function in (gaussian_kl, gaussian_w2):
+        value = function(*args)
+        assert value.dtype == dtype
+        np.testing.assert_allclose(
+            value.item(), function(*exact), rtol=float(torch.finfo(dtype).eps)
+        )
+
+
+def test_meta_tensors_are_refused():
+    meta = torch.ones(2, device="meta")
+    with pytest.raises(ValueError, match="mean_p is a tensor on the 'meta' device"):
+        gaussian_kl(meta, torch.eye(2, device="meta"), meta, torch.eye(2, device="meta"))
+    with pytest.raises(ValueError, match="theta is a tensor on the 'meta' device"):
+        segments(meta)
+
+
+def test_scale_and_radial_closed_forms_at_extremes():
+    from divergences.closed_form import gaussian_scale_wasserstein, radial_wasserstein
+
+    # sigma near the float limit with a small |1 - s|: each partial product may overflow
+    np.testing.assert_allclose(
+        gaussian_scale_wasserstein(1 + 1e-10, 64, sigma=1e308),
+        1e-10 * 1e308 * gaussian_scale_wasserstein(2.0, 64),
+        rtol=1e-6,  # 1 + 1e-10 is itself rounded
+    )
+    with pytest.raises(ValueError, match="exceeds the float range"):
+        gaussian_scale_wasserstein(1e300, 64, sigma=1e300)
+    # radii near the float limit: the differences of differences stay finite
+    np.testing.assert_allclose(
+        radial_wasserstein((1e307, 1.5e308), (0.0, 1e308)),
+        1e307 * radial_wasserstein((1.0, 15.0), (0.0, 10.0)),
+        rtol=1e-14,
+    )
+
+
+def test_gradcheck_near_equal_covariances():
+    # The near-identity branch of gaussian_kl (eigenvalues of the whitened difference)
+    # and W2's fixed-rotation residual are differentiated too, not only evaluated.
+    rng = np.random.default_rng(5)
+    base = random_spd(rng, 3)
+    perturbation = 0.01 * random_spd(rng, 3)
+
+    def as_leaf(value):
+        return torch.tensor(value, dtype=torch.float64, requires_grad=True)
+
+    mean_p, mean_q = as_leaf(rng.normal(size=3)), as_leaf(rng.normal(size=3))
+    cov_p, cov_q = as_leaf(base), as_leaf(base + perturbation)
+
+    def kl_symmetrised(mp, cp, mq, cq):
+        return gaussian_kl(mp, (cp + cp.T) / 2, mq, (cq + cq.T) / 2)
+
+    def w2_symmetrised(mp, cp, mq, cq):
+        return gaussian_w2(mp, (cp + cp.T) / 2, mq, (cq + cq.T) / 2)
+
+    assert torch.autograd.gradcheck(kl_symmetrised, (mean_p, cov_p, mean_q, cov_q))
+    assert torch.autograd.gradcheck(w2_symmetrised, (mean_p, cov_p, mean_q, cov_q))
+    # and the branch is the near-identity one
+    inverse = np.linalg.inv(np.linalg.cholesky(base + perturbation))
+    shifts = np.linalg.eigvalsh(inverse @ (-perturbation) @ inverse.T)
+    assert np.abs(shifts).max() < 0.5
+
+
+def test_means_near_the_float_limit():
+    # Means 1.5e308 apart: W2 = 1.5e308 exactly (the difference of halves, doubled);
+    # 3e308 apart, W2 and KL are beyond the float range, an error (not inf, not a
+    # raw "array must not contain infs" from SciPy).
+    assert gaussian_w2([0.75e308], 1.0, [-0.75e308], 1.0) == 1.5e308
+    # KL = (2e150)^2 / 1e300 / 2 = 2, with everything near the limits
+    np.testing.assert_allclose(gaussian_kl([1e150], 1e300, [-1e150], 1e300), 2.0, rtol=1e-15)
+    for function in (gaussian_w2, gaussian_kl):
+        with pytest.raises(ValueError, match="of these inputs exceeds the float range"):
+            function([1.5e308], 1.0, [-1.5e308], 1.0)

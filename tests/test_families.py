@@ -88,3 +88,26 @@ def test_gaussian_samples_errors():
         gaussian_samples([0.0, 0.0], 1.0, 10)
     with pytest.raises(ValueError, match="cov must be positive semi-definite"):
         gaussian_samples([0.0], -1.0, 10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_parameters(dtype):
+    # The factor of a half covariance needs float32 (torch has no half Cholesky on the
+    # CPU); the samples come back in the parameters' dtype, equal to the float64 ones
+    # rounded once.
+    mean = torch.tensor([0.5, -1.0], dtype=dtype)
+    cov = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=dtype)
+    x = gaussian_samples(mean, cov, 20, seed=1)
+    assert x.dtype == dtype
+    reference = gaussian_samples(mean.double().numpy(), cov.double().numpy(), 20, seed=1)
+    np.testing.assert_allclose(
+        x.double().numpy(), reference, rtol=float(torch.finfo(dtype).eps), atol=1e-3
+    )
+    assert segment_samples(torch.tensor(0.5, dtype=dtype), 4, seed=0).dtype == dtype
+
+
+def test_meta_parameters_are_refused():
+    with pytest.raises(ValueError, match="theta is a tensor on the 'meta' device"):
+        segment_samples(torch.tensor(0.0, device="meta"), 3)
+    with pytest.raises(ValueError, match="mean is a tensor on the 'meta' device"):
+        gaussian_samples(torch.zeros(2, device="meta"), torch.eye(2, device="meta"), 3)

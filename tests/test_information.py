@@ -250,3 +250,106 @@ def test_bad_tensor_inputs_raise_the_same_errors(function):
         function(torch.tensor([True, False]), good)
     with pytest.raises(TypeError, match="q must hold real numbers"):
         function(good, torch.tensor([1j, 1.0]))
+
+
+# Issue 13: overflowing totals, subnormals, bases below 1, masks, options, devices.
+def test_totals_beyond_the_float_range_are_normalised():
+    # [1e308, 1e308] is the uniform distribution: its sum overflows, its shares do not.
+    assert dv.js([1e308, 1e308], [1, 1]) == 0.0
+    np.testing.assert_allclose(
+        dv.kl([1e308, 1e308], [0.9, 0.1]), entropy([0.5, 0.5], [0.9, 0.1]), rtol=1e-15
+    )
+    batch = dv.kl(np.array([[1e308, 1.0], [1e308, 1.0]]), np.array([[1.0, 1.0], [1.0, 3.0]]))
+    np.testing.assert_allclose(batch, entropy([[1.0, 1.0], [1.0, 1.0]], [[1, 1], [1, 3]]), 1e-15)
+    half = torch.tensor([6e4, 6e4], dtype=torch.float16)  # the float16 sum overflows
+    assert dv.js(half, torch.ones(2, dtype=torch.float16)).item() == 0.0
+    assert dv.js(half, torch.ones(2, dtype=torch.float16)).dtype == torch.float16
+    # gradients of the rescaled path are those of the plain one
+    scaled = torch.tensor([1e308, 3e307], dtype=torch.float64, requires_grad=True)
+    plain = torch.tensor([1.0, 0.3], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([0.2, 0.8], dtype=torch.float64)
+    dv.kl(scaled, q).backward()
+    dv.kl(plain, q).backward()
+    np.testing.assert_allclose(scaled.grad.numpy() * 1e308, plain.grad.numpy(), rtol=1e-12)
+
+
+def test_subnormal_weights_are_positive_numbers():
+    # SciPy: entropy([.5, .5], [5e-324, 1]) = 371.5 (the quotient 0.5 / 5e-324 overflows).
+    for q in ([5e-324, 1.0], [1e-320, 1.0]):
+        np.testing.assert_allclose(dv.kl([0.5, 0.5], q), entropy([0.5, 0.5], q), rtol=1e-12)
+        np.testing.assert_allclose(
+            dv.js([0.5, 0.5], q), jensenshannon([0.5, 0.5], q) ** 2, rtol=1e-12
+        )
+    # float32: 1e-39 is subnormal there; the reference is SciPy on the same float32 values
+    single = dv.kl(torch.tensor([0.5, 0.5], dtype=torch.float32), torch.tensor([1e-39, 1.0]))
+    expected = entropy([0.5, 0.5], np.array([1e-39, 1.0], dtype=np.float32).astype(float))
+    np.testing.assert_allclose(single.item(), expected, rtol=1e-6)
+    # The smallest subnormal halves to 0 in m = (p + q) / 2, where SciPy's jensenshannon
+    # then returns inf; the divergence is p_1 log(2) / 2, by mpmath, 0 in float64.
+    import mpmath
+
+    exact = mpmath.mpf(5e-324) / (1 + mpmath.mpf(5e-324)) * mpmath.log(2) / 2
+    assert float(exact) == 0.0
+    assert np.isinf(jensenshannon([5e-324, 1.0], [0.0, 1.0]))
+    assert dv.js([5e-324, 1.0], [0.0, 1.0]) == float(exact)
+
+
+def test_a_base_below_one_follows_scipy_and_the_distance_refuses_it():
+    # kl and js keep SciPy's convention (nats / log(base): negative below 1) ...
+    np.testing.assert_allclose(
+        dv.kl([0.5, 0.5], [0.9, 0.1], base=0.5), entropy([0.5, 0.5], [0.9, 0.1], base=0.5)
+    )
+    assert dv.js([1, 0], [0, 1], base=0.5) == -1.0
+    # ... the JS distance has no real value there (SciPy returns NaN): an error.
+    with pytest.raises(ValueError, match="base must be greater than 1 for a distance"):
+        dv.js_distance([1, 0], [0, 1], base=0.5)
+
+
+def test_masked_entries_are_left_out_of_both_inputs():
+    # SciPy's entropy leaves the masked outcome out of both p and q: 0.0 here.
+    p = np.ma.array([0.5, 0.5, 9.0], mask=[0, 0, 1])
+    q = [0.5, 0.5, 1.0]
+    assert entropy(p, q) == 0.0
+    assert dv.kl(p, q) == 0.0
+    assert dv.kl(q, p) == entropy(q, p)
+    # JS: the same rule (SciPy's jensenshannon reads masked data; compare on the rest)
+    p2 = np.ma.array([0.2, 0.3, 0.5, 7.0], mask=[0, 0, 0, 1])
+    q2 = np.ma.array([0.1, 0.6, 0.3, 0.0], mask=[1, 0, 0, 0])
+    keep = [1, 2]
+    expected = jensenshannon(np.asarray(p2)[keep], np.asarray(q2)[keep])
+    np.testing.assert_allclose(dv.js_distance(p2, q2), expected, rtol=1e-12)
+    # batched, along an axis, a masked NaN included
+    batch = np.ma.array([[0.5, 0.5, np.nan], [0.2, 0.8, 0.1]], mask=[[0, 0, 1], [0, 0, 0]])
+    expected_rows = [entropy([0.5, 0.5], [0.3, 0.7]), entropy([0.2, 0.8, 0.1], [0.3, 0.7, 1.0])]
+    np.testing.assert_allclose(dv.kl(batch, [0.3, 0.7, 1.0], axis=1), expected_rows, rtol=1e-12)
+    with pytest.raises(ValueError, match="p must have positive total mass"):
+        dv.kl(np.ma.array([0.5, 0.5], mask=[1, 1]), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("function", [dv.kl, dv.js, dv.js_distance])
+def test_keepdims_must_be_a_bool(function):
+    with pytest.raises(TypeError, match="keepdims must be True or False; got 'no'"):
+        function([0.5, 0.5], [0.9, 0.1], keepdims="no")
+    assert np.shape(function([0.5, 0.5], [0.9, 0.1], keepdims=np.True_)) == (1,)
+
+
+@pytest.mark.parametrize("function", [dv.kl, dv.js, dv.js_distance])
+def test_meta_tensors_are_refused(function):
+    with pytest.raises(ValueError, match="p is a tensor on the 'meta' device"):
+        function(torch.ones(3, device="meta"), torch.ones(3, device="meta"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_computed_in_float32(dtype, device):
+    rng = np.random.default_rng(2)
+    p, q = rng.uniform(size=6), rng.uniform(size=6)
+    pt = torch.tensor(p, dtype=dtype, device=device)
+    qt = torch.tensor(q, dtype=dtype, device=device)
+    exact_p, exact_q = pt.double().cpu().numpy(), qt.double().cpu().numpy()
+    for function, reference in (
+        (dv.kl, entropy(exact_p, exact_q)),
+        (dv.js, jensenshannon(exact_p, exact_q) ** 2),
+    ):
+        value = function(pt, qt)
+        assert value.dtype == dtype and value.device == pt.device
+        np.testing.assert_allclose(value.item(), reference, rtol=float(torch.finfo(dtype).eps))

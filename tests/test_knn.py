@@ -240,3 +240,157 @@ def test_degenerate_samples_fall_back_to_the_plain_estimator():
     expected = dv.kl_knn(p, q, method="plain")
     np.testing.assert_allclose(dv.kl_knn(p, q), expected, rtol=1e-12)
     assert 0 < expected < 20
+
+
+# Issue 13: paired samples, extreme scales, far-apart samples, dtypes.
+def issue_samples():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(200, 2)), rng.normal(size=(150, 2)) + np.array([1.0, 0.0])
+
+
+@pytest.mark.parametrize("shift", [1e-3, 1e-9])
+@pytest.mark.parametrize(
+    "estimator",
+    [dv.kl_knn, lambda a, b: dv.kl_knn(a, b, method="plain"), dv.js_knn],
+    ids=["reference", "plain", "js"],
+)
+def test_paired_samples_are_refused_with_the_fix(shift, estimator):
+    # kl_knn(x, x + 1e-3) was -0.244: Q's points are perturbations of P's own.
+    x, _ = issue_samples()
+    with pytest.raises(ValueError, match="samples_q looks paired with samples_p") as error:
+        estimator(x, x + shift)
+    assert "Draw samples_q independently of samples_p" in str(error.value)
+    with pytest.raises(ValueError, match="looks paired"):
+        estimator(x + shift, x)
+    # identical samples are not paired: repeated points count once, and KL is 0
+    assert dv.kl_knn(x, x) == 0.0
+
+
+def test_independent_samples_are_not_mistaken_for_paired_ones():
+    # Q much narrower than P, far more samples of Q, and the reverse: the refusal
+    # bound (at most 1% of close points for independent samples) leaves them all alone.
+    rng = np.random.default_rng(4)
+    for d in (1, 2, 5):
+        x = rng.normal(size=(300, d))
+        for y in (0.01 * rng.normal(size=(300, d)), rng.normal(size=(3000, d))):
+            for method in knn.METHODS:
+                assert math.isfinite(dv.kl_knn(x, y, method=method))
+                assert math.isfinite(dv.kl_knn(y, x, method=method))
+            assert math.isfinite(dv.js_knn(x, y))
+
+
+def test_kl_knn_is_never_below_zero():
+    # Same distribution, seed 0: the plain estimate (brute force) is -0.046 by noise.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    assert brute_force_plain(x, y, 5) < 0
+    assert dv.kl_knn(x, y, method="plain") == 0.0
+    assert dv.kl_knn(torch.tensor(x), torch.tensor(y), method="plain").item() == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e-50, 3.7, 1e160, 1e300])
+def test_scale_invariance_at_extreme_scales(scale):
+    # 1e-300 gave NaN, 1e-160 0.103 instead of 0.122, 1e300 an IndexError.
+    x, y = issue_samples()
+    np.testing.assert_allclose(
+        dv.kl_knn(scale * x, scale * y, method="plain"), brute_force_plain(x, y, 5), rtol=1e-12
+    )
+    np.testing.assert_allclose(dv.kl_knn(scale * x, scale * y), dv.kl_knn(x, y), rtol=1e-12)
+    np.testing.assert_allclose(dv.js_knn(scale * x, scale * y), dv.js_knn(x, y), rtol=1e-12)
+
+
+def test_far_apart_samples_cost_no_more_than_near_ones(monkeypatch):
+    # SciPy's noncentral chi-square CDF sums ~sqrt(lambda) terms (0.06 s a call at
+    # lambda = 1e12, and NaN): the estimator must never hand it a far-out ball.
+    from scipy import special
+
+    largest = []
+    original = special.chndtr
+
+    def recording(x, df, nc):
+        largest.append(float(np.max(nc, initial=0.0)))
+        return original(x, df, nc)
+
+    monkeypatch.setattr(special, "chndtr", recording)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    values = [dv.kl_knn(a, b + np.array([offset, 0.0])) for offset in (10.0, 1e3, 1e6, 1e8)]
+    assert max(largest) <= knn._CDF_OFFSET**2
+    assert all(math.isfinite(v) for v in values)
+    assert values == sorted(values)  # grows with the gap
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+def test_ball_probability_far_out_against_mpmath(dim):
+    # In d = 1 and d = 3 the standard normal probability of B(w, r) has a closed form:
+    # Phi(r - a) - Phi(-r - a), minus (phi(r - a) - phi(r + a)) / a in d = 3. Evaluated
+    # by mpmath at offsets where SciPy's CDF is NaN or far too slow.
+    import mpmath
+
+    mpmath.mp.dps = 40
+
+    def log_ball(a, r):
+        mass = mpmath.ncdf(r - a) - mpmath.ncdf(-r - a)
+        if dim == 3:
+            mass -= (mpmath.npdf(r - a) - mpmath.npdf(r + a)) / a
+        return mpmath.log(mass)
+
+    offsets = np.array([50.0, 1e3, 1e6, 1e8, 1e6])
+    radii = offsets - np.array([2.0, -1.0, 5.0, 0.5, 30.0])
+    value, d_offset, d_radius = knn._log_gaussian_ball(offsets, radii, dim)
+    for i, (a, r) in enumerate(zip(offsets, radii, strict=True)):
+        a_mp, r_mp = mpmath.mpf(a), mpmath.mpf(r)
+        np.testing.assert_allclose(value[i], float(log_ball(a_mp, r_mp)), rtol=1e-9, atol=1e-9)
+        slope_a = float(mpmath.diff(lambda t, r_mp=r_mp: log_ball(t, r_mp), a_mp))
+        slope_r = float(mpmath.diff(lambda t, a_mp=a_mp: log_ball(a_mp, t), r_mp))
+        np.testing.assert_allclose(d_offset[i], slope_a, rtol=1e-7)
+        np.testing.assert_allclose(d_radius[i], slope_r, rtol=1e-7)
+
+
+def test_quadrature_agrees_with_scipys_cdf_where_that_is_accurate():
+    from scipy import special
+
+    for d in (2, 5, 30):
+        offsets = np.repeat([0.5, 5.0, 20.0, 40.0], 5)
+        radii = np.sqrt(2 * (d - 1) + knn._QUADRATURE_MARGIN) + np.tile(
+            [0.0, 5.0, 10.0, 30.0, 60.0], 4
+        )
+        reference = special.chndtr(radii**2, d, offsets**2)
+        usable = reference > 1e-50
+        value, _, _ = knn._log_ball_by_quadrature(offsets[usable], radii[usable], d)
+        np.testing.assert_allclose(value, np.log(reference[usable]), rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_samples(dtype, device):
+    # "cholesky_cpu not implemented for 'Half'" / bfloat16 TypeError before:
+    # computed in float64 from the same numbers, returned in the caller's dtype.
+    x, y = issue_samples()
+    xt = torch.tensor(x, dtype=dtype, device=device)
+    yt = torch.tensor(y, dtype=dtype, device=device)
+    for method in knn.METHODS:
+        value = dv.kl_knn(xt, yt, method=method)
+        assert value.dtype == dtype and value.device == xt.device
+        expected = dv.kl_knn(xt.double().cpu().numpy(), yt.double().cpu().numpy(), method=method)
+        np.testing.assert_allclose(value.item(), expected, rtol=float(torch.finfo(dtype).eps))
+    assert dv.js_knn(xt, yt).dtype == dtype
+
+
+def test_base_below_one_follows_scipys_sign():
+    # As kl and scipy.stats.entropy: nats divided by log(base), negative below 1.
+    x, y = issue_samples()
+    np.testing.assert_allclose(
+        dv.kl_knn(x, y, base=0.5), dv.kl_knn(x, y) / math.log(0.5), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        dv.js_knn(x, y, base=0.5), dv.js_knn(x, y) / math.log(0.5), rtol=1e-12
+    )
+
+
+def test_meta_and_masked_samples_are_refused():
+    meta = torch.ones(10, 2, device="meta")
+    with pytest.raises(ValueError, match="samples_p is a tensor on the 'meta' device"):
+        dv.kl_knn(meta, meta)
+    masked = np.ma.array(np.zeros((10, 2)), mask=np.eye(10, 2))
+    with pytest.raises(TypeError, match="samples_q is a masked array"):
+        dv.js_knn(np.ones((10, 2)), masked)

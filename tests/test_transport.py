@@ -332,7 +332,7 @@ def test_high_dimensional_cost_matrix_is_accurate(offset):
     rng = np.random.default_rng(12)
     x = rng.normal(size=(120, 40)) + offset
     y = np.vstack([x[:30], rng.normal(size=(60, 40)) + offset + 0.5])
-    costs = transport._cost_matrix(x, y, "euclidean", 1.0)
+    costs = transport._distance_matrix(x, y, "euclidean")
     reference = cdist(x, y)
     np.testing.assert_allclose(costs, reference, rtol=1e-12, atol=1e-12 * (1 + offset))
     np.testing.assert_array_equal(np.diag(costs[:30, :30]), np.zeros(30))
@@ -348,3 +348,163 @@ def test_other_solver_failures_are_errors(monkeypatch, code, word):
     monkeypatch.setattr(ot, "emd", failing_emd)
     with pytest.raises(dv.SolverError, match=f"reported {word} by POT"):
         dv.wasserstein(np.zeros((3, 2)), np.ones((3, 2)))
+
+
+# Issue 13: scale, overflow and dtype. Reproducer data of the issue.
+def issue_samples():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(200, 2)), rng.normal(size=(150, 2)) + np.array([1.0, 0.0])
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1e-15, 1e-13, 1e-8, 1e-7, 1e150, 1e154, 1e200])
+def test_exact_solver_is_scale_equivariant(p, scale):
+    # POT itself drifts by +63% at 1e-15 (absolute tolerances) and reports 1e154
+    # infeasible: the reference is POT called directly at unit scale, times the scale.
+    x, y = issue_samples()
+    expected = emd_reference(x, y, p=p)
+    np.testing.assert_allclose(dv.wasserstein(scale * x, scale * y, p=p) / scale, expected, 1e-9)
+    # the 1-D path, against SciPy (p = 1) and POT's own 1-D solver at unit scale
+    expected_1d = float(ot.wasserstein_1d(x[:, 0], y[:, 0], p=p)) ** (1 / p)
+    got_1d = dv.wasserstein(scale * x[:, 0], scale * y[:, 0], p=p) / scale
+    np.testing.assert_allclose(got_1d, expected_1d, rtol=1e-9)
+    if p == 1:
+        np.testing.assert_allclose(
+            got_1d, scipy.stats.wasserstein_distance(x[:, 0], y[:, 0]), rtol=1e-9
+        )
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e-13, 1e100])
+def test_optimal_transport_plan_and_potentials_scale(scale):
+    # The plan does not change with the scale, the cost and potentials scale as s^p:
+    # certified at the scaled problem by the optimality conditions, with costs from cdist.
+    x, y = issue_samples()
+    for p in (1, 2):
+        result = dv.optimal_transport(scale * x, scale * y, p=p)
+        a, b = np.full(200, 1 / 200), np.full(150, 1 / 150)
+        costs = cdist(scale * x, scale * y) ** p
+        np.testing.assert_allclose(result.plan.sum(axis=1), a, rtol=1e-12)
+        np.testing.assert_allclose(result.plan.sum(axis=0), b, rtol=1e-12)
+        np.testing.assert_allclose((result.plan * costs).sum(), result.cost, rtol=1e-10)
+        np.testing.assert_allclose(
+            a @ result.potential_x + b @ result.potential_y, result.cost, rtol=1e-9
+        )
+        slack = costs - result.potential_x[:, None] - result.potential_y[None, :]
+        assert slack.min() >= -1e-9 * costs.max()
+        np.testing.assert_allclose(result.cost, scale**p * emd_reference(x, y, p=p) ** p, 1e-9)
+
+
+def test_costs_beyond_the_float_range_are_an_error_not_a_number():
+    x, y = issue_samples()
+    # W_2 at 1e200 is representable (wasserstein returns it); W_2^2 = 1e400 is not.
+    np.testing.assert_allclose(
+        dv.wasserstein(1e200 * x, 1e200 * y, p=2) / 1e200, emd_reference(x, y, p=2), 1e-9
+    )
+    with pytest.raises(ValueError, match=r"cost of this problem .* outside the float64 range"):
+        dv.optimal_transport(1e200 * x, 1e200 * y, p=2)
+    with pytest.raises(ValueError, match=r"cost of this problem .* outside the float64 range"):
+        dv.optimal_transport(1e-200 * x, 1e-200 * y, p=2)
+    # A distance beyond the largest float: two points 3e308 apart.
+    with pytest.raises(ValueError, match=r"W_1 of these samples exceeds the float64 range"):
+        dv.wasserstein([[-1.5e308, 0.0]], [[1.5e308, 0.0]])
+    with pytest.raises(ValueError, match=r"W_1 of these samples exceeds the float64 range"):
+        dv.wasserstein([-1.5e308], [1.5e308])
+    # ... and 1.5e308 apart is fine on both paths
+    assert dv.wasserstein([[-0.75e308, 0.0]], [[0.75e308, 0.0]]) == 1.5e308
+    assert dv.wasserstein([-0.75e308, 1.0], [0.75e308, 1.0]) == 0.75e308
+
+
+def test_overflowing_data_and_weights_are_normalised():
+    x, y = issue_samples()
+    # d = 24 at 1e160 was reported "unbounded" (the Gram path overflowed)
+    rng = np.random.default_rng(1)
+    wide_x, wide_y = rng.normal(size=(40, 24)), rng.normal(size=(30, 24)) + 0.5
+    np.testing.assert_allclose(
+        dv.wasserstein(1e160 * wide_x, 1e160 * wide_y) / 1e160,
+        emd_reference(wide_x, wide_y),
+        rtol=1e-9,
+    )
+    # weights of 1e307 each sum past the float range: they are uniform weights
+    huge = np.full(200, 1e307)
+    np.testing.assert_allclose(dv.wasserstein(x, y, weights_x=huge), emd_reference(x, y), 1e-12)
+    np.testing.assert_allclose(
+        dv.wasserstein(x[:50, 0], y[:50, 0], weights_x=huge[:50]),
+        scipy.stats.wasserstein_distance(x[:50, 0], y[:50, 0]),
+        rtol=1e-12,
+    )
+    tiny = np.full(150, 5e-324)  # subnormal weights are positive numbers
+    np.testing.assert_allclose(dv.wasserstein(x, y, weights_y=tiny), emd_reference(x, y), 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_low_precision_tensors_are_computed_in_float64(dtype, device):
+    # The reference: POT on the float64 values of the same low-precision numbers.
+    x, y = issue_samples()
+    xt = torch.tensor(x, dtype=dtype, device=device)
+    yt = torch.tensor(y, dtype=dtype, device=device)
+    x64, y64 = xt.double().cpu().numpy(), yt.double().cpu().numpy()
+    resolution = float(torch.finfo(dtype).eps)
+    for got, expected in (
+        (dv.wasserstein(xt, yt), emd_reference(x64, y64)),
+        (dv.wasserstein(xt[:, 0], yt[:, 0], p=2), emd_reference(x64[:, 0], y64[:, 0], p=2)),
+        (dv.optimal_transport(xt, yt).distance, emd_reference(x64, y64)),
+    ):
+        assert got.dtype == dtype and got.device == xt.device
+        np.testing.assert_allclose(got.item(), expected, rtol=resolution)
+    sliced = dv.sliced_wasserstein(xt, yt, seed=0)
+    assert sliced.dtype == dtype and sliced.device == xt.device
+    np.testing.assert_allclose(
+        sliced.item(), dv.sliced_wasserstein(x64, y64, seed=0), rtol=resolution
+    )
+    # gradients reach the low-precision leaves
+    leaf = xt.clone().requires_grad_()
+    dv.wasserstein(leaf, yt).backward()
+    assert leaf.grad.dtype == dtype and torch.isfinite(leaf.grad).all()
+
+
+def test_a_result_beyond_the_callers_dtype_is_an_error():
+    # 1.2e5 apart: each point is a float16, the distance is not (largest 65504)
+    big = torch.tensor([[6e4, 0.0]], dtype=torch.float16)
+    with pytest.raises(ValueError, match=r"exceeds the range of the inputs' dtype torch\.float16"):
+        dv.wasserstein(big, -big)
+    assert dv.wasserstein(big.float(), -big.float()).item() == 1.2e5
+
+
+def test_max_iter_beyond_pots_counter_is_a_clear_error():
+    x, y = issue_samples()
+    with pytest.raises(ValueError, match=r"max_iter must be at most 9223372036854775807"):
+        dv.wasserstein(x, y, max_iter=2**70)
+    assert dv.wasserstein(x, y, max_iter=2**63 - 1) == dv.wasserstein(x, y)
+
+
+def test_meta_tensors_are_refused_by_name():
+    meta = torch.ones(5, 2, device="meta")
+    for call in (dv.wasserstein, dv.optimal_transport, dv.sliced_wasserstein):
+        with pytest.raises(ValueError, match="x is a tensor on the 'meta' device"):
+            call(meta, meta)
+
+
+def test_masked_samples_are_refused():
+    masked = np.ma.array(np.zeros((3, 2)), mask=[[0, 0], [0, 1], [0, 0]])
+    with pytest.raises(TypeError, match="x is a masked array, whose mask would be ignored"):
+        dv.wasserstein(masked, np.ones((3, 2)))
+    # a mask that hides nothing is no reason to refuse
+    unmasked = np.ma.array(np.zeros((3, 2)))
+    assert dv.wasserstein(unmasked, np.ones((3, 2))) == pytest.approx(math.sqrt(2), rel=1e-15)
+
+
+def test_large_p_beyond_float_resolution_is_an_error():
+    # d^100 / d_max^100 underflows for every move of the optimal plan: the cost
+    # POT sees is 0, and a number would be wrong.
+    x = np.array([[0.0, 0.0], [1e3, 0.0]])
+    y = np.array([[1.0, 0.0], [1e3 + 1.0, 0.0]])
+    with pytest.raises(ValueError, match="beyond float64's resolution"):
+        dv.wasserstein(x, y, p=200)
+    with pytest.raises(ValueError, match="beyond float64's resolution"):
+        dv.sliced_wasserstein(x, y, p=200, seed=0)
+    # the 1-D path normalises by the largest gap, which is the one that matters
+    assert dv.wasserstein(x[:, 0], y[:, 0], p=200) == pytest.approx(1.0, rel=1e-12)
+    with pytest.raises(ValueError, match="beyond float64's resolution"):
+        dv.wasserstein(x[:, 0], y[:, 0], p=2000)
+    # a zero-weight sample far away is no gap that counts: W is 0, not an error
+    assert dv.wasserstein([-5.0, 0.0], [0.0], weights_x=[0.0, 1.0], p=2000) == 0.0

@@ -11,10 +11,13 @@ from divergences._validation import (
     as_array,
     as_covariance,
     as_vector,
+    as_weights,
     backend_for,
     check_axis,
     check_base,
     check_count,
+    check_distance_base,
+    check_flag,
     check_option,
     check_real,
     check_seed,
@@ -124,3 +127,65 @@ def test_vectors_and_covariances():
     np.testing.assert_array_equal(singular, [[1.0, 1.0], [1.0, 1.0]])
     with pytest.raises(ValueError, match="cov must be positive semi-definite"):
         as_covariance([[1.0, 2.0], [2.0, 1.0]], "cov", backend, 2, definite=False)
+
+
+def test_half_precision_tensors_compute_in_float32_and_return_their_dtype():
+    for dtype in (torch.float16, torch.bfloat16):
+        backend = backend_for(p=torch.ones(2, dtype=dtype))
+        assert backend.dtype == torch.float32
+        assert backend.output_dtype == dtype
+        assert backend.to_output(torch.tensor(1.5)).dtype == dtype
+    with pytest.raises(ValueError, match=r"exceeds the range of the inputs' dtype torch\.float16"):
+        backend_for(p=torch.ones(2, dtype=torch.float16)).to_output(torch.tensor(7e4))
+    # inf that was already inf (a KL of disjoint supports) is a value, not an overflow
+    half = backend_for(p=torch.ones(2, dtype=torch.float16))
+    assert half.to_output(torch.tensor(float("inf"))).item() == float("inf")
+    # float32 and float64 are unchanged, for every caller (the neural code included)
+    assert backend_for(p=torch.ones(2, dtype=torch.float32)).output_dtype == torch.float32
+
+
+def test_meta_tensors_are_refused_by_name():
+    with pytest.raises(ValueError, match="samples is a tensor on the 'meta' device"):
+        backend_for(samples=torch.ones(2, device="meta"))
+
+
+def test_masked_arrays_are_refused_unless_nothing_is_masked():
+    with pytest.raises(TypeError, match=r"x is a masked array.*x.compressed\(\)"):
+        as_array(np.ma.array([1.0, 2.0], mask=[0, 1]), "x", NumpyBackend())
+    np.testing.assert_array_equal(
+        as_array(np.ma.array([1.0, 2.0]), "x", NumpyBackend()), [1.0, 2.0]
+    )
+
+
+def test_flags_counts_and_distance_bases():
+    assert check_flag(np.True_, "keepdims") is True
+    with pytest.raises(TypeError, match="keepdims must be True or False; got 'no'"):
+        check_flag("no", "keepdims")
+    with pytest.raises(TypeError, match="keepdims must be True or False; got 1"):
+        check_flag(1, "keepdims")
+    assert check_count(5, "n", maximum=5) == 5
+    with pytest.raises(ValueError, match=r"n must be at most 5 \(why\); got 6"):
+        check_count(6, "n", maximum=5, why=" (why)")
+    np.testing.assert_allclose(check_distance_base(2), np.log(2))
+    assert check_distance_base(None) == 1.0
+    with pytest.raises(ValueError, match="base must be greater than 1 for a distance"):
+        check_distance_base(0.5)
+
+
+def test_weights_and_probabilities_normalise_without_overflow():
+    backend = NumpyBackend()
+    np.testing.assert_allclose(
+        as_weights(np.array([1e308, 1e308, 1e308]), "w", 3, backend), np.full(3, 1 / 3)
+    )
+    np.testing.assert_array_equal(as_weights([5e-324, 5e-324], "w", 2, backend), [0.5, 0.5])
+    p, q, *_ = probability_pair(np.array([[1e308, 1e308], [1.0, 3.0]]), [1.0, 1.0], axis=1)
+    np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]], rtol=1e-15)
+    np.testing.assert_allclose(q, [[0.5, 0.5], [0.5, 0.5]], rtol=1e-15)
+
+
+def test_probability_pair_leaves_masked_entries_out_of_both():
+    p, q, *_ = probability_pair(
+        np.ma.array([1.0, 1.0, 2.0], mask=[0, 0, 1]), np.array([1.0, 3.0, 4.0]), axis=0
+    )
+    np.testing.assert_allclose(p, [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(q, [0.25, 0.75, 0.0])
