@@ -6,29 +6,64 @@ distance: the table that shows why JS gives a generator nothing to follow.
 ``divergences gradients`` runs the headline benchmark (values and gradients of
 every method over theta, training dynamics, the critic over the plane) into a
 folder of JSON, CSV and figures. ``divergences compare P Q`` reads two sample
-files and prints every measure that applies to them.
+files and prints every measure that applies to them, each with a note on what
+it estimates and how it is biased.
+
+Every error a user can cause ends the command with one line on stderr,
+``divergences COMMAND: what was wrong and what was expected``, and exit
+status 1; a usage error prints the subcommand's usage and exits with 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import re
+import shutil
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import textwrap
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from divergences import __version__
 from divergences.closed_form import segments
-from divergences.experiments.histograms import segment_histograms
+from divergences.experiments.histograms import MAX_BINS, segment_histograms
 from divergences.families import segment_samples
 from divergences.information import js, kl
 
-__all__ = ["InputError", "compare", "load_samples", "main"]
+__all__ = ["MAX_DEMO_SAMPLES", "InputError", "compare", "demo_table", "load_samples", "main"]
 
 _DEFAULT_THETAS = (-1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0)
+
+#: The most samples ``divergences demo`` draws per distribution. The demo's peak
+#: memory is about 85 bytes per sample (measured at 10^6 and 4 x 10^6 samples),
+#: so this bound keeps it near 1 GB; a larger ``--samples`` is refused before
+#: anything is allocated instead of running the machine out of memory.
+MAX_DEMO_SAMPLES = 10_000_000
+
+# The demo's histograms have this many bins in y (and MAX_BINS in all at most).
+_DEMO_Y_BINS = 10
+
+# Above this many training steps a neural estimator would train for days on a CPU
+# (2000 steps take seconds); torch itself overflows on step counts near 2^63.
+_MAX_STEPS = 10_000_000
+
+
+class InputError(ValueError):
+    """A sample file or option that cannot be used; the command prints it and exits with 1."""
+
+
+# ---------------------------------------------------------------------------
+# demo
 
 
 def demo_table(
@@ -39,6 +74,13 @@ def demo_table(
     KL and JS of histograms of ``n`` samples of P and of Q_theta (x bins
     ``bin_width`` wide centred on its multiples, samples shared linearly
     between the two nearest, ten y bins), next to the closed forms.
+
+    Raises
+    ------
+    ValueError
+        If a theta is NaN or inf, ``n`` is not positive, or the histogram
+        grid would exceed :data:`~divergences.experiments.histograms.MAX_BINS`
+        bins (a tiny ``bin_width`` or a huge theta).
 
     Examples
     --------
@@ -59,6 +101,7 @@ def demo_table(
             segment_samples(0.0, n, seed=seed),
             segment_samples(theta, n, seed=seed + 1),
             bin_width=bin_width,
+            y_bins=_DEMO_Y_BINS,
         )
         row = (
             kl(hist_p, hist_q),
@@ -67,55 +110,356 @@ def demo_table(
             segments(theta, measure="js").value,
             segments(theta, measure="wasserstein").value,
         )
-        lines.append(f"{theta:6.2f}" + "".join(f"{value:10.4f}" for value in row))
+        numbers = "".join(f"{_number(float(value), 1e-4):>10s}" for value in row)
+        lines.append(_theta_text(theta) + numbers)
     return "\n".join(lines)
 
 
-class InputError(ValueError):
-    """A sample file that cannot be used; the command prints it and exits with 1."""
+def _theta_text(theta: float) -> str:
+    # fixed point for the usual thetas; a huge or tiny one would be a wall of digits or 0.00
+    if theta == 0 or 1e-2 <= abs(theta) < 1e6:
+        return f"{theta:6.2f}"
+    return f"{theta:6.2g}"
+
+
+def _demo_bins(theta: float, bin_width: float) -> float:
+    """How many bins :func:`segment_histograms` needs for P at 0 and Q at ``theta``.
+
+    The same grid as that function's (x bins centred on the multiples of
+    ``bin_width``, reaching one bin past the farthest sample, times the y
+    bins), computed in floating point so that a huge ratio gives a huge count
+    (or inf), not an overflow. The test suite checks it against the function.
+    """
+    ratio = abs(theta) / bin_width
+    if not math.isfinite(ratio):
+        return math.inf
+    try:
+        return float(_DEMO_Y_BINS * (2 * (math.ceil(ratio) + 1) + 1))
+    except OverflowError:  # more bins than a float can count
+        return math.inf
+
+
+def _check_demo_grid(thetas: Sequence[float], bin_width: float) -> None:
+    """Refuse a grid of more than MAX_BINS bins before any sample is drawn."""
+    reach = max(abs(theta) for theta in thetas)
+    needed = _demo_bins(reach, bin_width)
+    if needed <= MAX_BINS:
+        return
+    # the smallest width whose grid fits: ceil(reach / width) <= MAX_BINS / y_bins / 2 - 3 / 2
+    most_steps = (MAX_BINS // _DEMO_Y_BINS - 3) // 2
+    smallest = reach / most_steps
+    suggestion = float(f"{smallest:.2g}")
+    while _demo_bins(reach, suggestion) > MAX_BINS:  # rounding to 2 digits may go below
+        suggestion = float(f"{suggestion * 1.05:.2g}")
+    raise InputError(
+        f"--bin-width {bin_width:g} with a theta of {reach:g} needs {needed:.3g} histogram "
+        f"bins, more than the {MAX_BINS} allowed; choose --bin-width {suggestion:g} or more, "
+        "or smaller --thetas"
+    )
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    _check_demo_grid(args.thetas, args.bin_width)
+    print(demo_table(args.thetas, n=args.samples, bin_width=args.bin_width, seed=args.seed))
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# sample files
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+# What a .npy file of these dtype kinds holds, and why it is not read as samples.
+_REFUSED_KINDS = {
+    "b": "booleans; expected real numbers (save x.astype(float) if 0 and 1 are meant)",
+    "c": "complex numbers; expected real numbers (the imaginary parts would be lost: "
+    "save x.real, or the real and imaginary parts as two columns)",
+    "M": "dates (datetime64); expected real numbers",
+    "m": "time spans (timedelta64); expected real numbers",
+    "U": "text; expected numbers",
+    "S": "bytes; expected numbers",
+    "O": "Python objects (not read, for safety); expected an array of real numbers",
+    "V": "records of several fields; expected a plain array of real numbers",
+}
 
 
 def load_samples(path: str | Path, name: str) -> np.ndarray:
-    """Samples from a ``.npy`` or ``.csv`` file as an (n, d) float array.
+    """Samples from a ``.npy`` or text (``.csv``, ``.txt``) file as an (n, d) float array.
 
-    CSV files are comma-separated, one sample per line; a first line that is
-    not numeric (a header) is skipped. A 1-D array is ``n`` samples in
+    A ``.npy`` file must hold an array of real numbers (floating or integer);
+    booleans, complex numbers, dates, text and Python objects are refused. A
+    text file has one sample per line, its values separated by commas,
+    semicolons, tabs or spaces (detected from the file); a first line that is
+    not numeric (a header) is skipped, and so are blank lines and everything
+    after a ``#``. A 1-D array, or a file of one column, is ``n`` samples in
     ``d = 1``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+    name : str
+        What the samples are called in error messages (``"P"``, ``"Q"``).
+
+    Returns
+    -------
+    (n, d) numpy.ndarray
+        float64 samples.
 
     Raises
     ------
     InputError
         If the file is missing or unreadable, of another type, not 1-D or
-        2-D, empty, or holds NaN or inf; the message names ``name`` and the path.
+        2-D, empty, not all numbers (the message gives the line and column
+        of a text file), or holds NaN or inf; the message names ``name`` and
+        the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "p.txt").write_text("x y\\n1 2\\n3 4\\n")
+    >>> load_samples(folder / "p.txt", "P")
+    array([[1., 2.],
+           [3., 4.]])
+    >>> _ = (folder / "q.csv").write_text("x;y\\n1;2\\n3;oops\\n")
+    >>> load_samples(folder / "q.csv", "Q")
+    Traceback (most recent call last):
+    ...
+    divergences.cli.InputError: Q: ...q.csv line 3, column 2: 'oops' is not a number
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{name}: no such file: {path}")
+    if not path.is_file():
+        raise InputError(f"{name}: {path} is not a file")
     suffix = path.suffix.lower()
+    where: Callable[[int, int], str]
     try:
         if suffix == ".npy":
-            data = np.load(path, allow_pickle=False)
-        elif suffix in (".csv", ".txt"):
-            try:
-                data = np.loadtxt(path, delimiter=",", ndmin=2)
-            except ValueError:
-                data = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)
+            data = _read_npy(path, name)
+            where = _array_position
+        elif suffix in (".csv", ".txt", ".tsv"):
+            data, lines = _read_text(path, name)
+            where = _line_position(lines)
         else:
-            raise InputError(f"{name}: expected a .npy or .csv file; got {path}")
-        data = np.asarray(data, dtype=float)
+            raise InputError(
+                f"{name}: expected a .npy file or a text file (.csv, .txt, .tsv); got {path}"
+            )
     except InputError:
         raise
-    except (ValueError, OSError, TypeError) as error:
-        raise InputError(f"{name}: cannot read {path} as numbers: {error}") from None
+    except MemoryError:
+        raise InputError(f"{name}: {path} does not fit in memory") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: {path} is not a UTF-8 text file") from None
+    except OSError as error:
+        reason = error.strerror.lower() if error.strerror else _reason(error)
+        raise InputError(f"{name}: cannot read {path}: {reason}") from None
     if data.ndim == 1:
         data = data.reshape(-1, 1)
     if data.ndim != 2:
-        raise InputError(f"{name}: expected samples of shape (n, d) or (n,); got {data.shape}")
+        raise InputError(
+            f"{name}: expected samples of shape (n, d) or (n,); {path} holds shape {data.shape}"
+        )
     if data.size == 0:
-        raise InputError(f"{name}: {path} holds no samples")
-    if not np.all(np.isfinite(data)):
-        raise InputError(f"{name}: {path} holds NaN or inf")
+        raise InputError(f"{name}: {path} holds no samples (shape {data.shape})")
+    finite = np.isfinite(data)
+    if not finite.all():
+        row, column = (int(i) for i in np.argwhere(~finite)[0])
+        raise InputError(
+            f"{name}: {path} holds NaN or inf ({data[row, column]} at {where(row, column)}); "
+            "expected finite numbers"
+        )
     return data
+
+
+def _array_position(row: int, column: int) -> str:
+    return f"row {row}, column {column} (counting from 0)"
+
+
+def _line_position(lines: Sequence[int]) -> Callable[[int, int], str]:
+    return lambda row, column: f"line {lines[row]}, column {column + 1}"
+
+
+def _read_npy(path: Path, name: str) -> np.ndarray:
+    # The header says what the file holds before its data are read: a pickle or
+    # another file named .npy would otherwise get numpy's advice to unpickle it.
+    with path.open("rb") as handle:
+        if handle.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            raise InputError(
+                f"{name}: {path} is not a NumPy .npy file (no .npy header); write arrays with "
+                "numpy.save, or use a text file"
+            )
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        if "object" in str(error).lower() or "pickle" in str(error).lower():
+            raise InputError(f"{name}: {path} holds {_REFUSED_KINDS['O']}") from None
+        raise InputError(f"{name}: {path} is not a valid .npy file: {_reason(error)}") from None
+    refused = _REFUSED_KINDS.get(array.dtype.kind)
+    if refused is not None:
+        raise InputError(f"{name}: {path} holds {refused}; dtype {array.dtype}")
+    with warnings.catch_warnings():
+        # float128 values beyond float64 become inf, which the caller reports
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.array(array, dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _delimiter(line: str) -> str | None:
+    """The separator of a text file's values, from one of its data lines; None: whitespace."""
+    # semicolons before commas: files that separate by semicolons often write decimal commas
+    for candidate in (";", ",", "\t"):
+        if candidate in line:
+            return candidate
+    return None
+
+
+def _read_text(path: Path, name: str) -> tuple[np.ndarray, list[int]]:
+    """A text file's samples and the line number (from 1) of each."""
+    text = path.read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    numbered = [
+        (number, content)
+        for number, content in (
+            (index + 1, line.split("#", 1)[0].strip()) for index, line in enumerate(lines)
+        )
+        if content
+    ]
+    if not numbered:
+        raise InputError(f"{name}: {path} holds no samples (no line of numbers)")
+    # the delimiter from a data line: the second line when the first may be a header
+    delimiter = _delimiter(numbered[min(1, len(numbered) - 1)][1])
+
+    def fields(line: str) -> list[str]:
+        parts = line.split(delimiter) if delimiter is not None else line.split()
+        return [part.strip() for part in parts]
+
+    if not all(_is_number(field) for field in fields(numbered[0][1])):
+        numbered.pop(0)  # a header
+        if not numbered:
+            raise InputError(f"{name}: {path} holds a header line and no samples")
+    width = len(fields(numbered[0][1]))
+    rows = []
+    for number, line in numbered:
+        values = fields(line)
+        if len(values) != width:
+            separated = {None: "spaces", ";": "semicolons", ",": "commas", "\t": "tabs"}
+            raise InputError(
+                f"{name}: {path} line {number} has {len(values)} values and line "
+                f"{numbered[0][0]} has {width} (values separated by {separated[delimiter]})"
+            )
+        try:
+            rows.append([float(value) for value in values])
+        except ValueError:
+            column, value = next((i, v) for i, v in enumerate(values) if not _is_number(v))
+            hint = " (a decimal comma? write decimal points)" if "," in value else ""
+            raise InputError(
+                f"{name}: {path} line {number}, column {column + 1}: {value!r} is not a "
+                f"number{hint}"
+            ) from None
+    return np.array(rows, dtype=np.float64), [number for number, _ in numbered]
+
+
+def _reason(error: BaseException) -> str:
+    """An exception's message on one line, without ``[Errno 17]``-style prefixes."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror[0].lower()}{error.strerror[1:]}"
+    text = " ".join(str(error).split())
+    if not text:
+        return type(error).__name__
+    # torch's C++ errors append a stack dump; the first sentence says what happened
+    return text if len(text) <= 400 else text[:400] + " ..."
+
+
+# ---------------------------------------------------------------------------
+# compare
+
+# What each row of compare() estimates and how it errs; the fields in braces are
+# filled in per call.
+_NOTES = {
+    "W1 exact": "the exact W1 between the two samples ({how}). It estimates W1(P, Q) but "
+    "is biased upward by the sampling (it matches noise with noise), by about {rate} for "
+    "n the smaller sample size{floor}",
+    "W1 within P": "the exact W1 between two disjoint random parts of P ({sizes} points): "
+    "what two samples of one law give at about these sizes. W1 exact near this value is "
+    "sampling bias, not a difference between P and Q",
+    "Sliced W1": "the sliced W1: the mean over 200 random directions of the 1-D W1 between "
+    "the projected samples. A different metric, smaller than W1 (equal in d = 1): not an "
+    "estimate of W1. Biased upward by the sampling too, by about n^(-1/2)",
+    "KL(P||Q) k-NN": "estimates KL(P||Q) in nats from each point of P's distance to its "
+    "{k} nearest neighbour (--k) in P and in Q, with a fitted Gaussian as reference. "
+    "Consistent where the densities overlap; biased for few samples or many dimensions, "
+    "and can dip below 0",
+    "KL(Q||P) k-NN": "estimates KL(Q||P) in nats, as the row above with P and Q swapped",
+    "JS k-NN": "estimates JS(P, Q) in nats, in [0, log 2], from each point's distance to "
+    "its {k} nearest neighbour (--k) in its own sample and in the pooled samples. Biased "
+    "for few samples or many dimensions",
+    "W1 neural critic": "estimates W1(P, Q) with a trained critic (Kantorovich-Rubinstein "
+    "dual, WGAN-GP, calibrated) on a held-out 20% of each sample. Not inflated by the "
+    "sampling like W1 exact: a critic short of optimal gives less than W1, so up to noise "
+    "it is a lower bound; the interval adds the critic's own error to the noise",
+    "JS discriminator": "a lower bound of JS(P, Q) in nats: the GAN discriminator's "
+    "variational bound on a held-out 20% of each sample, reached only by an optimal "
+    "discriminator",
+}
+
+# Library messages name Python parameters; on the command line the inputs are P and Q.
+_PARAMETER_NAMES = (
+    (re.compile(r"\bsamples_p\b"), "P"),
+    (re.compile(r"\bsamples_q\b"), "Q"),
+    (re.compile(r"\bk=(\d+)"), r"--k \1"),
+    (re.compile(r"\bbin_width\b"), "--bin-width"),
+)
+
+
+def _user_message(error: BaseException, *, swapped: bool = False) -> str:
+    """A library error in the command's words: P and Q, not ``samples_p``."""
+    text = _reason(error)
+    if swapped:  # the call was f(Q, P): the library's first sample is Q
+        text = text.replace("samples_p", "\0").replace("samples_q", "samples_p")
+        text = text.replace("\0", "samples_q")
+    for pattern, replacement in _PARAMETER_NAMES:
+        text = pattern.sub(replacement, text)
+    if not isinstance(error, (ValueError, TypeError, ArithmeticError, MemoryError, OSError)):
+        from divergences.transport import SolverError
+
+        if not isinstance(error, SolverError):
+            text = f"unexpected {type(error).__name__} (a bug; please report it): {text}"
+    return text
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _bias_rate(d: int) -> str:
+    if d == 1:
+        return "n^(-1/2)"
+    if d == 2:
+        return "(log(n) / n)^(1/2)"
+    return f"n^(-1/{d})"
+
+
+def _reference_split(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random parts of P's n rows, sized like the comparison where P allows.
+
+    Q's size m and the rest of P when m is at most half of n (the W1 of
+    n - m against m points is what one law gives at nearly n against m);
+    two halves otherwise.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    size = m if m <= n // 2 else n // 2
+    return order[size:], order[:size]
 
 
 def compare(
@@ -130,8 +474,40 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Every measure that applies to two sample sets, as rows for a table.
 
-    Each row has ``measure``, ``value`` (None where it could not be computed),
-    ``interval`` (a 95% interval or None) and ``note``.
+    The exact W1 (and, for d > 2, the exact W1 between two parts of P as a
+    reference for its sampling bias), the sliced W1, the k-NN KL in both
+    directions and JS, and with ``neural`` the critic's W1 and the
+    discriminator's JS.
+
+    Parameters
+    ----------
+    p, q : (n, d) and (m, d) numpy.ndarray
+        Samples of P and Q.
+    neural : bool, default False
+        Also train the neural critic and discriminator.
+    steps : int, default 2000
+        Their training steps.
+    k : int, default 5
+        The neighbour of the k-NN estimators.
+    seed : int, default 0
+        Seed of every random choice (projections, splits, training).
+    device : str, default "auto"
+        Where the networks train.
+
+    Returns
+    -------
+    list of dict
+        One per measure: ``measure``, ``value`` (a finite float, or None
+        where it could not be computed), ``interval`` (a 95% interval, or
+        None), ``note`` (what the value estimates and its known bias) and
+        ``error`` (None, or why ``value`` is None). A measure that fails, or
+        returns NaN or inf, gets ``value`` None and its reason in ``error``;
+        an interval with a NaN or infinite end becomes None and the note says so.
+
+    Raises
+    ------
+    InputError
+        If P and Q differ in dimension.
 
     Examples
     --------
@@ -141,41 +517,71 @@ def compare(
     ['W1 exact', 'Sliced W1', 'KL(P||Q) k-NN', 'KL(Q||P) k-NN', 'JS k-NN']
     >>> 0.8 < rows[0]["value"] < 1.2
     True
+    >>> rows = compare(rng.normal(size=(300, 3)), rng.normal(size=(100, 3)))
+    >>> print(rows[1]["measure"], "-", rows[1]["note"])  # doctest: +ELLIPSIS
+    W1 within P - the exact W1 between two disjoint random parts of P (200 and 100 points): ...
     """
-    from divergences.knn import js_knn, kl_knn
     from divergences.transport import ProblemTooLargeError, sliced_wasserstein, wasserstein
 
     if p.shape[1] != q.shape[1]:
         raise InputError(
             f"P and Q must have the same dimension d; got d = {p.shape[1]} and d = {q.shape[1]}"
         )
+    d = p.shape[1]
     rows: list[dict[str, Any]] = []
 
-    def add(measure: str, compute: Callable[[], Any], note: str = "") -> None:
+    def add(
+        measure: str, compute: Callable[[], Any], *, swapped: bool = False, **fill: Any
+    ) -> bool:
+        note = _NOTES[measure].format(k=_ordinal(k), **fill)
         try:
-            value = compute()
+            with warnings.catch_warnings(record=True) as caught:
+                # a library warning belongs to its row, not to stderr above the table
+                warnings.simplefilter("always")
+                value = compute()
         except ProblemTooLargeError:
             rows.append(
-                _row(measure, None, None, "too large for the exact solver; --neural estimates W1")
+                _row(
+                    measure,
+                    note,
+                    error="too large for the exact solver in this memory; --neural estimates W1",
+                )
             )
-            return
-        except ValueError as error:
-            rows.append(_row(measure, None, None, str(error)))
-            return
-        if isinstance(value, tuple):
-            rows.append(_row(measure, value[0], value[1], note))
-        else:
-            rows.append(_row(measure, float(value), None, note))
+            return False
+        except Exception as error:  # one row's failure must not end the table
+            rows.append(_row(measure, note, error=_user_message(error, swapped=swapped)))
+            return False
+        value, interval = value if isinstance(value, tuple) else (value, None)
+        value = float(value)
+        if not math.isfinite(value):
+            rows.append(
+                _row(measure, note, error=f"the estimator returned {value}, not an estimate")
+            )
+            return False
+        if interval is not None and not all(math.isfinite(float(end)) for end in interval):
+            note += f" (no interval: its ends came out as {interval[0]}, {interval[1]})"
+            interval = None
+        for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
+            note += f". Warning: {message}"
+        rows.append(_row(measure, note, value, interval))
+        return True
 
-    add("W1 exact", lambda: wasserstein(p, q), "POT network simplex (sort-based in 1-D)")
-    add(
-        "Sliced W1",
-        lambda: sliced_wasserstein(p, q, seed=seed),
-        "a different metric, a lower bound of W1 (not an estimate of it); 200 projections",
-    )
-    add("KL(P||Q) k-NN", lambda: kl_knn(p, q, k=k), f"k = {k}; consistent if densities overlap")
-    add("KL(Q||P) k-NN", lambda: kl_knn(q, p, k=k), f"k = {k}")
-    add("JS k-NN", lambda: js_knn(p, q, k=k), f"k = {k}; in [0, log 2]")
+    floor = "; compare it with W1 within P below" if d > 2 else ""
+    how = "from the sorted values" if d == 1 else "POT's network simplex"
+    exact = add("W1 exact", lambda: wasserstein(p, q), how=how, rate=_bias_rate(d), floor=floor)
+    if exact and d > 2:
+        first, second = _reference_split(p.shape[0], q.shape[0], seed)
+        add(
+            "W1 within P",
+            lambda: wasserstein(p[first], p[second]),
+            sizes=f"{len(first)} and {len(second)}",
+        )
+    add("Sliced W1", lambda: sliced_wasserstein(p, q, seed=seed))
+    from divergences.knn import js_knn, kl_knn
+
+    add("KL(P||Q) k-NN", lambda: kl_knn(p, q, k=k))
+    add("KL(Q||P) k-NN", lambda: kl_knn(q, p, k=k), swapped=True)
+    add("JS k-NN", lambda: js_knn(p, q, k=k, seed=seed))
     if neural:
         from divergences.neural import js_dual, wasserstein_dual
 
@@ -189,76 +595,248 @@ def compare(
             result = js_dual(p, q, **options)
             return result.divergence, result.interval
 
-        add("W1 neural critic", critic, "held-out 20%; WGAN-GP, rescaled")
-        add("JS discriminator", discriminator, "held-out 20%; a lower bound")
+        add("W1 neural critic", critic)
+        add("JS discriminator", discriminator)
     return rows
 
 
 def _row(
-    measure: str, value: float | None, interval: tuple[float, float] | None, note: str
+    measure: str,
+    note: str,
+    value: float | None = None,
+    interval: tuple[float, float] | None = None,
+    error: str | None = None,
 ) -> dict[str, Any]:
     return {
         "measure": measure,
         "value": value,
         "interval": None if interval is None else [float(interval[0]), float(interval[1])],
         "note": note,
+        "error": error,
     }
 
 
-def _format_table(rows: list[dict[str, Any]], header: str) -> str:
-    lines = [header, f"{'measure':18s}{'value':>10s}  {'95% interval':21s}  notes"]
+def _number(value: float, smallest: float = 1e-3) -> str:
+    # Four decimals for the usual magnitudes; data at 1e200 would give hundreds of
+    # digits, and data at 1e-200 a misleading 0.0000.
+    if value == 0 or smallest <= abs(value) < 1e7:
+        return f"{value:.4f}"
+    return f"{value:.4g}"
+
+
+def _format_table(rows: list[dict[str, Any]], header: str, width: int | None = None) -> str:
+    """The rows as a table of numbers, then each row's note as a wrapped paragraph."""
+    if width is None:
+        width = min(max(shutil.get_terminal_size().columns, 60), 100)
+    name_width = max(len(row["measure"]) for row in rows) + 2
+    lines = [header, f"{'measure':{name_width}s}{'value':>12s}  95% interval"]
     for row in rows:
-        value = "-" if row["value"] is None else f"{row['value']:10.4f}"
+        value = "-" if row["value"] is None else _number(row["value"])
         interval = row["interval"]
-        span = "" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
-        lines.append(f"{row['measure']:18s}{value:>10s}  {span:21s}  {row['note']}")
+        span = "" if interval is None else f"[{_number(interval[0])}, {_number(interval[1])}]"
+        lines.append(f"{row['measure']:{name_width}s}{value:>12s}  {span}".rstrip())
+    lines += ["", "notes:"]
+    for row in rows:
+        text = row["note"] if row["error"] is None else f"not computed: {row['error']}"
+        lines += textwrap.wrap(
+            text,
+            width,
+            initial_indent=f"  {row['measure']:{name_width}s}",
+            subsequent_indent=" " * (name_width + 2),
+            break_on_hyphens=False,
+        )
     return "\n".join(lines)
 
 
-def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
-    if args.k < 1:
-        parser.error("--k must be at least 1")
-    if args.seed < 0:
-        parser.error("--seed must be non-negative")
-    try:
-        p = load_samples(args.p, "P")
-        q = load_samples(args.q, "Q")
-        rows = compare(
-            p,
-            q,
-            neural=args.neural,
-            steps=args.steps,
-            k=args.k,
-            seed=args.seed,
-            device=args.device,
+def _check_k(samples: dict[str, np.ndarray], k: int) -> None:
+    """Refuse a --k that the k-NN estimators cannot use here, naming the largest that works.
+
+    Each estimator looks for every point's k-th nearest neighbour among the
+    other points of its own sample, so each sample needs at least k + 1
+    distinct points (repeats count once).
+    """
+    counts = {name: len(np.unique(x, axis=0)) for name, x in samples.items()}
+    name, distinct = min(counts.items(), key=lambda item: item[1])
+    if distinct >= k + 1:
+        return
+    rows = samples[name].shape[0]
+    have = f"{name} has {distinct}" + (f" (of {rows} samples)" if distinct < rows else "")
+    fix = (
+        f"choose --k {distinct - 1} or less"
+        if distinct >= 2
+        else "the k-NN estimators need at least 2 distinct points in each"
+    )
+    raise InputError(
+        f"--k {k} needs at least {k + 1} distinct points in each of P and Q (each point's "
+        f"k-th nearest neighbour among the others); {have}: {fix}"
+    )
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    p = load_samples(args.p, "P")
+    q = load_samples(args.q, "Q")
+    if p.shape[1] != q.shape[1]:
+        raise InputError(
+            f"P and Q must have the same dimension d; got d = {p.shape[1]} ({args.p}) "
+            f"and d = {q.shape[1]} ({args.q})"
         )
-    except InputError as error:
-        print(f"divergences compare: {error}", file=sys.stderr)
-        return 1
+    _check_k({"P": p, "Q": q}, args.k)
+    if args.neural:
+        _check_device(args.device)
+    rows = compare(
+        p, q, neural=args.neural, steps=args.steps, k=args.k, seed=args.seed, device=args.device
+    )
     if args.json:
         payload = {
             "p": {"path": str(args.p), "n": p.shape[0], "d": p.shape[1]},
             "q": {"path": str(args.q), "n": q.shape[0], "d": q.shape[1]},
-            "measures": [
-                {
-                    **row,
-                    "value": row["value"]
-                    if row["value"] is None or math.isfinite(row["value"])
-                    else str(row["value"]),
-                }
-                for row in rows
-            ],
+            "measures": rows,
         }
-        print(json.dumps(payload, indent=1))
+        # allow_nan=False: strict JSON; compare() has already turned NaN and inf into None
+        print(json.dumps(payload, indent=1, allow_nan=False))
     else:
         header = (
             f"P: {args.p} ({p.shape[0]} samples), Q: {args.q} ({q.shape[0]} samples), "
             f"d = {p.shape[1]}"
         )
         print(_format_table(rows, header))
+    failed = [row["measure"] for row in rows if row["error"] is not None]
+    if failed:
+        sys.stdout.flush()
+        print(
+            f"divergences compare: {len(failed)} of {len(rows)} measures could not be computed "
+            f"({', '.join(failed)}); their notes say why",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+# ---------------------------------------------------------------------------
+# gradients and devices
+
+
+def _check_device(device: str) -> None:
+    """Refuse a CUDA device this machine does not have, before any work is done."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError(
+            f"--device {device}: CUDA is not available here (torch {torch.__version__}); "
+            "use --device cpu, or auto to take a GPU when there is one"
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise InputError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA "
+            f"device(s), numbered from 0"
+        )
+
+
+def _run_gradients(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError(
+            "the figures need matplotlib; install it with: pip install 'divergences[bench]'"
+        )
+    _check_device(args.device)
+    from divergences.experiments.report import run, summary_table
+
+    paths = run(
+        args.output,
+        quick=args.quick,
+        seeds=args.seeds,
+        device=args.device,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    print(summary_table(paths["json"]))
+    for name, path in paths.items():
+        print(f"wrote {name:9s} {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# the parser
+
+
+def _integer(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer in [minimum, maximum]; the error names the bound."""
+
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}{why}; got {value}")
+        return value
+
+    return integer
+
+
+def _finite(text: str) -> float:
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number; got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    value = _finite(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive; got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    """An argparse type: auto, cpu, cuda or cuda:N (whether CUDA is here is checked later)."""
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text) is None:
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N; got {text!r}")
+    return text
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description or epilog to the terminal's width.
+
+    A paragraph with indented lines (the examples) is kept as written, so that
+    commands can be copied; argparse's default would join them into one line.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith(" ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(
+                    textwrap.fill(
+                        " ".join(paragraph.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                    )
+                )
+        return "\n\n".join(paragraphs)
+
+
+_EXIT_STATUS = (
+    "exit status: 0 on success; 1 when a file, an option's value or the machine cannot "
+    "do what was asked (one line on stderr says what was wrong and what was expected); "
+    "2 for a usage error."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -266,31 +844,101 @@ def _parser() -> argparse.ArgumentParser:
         prog="divergences",
         description="Divergences between distributions, and what their gradients do "
         "when the supports do not overlap.",
+        epilog=_EXIT_STATUS,
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    compare_parser = commands.add_parser(
+        "compare",
+        help="every applicable divergence between two sample files",
+        description="Read two sample files of shape (n, d) or (n,) and print the exact "
+        "Wasserstein-1 distance, the sliced W1 (a different, smaller metric), the k-NN KL in "
+        "both directions and JS, and with --neural the neural critic's W1 and the GAN "
+        "discriminator's JS with 95% intervals. A note under the table says what each number "
+        "estimates and how it is biased; for d > 2 a row gives the exact W1 between two parts "
+        "of P, the value that two samples of one law give.\n\n"
+        "Files: .npy holding real numbers (floating or integer), or text (.csv, .txt, .tsv) "
+        "with one sample per line, values separated by commas, semicolons, tabs or spaces, "
+        "an optional header line, and # comments.",
+        epilog="examples:\n  divergences compare p.npy q.npy\n"
+        "  divergences compare data.csv model.csv --neural --steps 1000 --json\n\n"
+        "exit status: 0 when every measure was computed; 1 when a file or option is "
+        "unusable, or a measure could not be computed (the table still shows the others and "
+        "their notes say why); 2 for a usage error.",
+        formatter_class=_HelpFormatter,
+    )
+    compare_parser.add_argument(
+        "p", metavar="P", help="samples of P: .npy, or text (.csv, .txt, .tsv)"
+    )
+    compare_parser.add_argument(
+        "q", metavar="Q", help="samples of Q: .npy, or text (.csv, .txt, .tsv)"
+    )
+    compare_parser.add_argument(
+        "--json", action="store_true", help="print JSON (strict: no NaN), not a table"
+    )
+    compare_parser.add_argument(
+        "--neural", action="store_true", help="also train the neural critic and discriminator"
+    )
+    compare_parser.add_argument(
+        "--steps",
+        type=_integer(1, _MAX_STEPS),
+        default=2000,
+        help="training steps of each neural estimator (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--k",
+        type=_integer(1),
+        default=5,
+        help="the k-NN estimators use each point's distance to its k-th nearest neighbour; "
+        "each file needs at least k + 1 distinct points (default: %(default)s)",
+    )
+    compare_parser.add_argument(
+        "--seed", type=_integer(0), default=0, help="random seed (default: %(default)s)"
+    )
+    compare_parser.add_argument(
+        "--device",
+        type=_device,
+        default="auto",
+        help="where the neural estimators train: auto (a GPU when there is one), cpu, cuda "
+        "or cuda:N (default: %(default)s)",
+    )
+
     demo = commands.add_parser(
         "demo",
         help="KL, JS and W on the disjoint-segments example at a few theta",
         description="Print KL and JS of P = (0, U[0,1]) and Q_theta = (theta, U[0,1]) from "
         "histograms of samples and in closed form, with the closed-form Wasserstein "
         "distance |theta|.",
-        epilog="example: divergences demo --thetas -1 0 0.1 1 --samples 5000",
+        epilog="example:\n  divergences demo --thetas -1 0 0.1 1 --samples 5000\n\n"
+        + _EXIT_STATUS,
+        formatter_class=_HelpFormatter,
     )
     demo.add_argument(
         "--thetas",
-        type=float,
+        type=_finite,
         nargs="+",
         default=list(_DEFAULT_THETAS),
         metavar="THETA",
         help="offsets of Q_theta (default: %(default)s)",
     )
     demo.add_argument(
-        "--samples", type=int, default=10_000, help="samples per distribution (default: 10000)"
+        "--samples",
+        type=_integer(1, MAX_DEMO_SAMPLES, " (about 1 GB of memory)"),
+        default=10_000,
+        help=f"samples per distribution, at most {MAX_DEMO_SAMPLES} (default: %(default)s)",
     )
     demo.add_argument(
-        "--bin-width", type=float, default=0.25, help="histogram bin width in x (default: 0.25)"
+        "--bin-width",
+        type=_positive,
+        default=0.25,
+        help=f"histogram bin width in x; the grid may have at most {MAX_BINS} bins "
+        "(default: %(default)s)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument(
+        "--seed", type=_integer(0), default=0, help="random seed (default: %(default)s)"
+    )
+
     gradients = commands.add_parser(
         "gradients",
         help="values and gradients of every method on the disjoint segments, with figures",
@@ -299,10 +947,14 @@ def _parser() -> argparse.ArgumentParser:
         "discriminator) over a grid of theta and seeds; gradient descent on theta with each "
         "loss; the trained critic and discriminator over the plane; the batched-critic timing. "
         "Writes gradients.json, gradients.csv, gradients.png, dynamics.png and critic_2d.png. "
-        "The plots need matplotlib (pip install 'divergences[bench]').",
+        "The plots need matplotlib (pip install 'divergences[bench]').\n\n"
+        "Nothing is lost: a folder that already holds files is refused unless --overwrite is "
+        "given, whether the folder can be written is checked before the run, and the results "
+        "are written to a temporary folder beside it and moved into place at the end, so an "
+        "interrupted run leaves the folder as it was.",
         epilog="examples:\n  divergences gradients --output results\n"
-        "  divergences gradients --quick --output /tmp/smoke --device cpu",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "  divergences gradients --quick --output /tmp/smoke --device cpu\n\n" + _EXIT_STATUS,
+        formatter_class=_HelpFormatter,
     )
     gradients.add_argument(
         "--output",
@@ -317,83 +969,61 @@ def _parser() -> argparse.ArgumentParser:
         "(without it, such a folder is refused)",
     )
     gradients.add_argument(
-        "--quick", action="store_true", help="a small run (one seed, five theta) in seconds"
+        "--quick", action="store_true", help="a small run: one seed, five theta, shorter training"
     )
     gradients.add_argument(
-        "--seeds", type=int, default=3, help="seeds of the sweep (default: %(default)s)"
+        "--seeds", type=_integer(1), default=3, help="seeds of the sweep (default: %(default)s)"
     )
     gradients.add_argument(
-        "--device", default="auto", help="auto, cpu or cuda (default: %(default)s)"
+        "--device",
+        type=_device,
+        default="auto",
+        help="auto (a GPU when there is one), cpu, cuda or cuda:N (default: %(default)s)",
     )
     gradients.add_argument("--no-progress", action="store_true", help="do not show progress bars")
-    compare_parser = commands.add_parser(
-        "compare",
-        help="every applicable divergence between two sample files",
-        description="Read two sample files (.npy, or .csv with one sample per line and an "
-        "optional header) of shape (n, d) or (n,), and print the exact Wasserstein-1 "
-        "distance, the sliced W1 (a smaller, different metric), the k-NN KL in both "
-        "directions and JS, and with --neural the neural critic's W1 and the GAN "
-        "discriminator's JS with 95% intervals.",
-        epilog="examples:\n  divergences compare p.npy q.npy\n"
-        "  divergences compare data.csv model.csv --neural --steps 1000 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    compare_parser.add_argument("p", metavar="P", help="samples of P (.npy or .csv)")
-    compare_parser.add_argument("q", metavar="Q", help="samples of Q (.npy or .csv)")
-    compare_parser.add_argument("--json", action="store_true", help="print JSON, not a table")
-    compare_parser.add_argument(
-        "--neural", action="store_true", help="also train the neural critic and discriminator"
-    )
-    compare_parser.add_argument(
-        "--steps",
-        type=int,
-        default=2000,
-        help="training steps of the neural estimators (default: %(default)s)",
-    )
-    compare_parser.add_argument(
-        "--k", type=int, default=5, help="neighbour of the k-NN estimators (default: %(default)s)"
-    )
-    compare_parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    compare_parser.add_argument(
-        "--device", default="auto", help="auto, cpu or cuda (default: %(default)s)"
-    )
+    for command in (compare_parser, demo, gradients):
+        command.set_defaults(command_parser=command)  # for its usage on an error
     return parser
 
 
-def _run_gradients(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import importlib.util
+# ---------------------------------------------------------------------------
+# the command boundary
 
-    if args.seeds < 1:
-        parser.error("--seeds must be at least 1")
-    if importlib.util.find_spec("matplotlib") is None:
-        print(
-            "divergences gradients: the figures need matplotlib; "
-            "install it with: pip install 'divergences[bench]'",
-            file=sys.stderr,
-        )
-        return 1
-    from divergences.experiments.report import run, summary_table
+_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "compare": _run_compare,
+    "demo": _run_demo,
+    "gradients": _run_gradients,
+}
 
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that ``finally`` blocks remove temporary folders."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    # Python's default SIGTERM ends the process without unwinding: the gradients
+    # run's temporary folder would stay behind.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        paths = run(
-            args.output,
-            quick=args.quick,
-            seeds=args.seeds,
-            device=args.device,
-            progress=not args.no_progress,
-            overwrite=args.overwrite,
-        )
-    except (ValueError, OSError) as error:
-        print(f"divergences gradients: {error}", file=sys.stderr)
-        return 1
-    print(summary_table(paths["json"]))
-    for name, path in paths.items():
-        print(f"wrote {name:9s} {path}")
-    return 0
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
+
+    0 on success, 1 for an error (one line on stderr), 2 for a usage error
+    (the subcommand's usage and one line on stderr), 130 when interrupted
+    (143 for SIGTERM).
 
     Examples
     --------
@@ -402,22 +1032,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # argparse would report these with the top-level usage
+            getattr(args, "command_parser", parser).error(
+                f"unrecognized arguments: {' '.join(extra)}"
+            )
+    except SystemExit as exit_:  # usage errors, --help and --version
+        return exit_.code if isinstance(exit_.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "gradients":
-        return _run_gradients(args, parser)
-    if args.command == "compare":
-        return _run_compare(args, parser)
-    if args.samples < 1:
-        parser.error("--samples must be at least 1")
-    if not args.bin_width > 0:
-        parser.error("--bin-width must be positive")
-    if args.seed < 0:
-        parser.error("--seed must be non-negative")
-    print(demo_table(args.thetas, n=args.samples, bin_width=args.bin_width, seed=args.seed))
-    return 0
+    prefix = f"divergences {args.command}:"
+    try:
+        with _terminate_as_interrupt():
+            return _RUNNERS[args.command](args)
+    except _Terminated:
+        print(f"{prefix} terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print(f"{prefix} interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader of stdout has gone (`divergences compare ... | head`); say nothing more,
+        # and keep Python from reporting the same broken pipe again when it flushes at exit
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as error:  # the boundary: one line, never a traceback
+        print(f"{prefix} {_user_message(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

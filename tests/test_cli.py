@@ -20,6 +20,16 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def table(stdout: str) -> dict[str, list[str]]:
+    """The compare table's rows, by measure: the lines between the column header and the notes."""
+    lines = stdout.split("\n\nnotes:")[0].splitlines()[2:]
+    return {line[:16].strip(): line[16:].split() for line in lines}
+
+
+def notes(stdout: str) -> str:
+    return " ".join(stdout.split("\n\nnotes:")[1].split())
+
+
 def test_demo_prints_the_closed_forms_and_histogram_estimates():
     result = run("demo", "--thetas", "-1", "0", "1", "--samples", "2000")
     assert result.returncode == 0, result.stderr
@@ -46,16 +56,29 @@ def test_no_command_prints_help_and_fails():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["demo", "--samples", "0"], "--samples must be at least 1"),
-        (["demo", "--bin-width", "-1"], "--bin-width must be positive"),
-        (["demo", "--thetas", "x"], "invalid float value"),
+        (["demo", "--samples", "0"], "argument --samples: must be at least 1; got 0"),
+        (["demo", "--bin-width", "-1"], "argument --bin-width: must be positive; got '-1'"),
+        (["demo", "--thetas", "x"], "argument --thetas: expected a number; got 'x'"),
+        (["demo", "--seed", "1.5"], "argument --seed: expected an integer; got '1.5'"),
+        (["demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["gradients", "--seeds", "0"], "argument --seeds: must be at least 1; got 0"),
         (["frobnicate"], "invalid choice"),
     ],
 )
-def test_bad_arguments_fail_with_a_message(args, message):
+def test_bad_arguments_fail_with_the_subcommands_usage(args, message):
     result = run(*args)
     assert result.returncode == 2
-    assert message in result.stderr
+    usage, error = result.stderr.strip().rsplit("\n", 1)
+    assert message in error
+    command = args[0] if args[0] != "frobnicate" else ""
+    assert usage.startswith(f"usage: divergences {command}".rstrip())
+    assert error.startswith(f"divergences {command}: error: ".replace(" :", ":"))
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"divergences {dv.__version__}"
 
 
 def test_help_lists_every_command_with_examples():
@@ -83,7 +106,7 @@ def test_compare_prints_every_measure_from_npy_and_csv(sample_files):
     p, q, p_path, q_path = sample_files
     result = run("compare", str(p_path), str(q_path))
     assert result.returncode == 0, result.stderr
-    rows = {line[:18].strip(): line[18:].split() for line in result.stdout.splitlines()[2:]}
+    rows = table(result.stdout)
     assert set(rows) == {"W1 exact", "Sliced W1", "KL(P||Q) k-NN", "KL(Q||P) k-NN", "JS k-NN"}
     # the exact W1 is POT's, called directly (4 decimals printed)
     expected = ot.emd2(
@@ -107,10 +130,11 @@ def test_compare_json_and_neural_intervals(sample_files):
         "cpu",
     )
     assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
+    payload = json.loads(result.stdout, parse_constant=_refuse)
     assert payload["p"] == {"path": str(p_path), "n": 400, "d": 2}
     measures = {row["measure"]: row for row in payload["measures"]}
-    np.testing.assert_allclose(measures["JS k-NN"]["value"], dv.js_knn(p, q), rtol=1e-12)
+    assert all(row["error"] is None for row in measures.values())
+    np.testing.assert_allclose(measures["JS k-NN"]["value"], dv.js_knn(p, q, seed=0), rtol=1e-12)
     for name in ("W1 neural critic", "JS discriminator"):
         low, high = measures[name]["interval"]
         assert low <= measures[name]["value"] <= high
@@ -123,18 +147,20 @@ def test_compare_one_dimensional_files(tmp_path):
     result = run("compare", str(tmp_path / "a.csv"), str(tmp_path / "b.npy"), "--k", "2")
     assert result.returncode == 0, result.stderr
     assert "d = 1" in result.stdout
-    exact = next(line for line in result.stdout.splitlines() if line.startswith("W1 exact"))
-    assert float(exact.split()[2]) == 2.0  # a translate by 2
+    assert float(table(result.stdout)["W1 exact"][0]) == 2.0  # a translate by 2
+    assert "W1 within P" not in result.stdout  # the bias reference is for d > 2
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda d: d / "missing.npy", "P: no such file"),
-        (lambda d: _write(d / "p.txt2", "1,2\n"), "expected a .npy or .csv file"),
+        (lambda d: _write(d / "p.txt2", "1,2\n"), "expected a .npy file or a text file"),
         (lambda d: _save(d / "p.npy", np.zeros((2, 2, 2))), "shape (n, d) or (n,)"),
-        (lambda d: _save(d / "p.npy", np.array([[1.0, np.nan]])), "NaN or inf"),
-        (lambda d: _write(d / "p.csv", "a,b\nx,y\n"), "cannot read"),
+        (lambda d: _save(d / "p.npy", np.array([[1.0, np.nan]])), "NaN or inf (nan at row 0"),
+        (lambda d: _write(d / "p.csv", "a,b\nx,y\n"), "line 2, column 1: 'x' is not"),
+        (lambda d: _write(d / "p.csv", "a,b\n"), "header line and no samples"),
+        (lambda d: _write(d / "p.csv", "a,b\n1,2\nx,y\n"), "line 3, column 1: 'x' is not"),
         (lambda d: _save(d / "p.npy", np.zeros((5, 3))), "same dimension"),
     ],
 )
@@ -144,30 +170,46 @@ def test_compare_bad_files_fail_with_a_message(tmp_path, make, message):
     assert result.returncode == 1
     assert message in result.stderr
     assert result.stderr.startswith("divergences compare: ")
+    assert result.stderr.count("\n") == 1
 
 
-def test_compare_too_few_samples_for_knn_is_reported_not_fatal(tmp_path):
+def test_compare_too_few_samples_for_k_names_the_largest_k_that_works(tmp_path):
     np.save(tmp_path / "p.npy", np.array([[0.0], [1.0], [2.0]]))
-    np.save(tmp_path / "q.npy", np.array([[5.0], [6.0], [7.0]]))
+    np.save(tmp_path / "q.npy", np.array([[5.0], [6.0], [7.0], [8.0]]))
     result = run("compare", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "divergences compare: --k 5 needs at least 6 distinct points in each of P and Q "
+        "(each point's k-th nearest neighbour among the others); P has 3: choose --k 2 or "
+        "less\n"
+    )
+    result = run("compare", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"), "--k", "2")
     assert result.returncode == 0, result.stderr
-    knn = next(line for line in result.stdout.splitlines() if line.startswith("KL(P||Q)"))
-    assert "at least k + 1 = 6 samples" in knn and " - " in knn
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--k", "0"], "--k must be at least 1"),
-        (["--steps", "0"], "--steps must be at least 1"),
-        (["--seed", "-1"], "--seed must be non-negative"),
+        (["--k", "0"], "argument --k: must be at least 1; got 0"),
+        (["--steps", "0"], "argument --steps: must be at least 1; got 0"),
+        (["--steps", "10" * 20], "argument --steps: must be at most 10000000"),
+        (["--seed", "-1"], "argument --seed: must be at least 0; got -1"),
+        (["--device", "gpu"], "argument --device: expected auto, cpu, cuda or cuda:N; got 'gpu'"),
     ],
 )
 def test_compare_bad_options(sample_files, args, message):
     _, _, p_path, q_path = sample_files
     result = run("compare", str(p_path), str(q_path), *args)
     assert result.returncode == 2
-    assert message in result.stderr
+    assert result.stderr.startswith("usage: divergences compare ")
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith(f"divergences compare: error: {message}")
+    )
+
+
+def _refuse(constant):
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _write(path, text):

@@ -122,8 +122,9 @@ def _staging_folder(output: Path, overwrite: bool) -> Path:
     if output.is_dir():
         if any(output.iterdir()) and not overwrite:
             raise FileExistsError(
-                f"{output} already holds files; choose an empty or new folder, or pass "
-                "--overwrite (overwrite=True) to replace the results in it"
+                f"{output} already holds files; choose an empty or new folder, or allow "
+                "replacing the results in it (--overwrite on the command line, overwrite=True "
+                "in Python)"
             )
         if not os.access(output, os.W_OK | os.X_OK):
             raise PermissionError(f"cannot write to {output}")

@@ -133,7 +133,7 @@ def test_gradients_command_rejects_bad_seeds():
         check=False,
     )
     assert result.returncode == 2
-    assert "--seeds must be at least 1" in result.stderr
+    assert "argument --seeds: must be at least 1" in result.stderr
 
 
 def test_gradients_command_refuses_a_folder_with_files(tmp_path):
