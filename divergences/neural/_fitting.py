@@ -180,7 +180,8 @@ def _lazy_side(
             raise ValueError(f"{name} must contain only finite numbers; found NaN or inf")
         return torch.as_tensor(block, device=device)
 
-    parts, chosen = {}, {}
+    parts: dict[str, torch.Tensor] = {}
+    chosen: dict[str, np.ndarray] = {}
     for role in ("test", "validation"):
         if role in bounds:
             size = min(

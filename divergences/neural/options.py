@@ -146,11 +146,11 @@ class TrainingOptions:
             "learning_rate": None
             if self.learning_rate is None
             else _positive(self.learning_rate, "learning_rate"),
-            "batch_size": check_count(self.batch_size, "batch_size"),
-            "steps": None if self.steps is None else check_count(self.steps, "steps"),
+            "batch_size": _count(self.batch_size, "batch_size"),
+            "steps": None if self.steps is None else _count(self.steps, "steps"),
             "holdout": _share(self.holdout, "holdout"),
             "validation": _share(self.validation, "validation", zero=True),
-            "evaluation_size": check_count(self.evaluation_size, "evaluation_size", minimum=2),
+            "evaluation_size": _count(self.evaluation_size, "evaluation_size", minimum=2),
             "seed": check_seed(self.seed),
             "threads": None if self.threads is None else check_count(self.threads, "threads"),
             "progress": _flag(self.progress, "progress"),
@@ -237,12 +237,29 @@ def resolve_device(device: Any) -> torch.device:
         ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available here")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was requested but there are {torch.cuda.device_count()} "
+            "CUDA devices here"
+        )
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(
             f"device must be 'auto', 'cpu' or a CUDA device; got {device!r} "
             f"(the {resolved.type!r} backend is not supported)"
         )
     return resolved
+
+
+#: The largest count an option takes: far beyond any useful run (2000 steps take
+#: seconds), and below the 2^63 at which torch's integers overflow.
+_MAX_COUNT = 10**12
+
+
+def _count(value: Any, name: str, *, minimum: int = 1) -> int:
+    count = check_count(value, name, minimum=minimum)
+    if count > _MAX_COUNT:
+        raise ValueError(f"{name} must be at most {_MAX_COUNT:.0e}; got {count}")
+    return count
 
 
 def _positive(value: Any, name: str) -> float:

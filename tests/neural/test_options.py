@@ -98,3 +98,11 @@ def test_make_optimizer_follows_the_options_and_the_preference():
         parameters, "rmsprop"
     )
     assert isinstance(chosen, torch.optim.Adam) and chosen.defaults["lr"] == 0.1
+
+
+def test_counts_beyond_any_run_are_refused():
+    # torch overflows near 2^63 steps; the options say so first
+    with pytest.raises(ValueError, match="steps must be at most 1e"):
+        TrainingOptions(steps=10**30)
+    with pytest.raises(ValueError, match="batch_size must be at most 1e"):
+        TrainingOptions(batch_size=10**13)
