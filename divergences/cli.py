@@ -752,6 +752,7 @@ def _run_gradients(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        stop=_TERMINATED.is_set,
     )
     print(summary_table(paths["json"]))
     for name, path in paths.items():
@@ -1000,6 +1001,12 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that ``finally`` blocks remove temporary folders."""
 
 
+# Set by the SIGTERM handler: an exception raised from a signal handler can land where
+# Python only reports it (a finaliser, a callback from C), so the gradients run also asks
+# this before replacing any file, and main() before reporting success.
+_TERMINATED = threading.Event()
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     # Python's default SIGTERM ends the process without unwinding: the gradients
@@ -1009,6 +1016,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: Any) -> None:
+        _TERMINATED.set()
         raise _Terminated
 
     previous = signal.signal(signal.SIGTERM, interrupt)
@@ -1046,7 +1054,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"divergences {args.command}:"
     try:
         with _terminate_as_interrupt():
-            return _RUNNERS[args.command](args)
+            status = _RUNNERS[args.command](args)
+        if _TERMINATED.is_set():
+            raise _Terminated
+        return status
     except _Terminated:
         print(f"{prefix} terminated (SIGTERM)", file=sys.stderr)
         return 143

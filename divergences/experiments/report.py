@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +89,17 @@ def run(
     device: str = "auto",
     progress: bool = True,
     overwrite: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, Path]:
     """Run the sweep, the dynamics, the picture and the stack timing into ``output``.
 
     Writes the files of :data:`FILES`: ``gradients.json`` (the machine,
     every setting, rows, summaries and timings), ``gradients.csv`` (the
     sweep's rows) and three figures. ``quick`` runs a small version (five
-    theta, one seed, fewer steps). Returns the paths written.
+    theta, one seed, fewer steps). ``stop``, if given, is asked once more
+    before the results replace anything: a true answer (an interruption the
+    caller recorded) leaves the output as it was and raises
+    ``KeyboardInterrupt``. Returns the paths written.
 
     Raises
     ------
@@ -110,6 +114,8 @@ def run(
     staging = _staging_folder(output, overwrite)
     try:
         paths = _write_all(staging, quick, seeds, device, progress)
+        if stop is not None and stop():
+            raise KeyboardInterrupt
         return _move_into_place(staging, output, paths)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

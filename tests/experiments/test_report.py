@@ -163,3 +163,14 @@ def test_gradients_command_without_matplotlib_says_what_to_install(monkeypatch, 
     )
     assert cli.main(["gradients", "--quick"]) == 1
     assert "pip install 'divergences[bench]'" in capsys.readouterr().err
+
+
+def test_a_recorded_stop_leaves_the_output_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "_write_all", _fake_run)
+    output = tmp_path / "results"
+    output.mkdir()
+    (output / "gradients.json").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        report.run(output, overwrite=True, stop=lambda: True)
+    assert (output / "gradients.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
