@@ -507,6 +507,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the JSON")
     parser.add_argument(
+        "--js", action="store_true", help="rerun only the JS estimates into the JSON"
+    )
+    parser.add_argument(
         "--timing",
         action="store_true",
         help="measure only the times and the throughput (on a quiet machine) into the JSON",
@@ -514,6 +517,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.replot:
         replot()
+        return
+    if args.js:
+        path = RESULTS / "neural_dual.json"
+        payload = json.loads(path.read_text())
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            payload["js"] = list(pool.map(js_task, js_tasks(False, args.seeds, args.device)))
+        payload["summary"] = summarise(payload["rows"], payload["js"])
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        for row in payload["js"]:
+            print(row)
+        print(f"wrote {path}")
         return
     if args.timing:
         path = RESULTS / "neural_dual.json"

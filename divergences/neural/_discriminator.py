@@ -37,7 +37,12 @@ class DiscriminatorResult:
     stderr : float
         Standard error of the unclipped estimate from the held-out per-sample values.
     interval : tuple of float
-        ``divergence ± 1.96 stderr``, clipped to :math:`[0, \log 2]`.
+        From ``divergence - 1.96 stderr`` to ``max(divergence,
+        train_divergence) + 1.96 stderr``, within :math:`[0, \log 2]`: the
+        held-out bound is a lower bound of JS up to its noise, and where the
+        discriminator fitted its training sample (in high dimension, with
+        few samples) its training value is above the held-out one and JS
+        can lie anywhere between them.
     train_divergence : float
         The same on the training samples; a gap above ``divergence`` shows
         over-fitting.
@@ -293,10 +298,12 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     def clip(value: float) -> float:
         return min(max(value, 0.0), _LOG2)
 
-    # JS is at least 0, and the held-out bound is a noisy lower bound of JS: the
-    # interval never collapses to a point where the bound dips below 0.
+    # The held-out bound is a noisy lower bound of JS (any discriminator's is), and
+    # the training value of a discriminator that fitted its sample is an upward-biased
+    # one: where the two part, JS is taken to lie between them. JS is at least 0, and
+    # the interval never collapses to a point where the bound dips below 0.
     low = clip(raw - 1.96 * stderr)
-    high = clip(max(raw, 0.0) + 1.96 * stderr)
+    high = clip(max(raw, train_value, 0.0) + 1.96 * stderr)
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,
