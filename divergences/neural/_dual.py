@@ -149,7 +149,11 @@ def _gradient_norms(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
 
 
 def equalisation(
-    values: torch.Tensor, slopes: torch.Tensor, is_data: torch.Tensor, bins: int = 64
+    values: torch.Tensor,
+    slopes: torch.Tensor,
+    is_data: torch.Tensor,
+    bins: int = 64,
+    device: torch.device | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Knots of the monotone map :math:`\phi` with :math:`\phi' = 1 / \bar s(v)`.
 
@@ -163,9 +167,12 @@ def equalisation(
     across the groups, so that :math:`\phi \circ f` has mean slope 1 at every
     level: the correction is exact for any critic that is a monotone function
     of an optimal one (a quadratic where the optimum is a norm, say). Returns
-    float64 knots, strictly increasing, or empty ones where the values do not
-    vary.
+    float64 knots on ``device`` (the values' by default), strictly increasing,
+    or empty ones where the values do not vary.
     """
+    # a few thousand numbers, walked bin by bin: on the host, not one device sync per bin
+    device = values.device if device is None else device
+    values, slopes, is_data = values.cpu(), slopes.cpu(), is_data.cpu()
     order = torch.argsort(values)
     v = values[order].double()
     s = slopes[order].double()
@@ -186,10 +193,10 @@ def equalisation(
             widths.append((top - knots_in[-1]) / torch.clamp(mean, min=floor))
             knots_in.append(top)
     if not widths:
-        empty = v.new_zeros(0)
+        empty = v.new_zeros(0).to(device)
         return empty, empty
     knots_out = torch.cat([v.new_zeros(1), torch.cumsum(torch.stack(widths), 0)])
-    return torch.stack(knots_in), knots_out
+    return torch.stack(knots_in).to(device), knots_out.to(device)
 
 
 def wasserstein_dual(
@@ -453,7 +460,7 @@ def _calibrate(fitted: Fitted, rescale: bool) -> _Calibrated:
         group = current()
         values = group.gather(evaluate(model, points))
         knots_in, knots_out = equalisation(
-            values, group.gather(norms / slope), group.gather(is_data)
+            values, group.gather(norms / slope), group.gather(is_data), device=values.device
         )
         model.knots_in, model.knots_out = knots_in, knots_out
     return _Calibrated(fitted, plain, _mean_difference(model, cal_p, cal_q))

@@ -10,6 +10,7 @@ import divergences as dv
 from divergences.neural import (
     STATISTICS,
     Critic,
+    CriticStack,
     KantorovichDual,
     TrainingDivergedError,
     TrainingOptions,
@@ -128,3 +129,31 @@ def test_small_critics_train_on_one_thread_and_the_setting_is_restored():
         assert seen == [2]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="checks host synchronisation on CUDA")
+def test_training_on_cuda_does_not_wait_for_the_device_every_step():
+    # torch warns at every synchronising operation in this mode: the loop may look at
+    # the device once per logging window (50 steps), not once per step.
+    import warnings
+
+    x = torch.randn(4000, 2, device="cuda")
+    y = x + 1
+
+    def sample(size, generator):
+        index = torch.randint(4000, (1, size), generator=generator, device="cuda")
+        return x[index], y[index]
+
+    stack = CriticStack([Critic(2, 64, 2)]).cuda()
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(
+                stack, KantorovichDual(), sample, TrainingOptions(steps=400), generator=generator
+            )
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) <= 400 // 50 + 4, f"{len(syncs)} synchronisations in 400 steps"
