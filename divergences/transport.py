@@ -357,6 +357,25 @@ def available_memory() -> int | None:
         return None
 
 
+def _refuse_early(x: Any, y: Any, memory_limit: float | None, one_dimension_sorts: bool) -> None:
+    """The memory guard on the arrays' shapes alone, before any sample is read.
+
+    A memory-mapped file too large for the linear program is refused without
+    scanning it for NaN (which would read every page and allocate a mask of
+    its size); lists are small enough to check after validation as usual.
+    """
+    shapes: list[tuple[int, ...]] = []
+    for value in (x, y):
+        shape = getattr(value, "shape", None)
+        if shape is None or len(shape) not in (1, 2):
+            return
+        shapes.append(tuple(int(size) for size in shape))
+    dims = {1 if len(shape) == 1 else shape[1] for shape in shapes}
+    if one_dimension_sorts and dims == {1}:
+        return  # the 1-D path sorts, and builds no cost matrix
+    _check_memory(shapes[0][0], shapes[1][0], memory_limit)
+
+
 def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
     needed = _BYTES_PER_ENTRY * n * m
     if memory_limit is None:
@@ -632,8 +651,9 @@ def wasserstein(
     >>> dv.wasserstein(x, [[0.0, 3.0], [1.0, 4.0]], p=2)  # moves of 3 and 4
     3.5355...
     """
-    problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
     max_iter, memory_limit = _solver_options(max_iter, memory_limit)
+    _refuse_early(x, y, memory_limit, one_dimension_sorts=True)
+    problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
     if problem.x.shape[1] == 1:
         return _cost_1d(problem).distance()
     return _solve_lp(problem, max_iter, memory_limit).scaled.distance()
@@ -719,8 +739,10 @@ def optimal_transport(
     array([[0.5, 0. ],
            [0. , 0.5]])
     """
+    max_iter, memory_limit = _solver_options(max_iter, memory_limit)
+    _refuse_early(x, y, memory_limit, one_dimension_sorts=False)
     problem = _prepare(x, y, p=p, weights_x=weights_x, weights_y=weights_y, metric=metric)
-    solution = _solve_lp(problem, *_solver_options(max_iter, memory_limit))
+    solution = _solve_lp(problem, max_iter, memory_limit)
     scaled, backend = solution.scaled, problem.backend
     return TransportResult(
         distance=scaled.distance(),

@@ -508,3 +508,18 @@ def test_large_p_beyond_float_resolution_is_an_error():
         dv.wasserstein(x[:, 0], y[:, 0], p=2000)
     # a zero-weight sample far away is no gap that counts: W is 0, not an error
     assert dv.wasserstein([-5.0, 0.0], [0.0], weights_x=[0.0, 1.0], p=2000) == 0.0
+
+
+def test_a_memory_map_too_large_is_refused_before_it_is_read(tmp_path):
+    # 3e5 x 2 float32 on disk: the LP would need 4 TB; the refusal must come from the
+    # shapes alone, before NaN checks read (and allocate a mask of) every row.
+    big = np.lib.format.open_memmap(
+        tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(300_000, 2)
+    )
+    big[:] = np.nan  # would be "must contain only finite numbers" if it were read first
+    big.flush()
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    with pytest.raises(dv.ProblemTooLargeError, match="300000 and 300000 samples"):
+        dv.wasserstein(mapped, mapped)
+    with pytest.raises(dv.ProblemTooLargeError):
+        dv.optimal_transport(mapped, mapped)
