@@ -2,10 +2,12 @@
 
 KL and Jensen-Shannon divergences of probability vectors and their
 k-nearest-neighbour estimates from samples, exact and sliced Wasserstein
-distances between sample sets, neural estimates of W1 (a critic) and of JS (a
+distances between sample sets, the Sinkhorn divergence and the energy
+distance, neural estimates of W1 (a critic) and of JS (a
 GAN discriminator), closed-form references
 (:mod:`divergences.closed_form`) and seeded sample families
-(:mod:`divergences.families`). numpy arrays, lists and torch tensors are all
+(:mod:`divergences.families`), and generator losses with one calling convention
+(:mod:`divergences.losses`). numpy arrays, lists and torch tensors are all
 accepted; torch in gives torch out, with autograd.
 
 >>> import divergences as dv
@@ -16,6 +18,7 @@ accepted; torch in gives torch out, with autograd.
 from typing import Any
 
 from divergences import closed_form, families
+from divergences.energy import energy_distance
 from divergences.information import js, js_distance, kl
 from divergences.knn import js_knn, kl_knn
 from divergences.transport import (
@@ -37,6 +40,7 @@ __all__ = [
     "TransportResult",
     "__version__",
     "closed_form",
+    "energy_distance",
     "families",
     "js",
     "js_distance",
@@ -46,6 +50,7 @@ __all__ = [
     "kl",
     "kl_knn",
     "optimal_transport",
+    "sinkhorn_divergence",
     "sliced_wasserstein",
     "wasserstein",
     "wasserstein_dual",
@@ -62,10 +67,16 @@ _NEURAL = (
     "wasserstein_dual",
     "wasserstein_dual_batch",
 )
-_LAZY = dict.fromkeys(_NEURAL, "divergences.neural")
+_LAZY = dict.fromkeys(_NEURAL, "divergences.neural") | {
+    "sinkhorn_divergence": "divergences.sinkhorn"
+}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "losses":
+        import importlib
+
+        return importlib.import_module("divergences.losses")
     if name in _LAZY:
         import importlib
 

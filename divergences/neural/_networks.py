@@ -224,7 +224,7 @@ class _Perceptron(nn.Module):
             inputs.append(functional.leaky_relu(pres[-1], _LEAKY_SLOPE))
         data_pres = [pre[..., :first_row, :] for pre in pres]
         gradient_pres = [pre[..., first_row:, :] for pre in pres]
-        weights = value_weights.to(x.dtype).unsqueeze(0)
+        weights = value_weights.to(inputs[-1].dtype).unsqueeze(0)
         top_mean = weights @ inputs[-1][..., :first_row, :]
         weight_sum = weights.sum()
         value_top = value_scale * top_weight

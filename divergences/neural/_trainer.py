@@ -124,11 +124,15 @@ def train(
     log_every: int = 50,
     monitor: Callable[[Any], torch.Tensor] | None = None,
     check_every: int = 100,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> TrainingHistory:
     """Train ``network`` on ``objective`` for ``options.steps`` steps (default 2000).
 
     The optimiser is the one the options name (else the objective's), with the
-    options' learning rate decayed to 0 on a cosine schedule; each step draws
+    options' learning rate decayed to 0 on a cosine schedule, or ``optimizer``
+    as it is (its state and learning rate kept: training that resumes, as the
+    critic of :class:`~divergences.losses.WassersteinLoss` does between
+    generator steps); each step draws
     ``options.batch_size`` samples a side from ``sample``. Inside an initialised
     ``torch.distributed`` process group the gradients are averaged over the
     ranks after every step (one ``all_reduce``), so networks that start equal
@@ -161,6 +165,10 @@ def train(
         different steps).
     check_every : int, default 100
         Steps between two calls of ``monitor``.
+    optimizer : torch.optim.Optimizer, optional
+        An optimiser over the network's parameters to step, with no schedule:
+        its moments and learning rate carry over from one call to the next.
+        The options' ``optimizer`` and ``learning_rate`` are then unused.
 
     Returns
     -------
@@ -211,7 +219,15 @@ def train(
         generator = torch.Generator(device=device).manual_seed(seed)
     with cpu_threads(threads_for(network, options, device)):
         return _train(
-            network, objective, sample, options, generator, log_every, monitor, check_every
+            network,
+            objective,
+            sample,
+            options,
+            generator,
+            log_every,
+            monitor,
+            check_every,
+            optimizer,
         )
 
 
@@ -255,14 +271,19 @@ def _train(
     log_every: int,
     monitor: Callable[[Any], torch.Tensor] | None,
     check_every: int,
+    resumed: torch.optim.Optimizer | None,
 ) -> TrainingHistory:
     device = next(network.parameters()).device
     group = current()
     steps = options.steps_for(1)
-    optimizer = options.make_optimizer(
-        list(network.parameters()), getattr(objective, "optimizer", "adam")
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+    if resumed is None:
+        optimizer = options.make_optimizer(
+            list(network.parameters()), getattr(objective, "optimizer", "adam")
+        )
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    else:
+        optimizer = resumed
     windows = -(-steps // log_every)
     sums: torch.Tensor | None = None  # (windows, ..., statistics), shaped by the first step
     losses = torch.zeros(log_every, device=device)
@@ -277,7 +298,8 @@ def _train(
         group.average_gradients(network.parameters())
         optimizer.step()
         objective.after_step(network)
-        schedule.step()
+        if schedule is not None:
+            schedule.step()
         window, slot = divmod(step, log_every)
         if sums is None:
             sums = torch.zeros(windows, *stats.shape, device=device)

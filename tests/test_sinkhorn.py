@@ -1,0 +1,129 @@
+"""The Sinkhorn divergence against GeomLoss called directly, a converged log-domain
+Sinkhorn (POT), and its limits (Diracs, blur -> 0 and W1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import ot
+import pytest
+import torch
+from geomloss import SamplesLoss
+
+import divergences as dv
+from divergences.transport import ProblemTooLargeError
+from tests.conftest import convert, to_numpy
+
+
+def converged_entropic(x: np.ndarray, y: np.ndarray, eps: float) -> float:
+    """OT_eps with the cost |x - y| by POT's log-domain Sinkhorn run to convergence."""
+    cost = ot.dist(x, y, metric="euclidean")
+    a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
+    plan = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", numItermax=20000, stopThr=1e-11)
+    kl = np.sum(plan * np.log(np.maximum(plan, 1e-300) / np.outer(a, b)))
+    return float(np.sum(plan * cost) + eps * kl)
+
+
+def test_equals_geomloss_called_directly(kind: str) -> None:
+    """Data in [-0.9, 0.9]^2 with that box's corners: ours then hands GeomLoss the very
+    same numbers (its power-of-two standardisation is the identity there)."""
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.normal(size=(60, 2)) * 0.4, -0.9, 0.9)
+    x[:2] = [[0.9, 0.9], [-0.9, -0.9]]
+    y = np.clip(rng.normal(size=(50, 2)) * 0.4 + 0.2, -0.9, 0.9)
+    reference = SamplesLoss("sinkhorn", p=1, blur=0.05, scaling=0.9, debias=True)(
+        torch.from_numpy(x), torch.from_numpy(y)
+    )
+    value = dv.sinkhorn_divergence(convert(x, kind), convert(y, kind), blur=0.05, scaling=0.9)
+    np.testing.assert_allclose(to_numpy(value), reference.item(), rtol=1e-12)
+
+
+def test_other_scales_agree_with_geomloss_to_its_annealing_error() -> None:
+    """Elsewhere GeomLoss's temperature schedule starts from the data's own diameter, so
+    the two differ by that schedule's stopping error (a few 1e-4 at scaling 0.9)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 2)), rng.normal(size=(50, 2)) + 0.5
+    reference = SamplesLoss("sinkhorn", p=1, blur=0.3, scaling=0.9, debias=True)(
+        torch.from_numpy(x), torch.from_numpy(y)
+    )
+    np.testing.assert_allclose(
+        dv.sinkhorn_divergence(x, y, blur=0.3, scaling=0.9), reference.item(), rtol=2e-3
+    )
+
+
+def test_close_to_a_converged_solver() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + [1.0, 0.0]
+    blur = 0.5
+    reference = (
+        converged_entropic(x, y, blur)
+        - converged_entropic(x, x, blur) / 2
+        - converged_entropic(y, y, blur) / 2
+    )
+    value = dv.sinkhorn_divergence(x, y, blur=blur, scaling=0.95)
+    np.testing.assert_allclose(value, reference, rtol=5e-3)
+
+
+def test_two_diracs_give_their_distance() -> None:
+    """One point each: the plan is forced, OT_eps = |x - y| and the self terms are 0."""
+    # to GeomLoss's annealing error (its last temperature is extrapolated, not converged)
+    np.testing.assert_allclose(dv.sinkhorn_divergence([[0.0, 0.0]], [[3.0, 4.0]]), 5.0, rtol=2e-4)
+
+
+def test_tends_to_w1_as_blur_shrinks() -> None:
+    """Disjoint 1-D supports: every plan costs the mean difference, which is W1, so
+    S = W1 - (OT_eps(x, x) + OT_eps(y, y)) / 2, and the self terms vanish with the blur."""
+    x = np.random.default_rng(2).uniform(size=(200, 1))
+    y = np.random.default_rng(3).uniform(size=(200, 1)) + 1.5
+    exact = dv.wasserstein(x, y)
+    values = [dv.sinkhorn_divergence(x, y, blur=b, scaling=0.95) for b in (0.3, 0.03, 0.001)]
+    assert values[0] < values[1] < values[2] < exact
+    np.testing.assert_allclose(values[2], exact, rtol=5e-3)
+
+
+def test_translation_gradient_tends_to_sign() -> None:
+    x = torch.from_numpy(np.random.default_rng(4).uniform(size=(100, 1)))
+    for theta0, sign in ((3.0, 1.0), (-3.0, -1.0)):
+        theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
+        dv.sinkhorn_divergence(x + theta, x, blur=0.01).backward()
+        np.testing.assert_allclose(theta.grad.item(), sign, atol=0.02)
+
+
+@pytest.mark.parametrize("scale", [2.0**-300, 2.0**300, 1e-100, 1e100])
+def test_same_value_at_any_scale(scale: float) -> None:
+    """Exact for powers of two (the solver sees the same numbers); otherwise to the
+    annealing error, whose schedule depends on the standardised data's diameter."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + 1.0
+    tolerance = 1e-12 if np.log2(scale).is_integer() else 1e-4
+    np.testing.assert_allclose(
+        dv.sinkhorn_divergence(x * scale, y * scale, blur=0.1 * scale),
+        scale * dv.sinkhorn_divergence(x, y, blur=0.1),
+        rtol=tolerance,
+    )
+
+
+def test_p2_is_half_squared_w2_for_diracs() -> None:
+    np.testing.assert_allclose(dv.sinkhorn_divergence([[0.0]], [[2.0]], p=2), 2.0, rtol=2e-4)
+
+
+def test_keeps_dtype_and_device(device: str) -> None:
+    x = torch.randn(20, 2, device=device, requires_grad=True)
+    value = dv.sinkhorn_divergence(x, torch.randn(20, 2, device=device))
+    assert value.dtype == torch.float32 and value.device.type == device
+    value.backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="blur must be positive"):
+        dv.sinkhorn_divergence([0.0], [1.0], blur=0.0)
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        dv.sinkhorn_divergence([0.0], [1.0], p=3)
+    with pytest.raises(ValueError, match="scaling must lie strictly between 0 and 1"):
+        dv.sinkhorn_divergence([0.0], [1.0], scaling=1.0)
+    with pytest.raises(ValueError, match="same dimension"):
+        dv.sinkhorn_divergence(np.zeros((2, 2)), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="finite|NaN"):
+        dv.sinkhorn_divergence([np.inf], [1.0])
+    with pytest.raises(ProblemTooLargeError, match="memory_limit"):
+        dv.sinkhorn_divergence(np.zeros((100, 1)), np.zeros((100, 1)), memory_limit=1000)
