@@ -190,12 +190,11 @@ class _AdversarialLoss(nn.Module):
             self._generator = torch.Generator(device=device).manual_seed(seed)
         return network
 
-    def _fit_and_evaluate(
-        self, fake: torch.Tensor, real: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Train the network on this call's batches, then evaluate it on both (with
+    def _fit_and_evaluate(self, fake: Any, real: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check the batches, train the network on them, then evaluate it on both (with
         autograd to ``fake``), on the trainer's CPU threads: a small network run on
         two threads of a busy machine is up to 30x slower (see ``train``)."""
+        fake, real = _batches(fake, real)
         network = self._prepare(fake, real)
         options = TrainingOptions(
             steps=self.steps,
@@ -408,7 +407,6 @@ class WassersteinLoss(_AdversarialLoss):
         return self.network
 
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
-        fake, real = _batches(fake, real)
         on_fake, on_real = self._fit_and_evaluate(fake, real)
         return (on_real.mean() - on_fake.mean()).to(fake.dtype)
 
@@ -499,7 +497,6 @@ class GANLoss(_AdversarialLoss):
         return self.network
 
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
-        fake, real = _batches(fake, real)
         on_fake, on_real = self._fit_and_evaluate(fake, real)
         if self.kind == "saturating":
             value = log_d(on_real).mean() + log_one_minus_d(on_fake).mean()
@@ -564,10 +561,12 @@ class SinkhornLoss(nn.Module):
         The entropic length scale, in the units of the samples.
     p : {1, 2}, default 1
         The cost :math:`\|x - y\|` or :math:`\|x - y\|^2 / 2`.
-    scaling : float, default 0.9
-        The ε-scaling ratio (see :func:`divergences.sinkhorn_divergence`,
-        whose default 0.95 is twice as slow): the value is a few percent low
-        at small blurs, the gradient still points the right way.
+    scaling : float, default 0.5
+        The ε-scaling ratio (see :func:`divergences.sinkhorn_divergence`),
+        GeomLoss's own default: 4 to 7 times faster than the function's 0.95
+        (16 against 110 ms for 256 samples a side at blur 0.05), for a value
+        up to 23% low at small blurs; the gradient, which is what training
+        uses, still points from each sample toward its transport target.
 
     Examples
     --------
@@ -579,7 +578,7 @@ class SinkhornLoss(nn.Module):
     2.0
     """
 
-    def __init__(self, blur: float = 0.05, *, p: int = 1, scaling: float = 0.9) -> None:
+    def __init__(self, blur: float = 0.05, *, p: int = 1, scaling: float = 0.5) -> None:
         from divergences.sinkhorn import check_options
 
         super().__init__()

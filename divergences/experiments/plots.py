@@ -36,6 +36,9 @@ STYLE = {
     "gan_saturating": ("saturating E log(1 − D)", "tab:pink", "-", "o"),
     "gan_non_saturating": ("non-saturating −E log D", "tab:olive", "--", "s"),
     "kl_knn": ("KL k-NN", "tab:purple", "--", "o"),
+    "sinkhorn_0.02": ("Sinkhorn, blur 0.02", "tab:purple", "--", "o"),
+    "sinkhorn_0.2": ("Sinkhorn, blur 0.2", "tab:green", ":", "s"),
+    "energy": ("energy distance", "tab:orange", "-.", "^"),
 }
 
 #: The columns of the sweep figure: title, methods, the unit of the values, and where
@@ -50,6 +53,12 @@ FAMILIES = (
     ),
     ("GAN generator losses", ("gan_saturating", "gan_non_saturating"), "nats", "center left"),
     ("KL (closed form: +∞ for θ ≠ 0)", ("kl_knn",), "nats", "lower left"),
+    (
+        "Sinkhorn and energy",
+        ("w_exact", "sinkhorn_0.02", "sinkhorn_0.2", "energy"),
+        "distance",
+        "upper center",
+    ),
 )
 
 
@@ -71,7 +80,7 @@ def plot_sweep(rows: Sequence[SweepRow], path: Path) -> None:
     """
     plt = _pyplot()
     summary = summarise(rows)
-    fig, axes = plt.subplots(2, len(FAMILIES), figsize=(17, 7.5), sharex=True)
+    fig, axes = plt.subplots(2, len(FAMILIES), figsize=(21, 7.5), sharex=True)
     for column, (title, methods, unit, corner) in enumerate(FAMILIES):
         top, bottom = axes[0, column], axes[1, column]
         for order, method in enumerate(methods):
@@ -228,3 +237,105 @@ def _save(fig: Any, path: Path, *, layout: bool = True) -> None:
         fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+#: Colour and line style of each generator loss.
+LOSS_STYLE = {
+    "wasserstein": ("WassersteinLoss (critic)", "tab:blue", "-"),
+    "gan_saturating": ("GAN, saturating", "tab:pink", "--"),
+    "gan_non_saturating": ("GAN, non-saturating", "tab:olive", "-."),
+    "exact": ("exact minibatch W1", "black", ":"),
+    "sinkhorn": ("Sinkhorn divergence", "tab:purple", "-"),
+    "energy": ("energy distance", "tab:orange", "--"),
+}
+
+
+def plot_generator_samples(runs: Sequence[Any], path: Path) -> None:
+    """The final generated samples (first seed): one row per target, one column per loss,
+    over the target's own samples, with the run's measures in each panel."""
+    from divergences.experiments.generators import TARGETS
+
+    plt = _pyplot()
+    losses = list(dict.fromkeys(run.loss for run in runs))
+    targets = list(dict.fromkeys(run.target for run in runs))
+    fig, axes = plt.subplots(
+        len(targets),
+        len(losses),
+        figsize=(2.5 * len(losses) + 0.6, 2.6 * len(targets) + 0.9),
+        squeeze=False,
+        layout="constrained",
+    )
+    for row, target in enumerate(targets):
+        spec = TARGETS[target]
+        reference = spec.sample(2000, np.random.default_rng(0))
+        for column, loss in enumerate(losses):
+            ax = axes[row][column]
+            run = min(
+                (r for r in runs if r.loss == loss and r.target == target), key=lambda r: r.seed
+            )
+            final = run.checkpoints[-1]
+            ax.scatter(*reference.T, s=3, color="0.55", linewidths=0)
+            ax.scatter(*run.samples[:1000].T, s=3, color=LOSS_STYLE[loss][1], alpha=0.7)
+            measures = f"W1 {final.w1 / run.floor:.1f}× floor"
+            if len(spec.modes):
+                measures += f"\n{final.modes}/{len(spec.modes)} modes"
+            ax.text(
+                0.03,
+                0.03,
+                measures,
+                transform=ax.transAxes,
+                fontsize=8,
+                va="bottom",
+                bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0},
+            )
+            ax.set_xlim(-3.2, 3.2)
+            ax.set_ylim(-3.2, 3.2)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(spec.name, fontsize=9)
+            if row == 0:
+                ax.set_title(LOSS_STYLE[loss][0], fontsize=9)
+    fig.suptitle(
+        f"Generated samples after {runs[0].steps} generator steps, first seed "
+        "(grey: the target; W1 over the noise floor, modes covered)",
+        fontsize=11,
+    )
+    _save(fig, path, layout=False)
+
+
+def plot_generator_curves(runs: Sequence[Any], path: Path) -> None:
+    """W1 over the noise floor against generator steps and against seconds, one row per
+    target, one line per loss (median over seeds, shaded from the best to the worst)."""
+    from divergences.experiments.generators import TARGETS
+
+    plt = _pyplot()
+    targets = list(dict.fromkeys(run.target for run in runs))
+    losses = list(dict.fromkeys(run.loss for run in runs))
+    fig, axes = plt.subplots(len(targets), 2, figsize=(12, 3.6 * len(targets)), squeeze=False)
+    for row, target in enumerate(targets):
+        for column, key in enumerate(("step", "seconds")):
+            ax = axes[row][column]
+            for loss in losses:
+                mine = [r for r in runs if r.loss == loss and r.target == target]
+                ratios = np.array([[c.w1 / r.floor for c in r.checkpoints] for r in mine])
+                xs = np.median(
+                    np.array([[getattr(c, key) for c in r.checkpoints] for r in mine]), axis=0
+                )
+                label, color, style = LOSS_STYLE[loss]
+                ax.plot(xs, np.median(ratios, axis=0), style, color=color, label=label, lw=1.6)
+                if len(mine) > 1:
+                    ax.fill_between(
+                        xs, ratios.min(axis=0), ratios.max(axis=0), color=color, alpha=0.12, lw=0
+                    )
+            ax.axhline(1.0, color="gray", lw=1, ls=":")
+            ax.axhline(2.0, color="gray", lw=1, ls="--")
+            ax.set_yscale("log")
+            ax.set_xlabel("generator step" if key == "step" else "seconds of training")
+            ax.set_ylabel("W1(generated, target) / noise floor")
+            ax.set_title(f"{TARGETS[target].name}: against {'steps' if key == 'step' else 'time'}")
+            ax.grid(alpha=0.3, which="both")
+    axes[0][1].legend(fontsize=8, loc="upper right")
+    fig.suptitle("Exact W1 to the target over the noise floor (dotted: floor; dashed: 2× floor)")
+    _save(fig, path)

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +39,16 @@ from divergences.experiments.gradients import (
 from divergences.experiments.provenance import machine
 from divergences.neural import TrainingOptions
 
-__all__ = ["FILES", "run", "summary_table"]
+__all__ = [
+    "FILES",
+    "GENERATOR_FILES",
+    "generator_summary",
+    "generator_table",
+    "run",
+    "run_generators",
+    "summary_table",
+    "write_into",
+]
 
 #: What :func:`run` writes, by key.
 FILES = {
@@ -110,10 +120,33 @@ def run(
         If ``output`` (or the folder it would be made in) is not writable;
         checked before anything is computed.
     """
+    return write_into(
+        output,
+        lambda folder: _write_all(folder, quick, seeds, device, progress),
+        overwrite=overwrite,
+        stop=stop,
+    )
+
+
+def write_into(
+    output: str | Path,
+    write: Callable[[Path], dict[str, Path]],
+    *,
+    overwrite: bool = False,
+    stop: Callable[[], bool] | None = None,
+) -> dict[str, Path]:
+    """Let ``write`` fill a staging folder beside ``output``, then move its files there.
+
+    The safety of every experiment's run: a folder that already holds files is
+    refused unless ``overwrite``, writability is checked before ``write``
+    starts, nothing replaces a file until every file is written (and ``stop``,
+    if given, answered no), and the staging folder never stays behind.
+    Returns the paths in ``output``.
+    """
     output = Path(output)
     staging = _staging_folder(output, overwrite)
     try:
-        paths = _write_all(staging, quick, seeds, device, progress)
+        paths = write(staging)
         if stop is not None and stop():
             raise KeyboardInterrupt
         return _move_into_place(staging, output, paths)
@@ -245,3 +278,256 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(item) for item in value]
     return value
+
+
+#: What :func:`run_generators` writes, by key.
+GENERATOR_FILES = {
+    "json": "generators.json",
+    "csv": "generators.csv",
+    "samples": "generator_samples.png",
+    "curves": "generator_w1.png",
+}
+
+
+def _generator_settings(quick: bool, seeds: int) -> dict[str, Any]:
+    if quick:
+        return {
+            "targets": ("ring",),
+            "seeds": 1,
+            "steps": 300,
+            "every": 100,
+            "evaluation_size": 1000,
+            "sweep": None,  # the default learning rate, no sweep
+        }
+    return {
+        "targets": ("ring", "grid", "roll"),
+        "seeds": seeds,
+        "steps": 2500,
+        "every": 500,
+        "evaluation_size": 2000,
+        "sweep": {"rates": (3e-4, 1e-3), "target": "ring", "steps": 400},
+    }
+
+
+def run_generators(
+    output: str | Path,
+    *,
+    quick: bool = False,
+    seeds: int = 3,
+    device: str = "cpu",
+    workers: int = 1,
+    progress: bool = True,
+    overwrite: bool = False,
+    stop: Callable[[], bool] | None = None,
+) -> dict[str, Path]:
+    """Train the generator with every loss on every target into ``output``.
+
+    Each loss gets the generator's learning rate from the same small sweep
+    (3e-4 and 1e-3, 400 steps on the ring, the lower final W1), then trains
+    from the same initialisation on each target and seed for 2500 steps,
+    measured every 500 (``quick``: the ring, one seed, 300 steps, the rate
+    1e-3). Writes
+    the files of :data:`GENERATOR_FILES`; the run is as safe as :func:`run`'s.
+    ``workers`` > 1 trains that many runs at once in separate processes.
+    """
+    return write_into(
+        output,
+        lambda folder: _write_generators(folder, quick, seeds, device, workers, progress),
+        overwrite=overwrite,
+        stop=stop,
+    )
+
+
+def _write_generators(
+    folder: Path, quick: bool, seeds: int, device: str, workers: int, progress: bool
+) -> dict[str, Path]:
+    from divergences.experiments.generators import LOSSES
+    from divergences.experiments.plots import plot_generator_curves, plot_generator_samples
+
+    settings = _generator_settings(quick, seeds)
+    start = time.perf_counter()
+    common = {
+        "steps": settings["steps"],
+        "every": settings["every"],
+        "evaluation_size": settings["evaluation_size"],
+        "device": device,
+    }
+    rates = dict.fromkeys(LOSSES, 0.001)
+    sweep: list[dict[str, Any]] = []
+    if settings["sweep"] is not None:
+        spec = settings["sweep"]
+        jobs = [
+            (loss, spec["target"], {**common, "steps": spec["steps"], "learning_rate": rate})
+            for loss in LOSSES
+            for rate in spec["rates"]
+        ]
+        for (loss, _, arguments), result in zip(
+            jobs, _map(jobs, workers, progress, "learning-rate sweep"), strict=True
+        ):
+            sweep.append(
+                {
+                    "loss": loss,
+                    "learning_rate": arguments["learning_rate"],
+                    "w1": result.checkpoints[-1].w1,
+                }
+            )
+        for loss in LOSSES:
+            rates[loss] = min((r for r in sweep if r["loss"] == loss), key=lambda r: r["w1"])[
+                "learning_rate"
+            ]
+    jobs = [
+        (loss, target, {**common, "learning_rate": rates[loss], "seed": seed})
+        for target in settings["targets"]
+        for loss in LOSSES
+        for seed in range(settings["seeds"])
+    ]
+    runs = _map(jobs, workers, progress, "generator training")
+    paths = {key: folder / name for key, name in GENERATOR_FILES.items()}
+    payload = {
+        "machine": machine(),
+        "quick": quick,
+        "seconds": time.perf_counter() - start,
+        "settings": {**settings, "device": device, "learning_rates": rates},
+        "losses": LOSSES,
+        "sweep": sweep,
+        "runs": [
+            {
+                **{k: v for k, v in dataclasses.asdict(run).items() if k != "samples"},
+                "final": dataclasses.asdict(run.checkpoints[-1]),
+            }
+            for run in runs
+        ],
+    }
+    paths["json"].write_text(json.dumps(_json_safe(payload), indent=1) + "\n")
+    with paths["csv"].open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["loss", "target", "seed", "step", "seconds", "w1", "floor", "modes", "near"]
+        )
+        for run in runs:
+            for point in run.checkpoints:
+                writer.writerow(
+                    [
+                        run.loss,
+                        run.target,
+                        run.seed,
+                        point.step,
+                        f"{point.seconds:.3f}",
+                        f"{point.w1:.6g}",
+                        f"{run.floor:.6g}",
+                        point.modes,
+                        f"{point.near:.4f}",
+                    ]
+                )
+    plot_generator_samples(runs, paths["samples"])
+    plot_generator_curves(runs, paths["curves"])
+    return paths
+
+
+def _map(
+    jobs: list[tuple[str, str, dict[str, Any]]], workers: int, progress: bool, description: str
+) -> list[Any]:
+    """``train_generator`` on every job, in ``workers`` processes (in order)."""
+    from divergences.experiments.generators import train_generator
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc=description, unit="run")
+    results = []
+    try:
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_one_thread_run, job) for job in jobs]
+                for future in futures:
+                    results.append(future.result())
+                    if bar is not None:
+                        bar.update(1)
+        else:
+            for loss, target, arguments in jobs:
+                results.append(train_generator(loss, target, **arguments))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _one_thread_run(job: tuple[str, str, dict[str, Any]]) -> Any:
+    """A run in a worker process: one torch thread, so that the workers share the cores."""
+    import torch
+
+    from divergences.experiments.generators import train_generator
+
+    torch.set_num_threads(1)
+    loss, target, arguments = job
+    return train_generator(loss, target, **arguments)
+
+
+def generator_summary(path: str | Path) -> list[dict[str, Any]]:
+    """Per loss and target, over the seeds of a ``generators.json``: the final W1 over
+    the noise floor (median and worst), the modes covered (fewest and most), the share
+    of samples near the target and the training seconds (means)."""
+    payload = json.loads(Path(path).read_text())
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in payload["runs"]:
+        groups.setdefault((run["loss"], run["target"]), []).append(run)
+    summary = []
+    for (loss, target), runs in groups.items():
+        ratios = [run["final"]["w1"] / run["floor"] for run in runs]
+        modes = [run["final"]["modes"] for run in runs]
+        summary.append(
+            {
+                "loss": loss,
+                "target": target,
+                "seeds": len(runs),
+                "w1_over_floor_median": statistics.median(ratios),
+                "w1_over_floor_worst": max(ratios),
+                "modes_fewest": min(modes),
+                "modes_most": max(modes),
+                "near": statistics.fmean(run["final"]["near"] for run in runs),
+                "seconds": statistics.fmean(run["seconds"] for run in runs),
+                "learning_rate": runs[0]["learning_rate"],
+            }
+        )
+    return summary
+
+
+def generator_table(path: str | Path, *, markdown: bool = False) -> str:
+    """:func:`generator_summary` as a text table, or a Markdown one."""
+    from divergences.experiments.generators import TARGETS
+
+    header = ["loss", "target", "W1 / floor (median, worst)", "modes", "near", "s", "rate"]
+    lines = []
+    for row in generator_summary(path):
+        count = len(TARGETS[row["target"]].modes)
+        if count:
+            low, high = row["modes_fewest"], row["modes_most"]
+            modes = f"{low}/{count}" if low == high else f"{low}-{high}/{count}"
+        else:
+            modes = "-"
+        lines.append(
+            [
+                row["loss"],
+                row["target"],
+                f"{row['w1_over_floor_median']:.2f}, {row['w1_over_floor_worst']:.2f}",
+                modes,
+                f"{row['near']:.2f}",
+                f"{row['seconds']:.0f}",
+                f"{row['learning_rate']:g}",
+            ]
+        )
+    if markdown:
+        rule = "|" + "|".join("---" for _ in header) + "|"
+        return "\n".join(
+            ["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(r) + " |" for r in lines]
+        )
+    widths = [max(len(header[i]), *(len(r[i]) for r in lines)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True))
+        for r in [header, *lines]
+    )

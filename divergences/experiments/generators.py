@@ -1,0 +1,295 @@
+"""Training real generators with every loss: the claims of the WGAN papers, measured.
+
+The same small generator (an MLP from 2-D Gaussian noise to the plane) is
+trained from the same initialisation with each loss of
+:mod:`divergences.losses` on the toy targets of Gulrajani et al. (2017): eight
+Gaussians on a ring, 25 on a grid, and a Swiss roll. Every few hundred steps
+the library measures it: the exact W1 between fresh generated and target
+samples (next to the noise floor, the W1 between two independent target
+samples of the same size), the modes covered, and the share of samples near a
+mode.
+
+Computation only: :func:`train_generator` returns a :class:`Run` of numbers
+and arrays, on any device (the samples come back to the CPU);
+:mod:`~divergences.experiments.plots` draws the figures and
+``benchmarks/generator_training.py`` (and ``divergences train-generators``)
+write the files.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from divergences.neural._trainer import cpu_threads
+from divergences.transport import wasserstein
+
+__all__ = [
+    "LOSSES",
+    "TARGETS",
+    "Checkpoint",
+    "Run",
+    "Target",
+    "generator_network",
+    "mode_coverage",
+    "noise_floor",
+    "train_generator",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target distribution in the plane: a sampler, and its modes (none for a curve)."""
+
+    name: str
+    modes: np.ndarray  # (K, 2) centres, or (0, 2)
+    sd: float  # each mode's standard deviation (the noise around the curve for the roll)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.modes.shape[0]:
+            centres = self.modes[rng.integers(self.modes.shape[0], size=n)]
+            return centres + self.sd * rng.standard_normal((n, 2))
+        # the Swiss roll: t in [1.5 pi, 4.5 pi], radius t, scaled to about the ring's size
+        t = 1.5 * math.pi * (1 + 2 * rng.uniform(size=n))
+        curve = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / 7.5
+        return curve + self.sd * rng.standard_normal((n, 2))
+
+
+def _ring() -> np.ndarray:
+    angles = np.arange(8) * math.pi / 4
+    return 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def _grid() -> np.ndarray:
+    values = np.arange(-2.0, 3.0)
+    return np.stack(np.meshgrid(values, values), axis=-1).reshape(-1, 2)
+
+
+#: The targets of Gulrajani et al. (2017), Figure 2, at the scale of a unit.
+TARGETS = {
+    "ring": Target("8 Gaussians on a ring", _ring(), 0.05),
+    "grid": Target("25 Gaussians on a grid", _grid(), 0.05),
+    "roll": Target("Swiss roll", np.zeros((0, 2)), 0.05),
+}
+
+
+def _losses() -> dict[str, Callable[[], nn.Module]]:
+    import divergences.losses as losses
+
+    return {
+        "wasserstein": lambda: losses.WassersteinLoss(),
+        "gan_saturating": lambda: losses.GANLoss("saturating"),
+        "gan_non_saturating": lambda: losses.GANLoss("non_saturating"),
+        "exact": lambda: losses.ExactWassersteinLoss(),
+        "sinkhorn": lambda: losses.SinkhornLoss(),
+        "energy": lambda: losses.EnergyLoss(),
+    }
+
+
+#: The losses compared, by name, with what they are.
+LOSSES = {
+    "wasserstein": "WassersteinLoss: a WGAN-GP critic, 5 critic steps per generator step",
+    "gan_saturating": "GANLoss saturating: E log(1 - D), the original minimax game",
+    "gan_non_saturating": "GANLoss non-saturating: -E log D",
+    "exact": "ExactWassersteinLoss: the exact W1 between the two batches (LP)",
+    "sinkhorn": "SinkhornLoss: the debiased Sinkhorn divergence",
+    "energy": "EnergyLoss: the energy distance (MMD with the distance kernel)",
+}
+
+
+def generator_network(seed: int, width: int = 128) -> nn.Module:
+    """The generator every loss trains: noise (2) -> 128 -> 128 -> 128 -> plane (2), ReLU."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Linear(2, width),
+            nn.ReLU(),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Linear(width, 2),
+        )
+
+
+def mode_coverage(samples: np.ndarray, target: Target, share: float = 0.25) -> tuple[int, float]:
+    """Modes covered and the share of samples near a mode.
+
+    A sample is near a mode when it lies within 3 standard deviations of its
+    centre; a mode is covered when at least ``share`` of its fair share of
+    the samples (n / K) is near it. For a target without modes (the roll)
+    both are reported for the curve: (0, share of samples within 3 sd of it).
+    """
+    if target.modes.shape[0] == 0:
+        reference = target.sample(20_000, np.random.default_rng(0))
+        from scipy.spatial import cKDTree
+
+        nearest, _ = cKDTree(reference).query(samples)
+        return 0, float(np.mean(nearest < 3 * target.sd))
+    distances = np.linalg.norm(samples[:, None, :] - target.modes[None, :, :], axis=-1)
+    nearest = distances.argmin(axis=1)
+    near = distances[np.arange(len(samples)), nearest] < 3 * target.sd
+    counts = np.bincount(nearest[near], minlength=target.modes.shape[0])
+    fair = len(samples) / target.modes.shape[0]
+    return int(np.sum(counts >= share * fair)), float(np.mean(near))
+
+
+def noise_floor(target: Target, size: int, seed: int) -> float:
+    """The exact W1 between two independent target samples of ``size``."""
+    rng = np.random.default_rng(10**6 + seed)
+    return float(wasserstein(target.sample(size, rng), target.sample(size, rng)))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The generator's measures at one step."""
+
+    step: int
+    seconds: float
+    w1: float
+    modes: int
+    near: float
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (loss, target, seed) training run."""
+
+    loss: str
+    target: str
+    seed: int
+    learning_rate: float
+    steps: int
+    floor: float
+    checkpoints: list[Checkpoint]
+    samples: np.ndarray = field(repr=False)
+    seconds: float
+
+
+def train_generator(
+    loss: str,
+    target: str,
+    *,
+    steps: int = 2000,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    every: int = 200,
+    evaluation_size: int = 2000,
+    seed: int = 0,
+    device: str = "cpu",
+) -> Run:
+    """Train the generator on ``target`` with ``loss`` and measure it every ``every`` steps.
+
+    The generator starts from the same weights for every loss (``seed``) and
+    is trained by Adam (betas 0.5, 0.9) at ``learning_rate`` for ``steps``
+    steps of ``batch_size`` noise and target samples; the loss's own networks
+    (a critic, a discriminator) use its defaults. The measures use
+    ``evaluation_size`` fresh samples of each, and the noise floor is the exact
+    W1 between two independent target samples of that size.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}; got {target!r}")
+    # Small networks: one CPU thread each (two thrash when another process is busy, see
+    # divergences.neural.train); the benchmark runs two trainings at once instead.
+    threads = 1 if torch.device(device).type == "cpu" else None
+    with cpu_threads(threads):
+        return _train_generator(
+            loss, target, steps, batch_size, learning_rate, every, evaluation_size, seed, device
+        )
+
+
+def _train_generator(
+    loss: str,
+    target: str,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    every: int,
+    evaluation_size: int,
+    seed: int,
+    device: str,
+) -> Run:
+    spec = TARGETS[target]
+    torch_device = torch.device(device)
+    generator = generator_network(seed).to(torch_device)
+    objective = _losses()[loss]().to(torch_device)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, betas=(0.5, 0.9))
+    data = np.random.default_rng(seed)
+    noise = torch.Generator(device=torch_device).manual_seed(seed)
+    checkpoints: list[Checkpoint] = []
+    floor = noise_floor(spec, evaluation_size, seed)
+    # the losses' first optimiser pays torch's one-time import of its compiler (3 s
+    # here); pay it before the clock starts
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    start, measuring = time.perf_counter(), 0.0
+
+    def measure(step: int) -> None:
+        nonlocal measuring
+        began = time.perf_counter()
+        with torch.no_grad():
+            z = torch.randn(evaluation_size, 2, generator=noise, device=torch_device)
+            fake = generator(z).double().cpu().numpy()
+        real = spec.sample(evaluation_size, np.random.default_rng(2 * 10**6 + step + seed))
+        modes, near = mode_coverage(fake, spec)
+        measuring += time.perf_counter() - began
+        checkpoints.append(
+            Checkpoint(
+                step=step,
+                seconds=time.perf_counter() - start - measuring,
+                w1=float(wasserstein(fake, real)),
+                modes=modes,
+                near=near,
+            )
+        )
+
+    measure(0)
+    for step in range(1, steps + 1):
+        z = torch.randn(batch_size, 2, generator=noise, device=torch_device)
+        real = torch.as_tensor(
+            spec.sample(batch_size, data), dtype=torch.float32, device=torch_device
+        )
+        value = objective(generator(z), real)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        if step % every == 0 or step == steps:
+            measure(step)
+    seconds = time.perf_counter() - start - measuring
+    with torch.no_grad():
+        z = torch.randn(evaluation_size, 2, generator=noise, device=torch_device)
+        samples = generator(z).cpu().numpy()
+    return Run(
+        loss=loss,
+        target=target,
+        seed=seed,
+        learning_rate=learning_rate,
+        steps=steps,
+        floor=floor,
+        checkpoints=checkpoints,
+        samples=samples,
+        seconds=seconds,
+    )
+
+
+def _summary(run: Run) -> dict[str, Any]:
+    last = run.checkpoints[-1]
+    return {
+        "loss": run.loss,
+        "target": run.target,
+        "seed": run.seed,
+        "w1": last.w1,
+        "floor": run.floor,
+        "w1_over_floor": last.w1 / run.floor,
+        "modes": last.modes,
+        "near": last.near,
+        "seconds": run.seconds,
+    }

@@ -1,0 +1,146 @@
+"""The generator-training experiment: targets, measures against brute force, a short
+run, and the `divergences train-generators` command end to end (its --quick version)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+import divergences as dv
+from divergences.experiments.generators import (
+    LOSSES,
+    TARGETS,
+    mode_coverage,
+    noise_floor,
+    train_generator,
+)
+
+
+def test_targets_have_their_modes() -> None:
+    assert TARGETS["ring"].modes.shape == (8, 2)
+    assert TARGETS["grid"].modes.shape == (25, 2)
+    np.testing.assert_allclose(np.linalg.norm(TARGETS["ring"].modes, axis=1), 2.0)
+    samples = TARGETS["grid"].sample(5000, np.random.default_rng(0))
+    nearest = cdist(samples, TARGETS["grid"].modes).min(axis=1)
+    # a 2-D Gaussian's radius exceeds 3 sd with probability exp(-4.5) = 1.1%
+    np.testing.assert_allclose(
+        np.mean(nearest < 3 * TARGETS["grid"].sd), 1 - np.exp(-4.5), atol=0.01
+    )
+
+
+def test_mode_coverage_against_brute_force() -> None:
+    spec = TARGETS["ring"]
+    rng = np.random.default_rng(1)
+    # three modes well populated, one with a few samples, the rest far away
+    samples = np.concatenate(
+        [
+            spec.modes[rng.integers(0, 3, 300)] + 0.02 * rng.standard_normal((300, 2)),
+            spec.modes[[5] * 10] + 0.02 * rng.standard_normal((10, 2)),
+            rng.uniform(-0.5, 0.5, (90, 2)),
+        ]
+    )
+    modes, near = mode_coverage(samples, spec, share=0.25)
+    distances = cdist(samples, spec.modes)
+    close = distances.min(axis=1) < 3 * spec.sd
+    counts = np.bincount(distances.argmin(axis=1)[close], minlength=8)
+    assert modes == int(np.sum(counts >= 0.25 * len(samples) / 8)) == 3
+    np.testing.assert_allclose(near, close.mean())
+
+
+def test_noise_floor_is_the_exact_w1_of_two_target_samples() -> None:
+    rng = np.random.default_rng(10**6 + 4)
+    spec = TARGETS["roll"]
+    expected = dv.wasserstein(spec.sample(300, rng), spec.sample(300, rng))
+    np.testing.assert_allclose(noise_floor(spec, 300, seed=4), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_a_short_run_measures_every_loss(loss: str) -> None:
+    run = train_generator(loss, "ring", steps=20, every=10, evaluation_size=200, seed=0)
+    assert [c.step for c in run.checkpoints] == [0, 10, 20]
+    assert all(np.isfinite(c.w1) and c.w1 > 0 for c in run.checkpoints)
+    assert run.samples.shape == (200, 2)
+    assert run.floor > 0 and run.seconds > 0
+
+
+def test_same_initialisation_for_every_loss() -> None:
+    first = [
+        train_generator(loss, "grid", steps=1, every=1, evaluation_size=100) for loss in LOSSES
+    ]
+    assert len({run.checkpoints[0].w1 for run in first}) == 1
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="loss must be one of"):
+        train_generator("wgan", "ring")
+    with pytest.raises(ValueError, match="target must be one of"):
+        train_generator("wasserstein", "moons")
+
+
+def quick_run(output: Path) -> subprocess.CompletedProcess:
+    command = ["train-generators", "--quick", "--output", str(output)]
+    return subprocess.run(
+        [sys.executable, "-m", "divergences", *command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_train_generators_quick_end_to_end(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    result = quick_run(output)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in output.iterdir()) == [
+        "generator_samples.png",
+        "generator_w1.png",
+        "generators.csv",
+        "generators.json",
+    ]
+    payload = json.loads((output / "generators.json").read_text())
+    assert [run["loss"] for run in payload["runs"]] == list(LOSSES)
+    for run in payload["runs"]:
+        assert run["steps"] == 300 and run["final"]["w1"] > 0 and run["floor"] > 0
+    with (output / "generators.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(LOSSES) * 4  # steps 0, 100, 200, 300
+    assert "wasserstein" in result.stdout
+    # a second run refuses to replace the results
+    again = quick_run(output)
+    assert again.returncode == 1 and "already holds files" in again.stderr
+
+
+def test_summary_over_seeds(tmp_path: Path) -> None:
+    from divergences.experiments.report import generator_summary, generator_table
+
+    def run(seed: int, w1: float, modes: int) -> dict:
+        final = {"w1": w1, "modes": modes, "near": 0.5 + seed / 10}
+        return {
+            "loss": "energy",
+            "target": "grid",
+            "seed": seed,
+            "floor": 0.1,
+            "final": final,
+            "seconds": 10.0 * (seed + 1),
+            "learning_rate": 0.001,
+        }
+
+    path = tmp_path / "generators.json"
+    path.write_text(json.dumps({"runs": [run(0, 0.2, 25), run(1, 0.5, 20), run(2, 0.3, 24)]}))
+    (row,) = generator_summary(path)
+    np.testing.assert_allclose(
+        [row["w1_over_floor_median"], row["w1_over_floor_worst"], row["near"], row["seconds"]],
+        [3.0, 5.0, 0.6, 20.0],
+    )
+    assert (row["modes_fewest"], row["modes_most"], row["seeds"]) == (20, 25, 3)
+    assert "| energy | grid | 3.00, 5.00 | 20-25/25 | 0.60 | 20 | 0.001 |" in generator_table(
+        path, markdown=True
+    )
