@@ -346,6 +346,30 @@ def as_samples(value: Any, name: str, backend: Backend) -> Any:
     return x
 
 
+def sample_rows(
+    value: Any, name: str, limit: int | None, rng: np.random.Generator, backend: Backend
+) -> Any:
+    """At most ``limit`` rows of the samples ``value``, for :func:`as_samples` to check.
+
+    Where ``value`` has more rows, ``limit`` of them drawn uniformly without
+    replacement, ``numpy.sort(rng.choice(n, limit, replace=False))``, kept in
+    their order. numpy arrays (memory maps included) and tensors are indexed
+    before any conversion or check, so only the rows kept are read: a
+    memory-mapped file costs the rows drawn, not its size. Other inputs (lists)
+    are converted first. ``None`` keeps every row.
+    """
+    if limit is None:
+        return value
+    lazy = isinstance(value, np.ndarray) and not isinstance(value, np.ma.MaskedArray)
+    if not (lazy or is_tensor(value)):
+        value = as_array(value, name, backend)
+    shape = tuple(value.shape)
+    if len(shape) not in (1, 2) or shape[0] <= limit:
+        return value
+    rows = np.sort(rng.choice(shape[0], size=limit, replace=False))
+    return value[backend.index(rows)] if is_tensor(value) else value[rows]
+
+
 def as_weights(value: Any, name: str, count: int, backend: Backend) -> Any:
     """Non-negative finite weights of length ``count``, normalised to sum to 1.
 

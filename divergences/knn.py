@@ -8,8 +8,10 @@ density of Q varies across the neighbour ball, which is the case wherever Q is
 more concentrated than P. The default estimator removes most of that bias by
 telescoping through Gaussian references fitted to P and to Q (see
 :func:`kl_knn`). Neighbour searches run on k-d trees (SciPy's ``cKDTree``, all
-cores); torch inputs get gradients through the neighbour distances, with the
-neighbour indices held fixed.
+cores) in low dimension and on blocked matrix products of all pairs above it,
+where trees degrade; torch inputs get gradients through the neighbour distances,
+with the neighbour indices held fixed. Samples beyond ``max_samples`` rows are
+subsampled, reading only the rows drawn (memory-mapped files included).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from divergences._backend import ArrayLike, Backend, Result, precise, standardise
+from divergences._backend import (
+    ArrayLike,
+    Backend,
+    Result,
+    TorchBackend,
+    precise,
+    standardise,
+    torch_module,
+)
 from divergences._validation import (
     as_samples,
     backend_for,
@@ -29,9 +39,10 @@ from divergences._validation import (
     check_count,
     check_option,
     check_seed,
+    sample_rows,
 )
 
-__all__ = ["METHODS", "js_knn", "kl_knn"]
+__all__ = ["METHODS", "SEARCHES", "js_knn", "kl_knn"]
 
 _LOG2 = math.log(2.0)
 # Ridge added to fitted covariances, relative to their mean variance: it keeps the
@@ -62,23 +73,59 @@ _PAIRED_RATE = 0.01
 _PAIRED_SHARE = 0.25
 _PAIRED_MIN_COUNT = 3
 
+# Rows of each sample that kl_knn and js_knn use at most, by default: a random
+# subset beyond (the `max_samples` option).
+_MAX_SAMPLES = 200_000
+
+# Neighbour search. SciPy's k-d tree visits a number of points that grows about
+# exponentially with d, where all pairs by matrix products cost the same whatever
+# d. The tree is used up to the dimension where it is the faster, as measured by
+# benchmarks/knn_search.py on a 2-core CPU (docs/benchmarks/knn.md): d <= 8 from
+# 5e3 points, 9 from 2e4, 10 from 5e4 (with 1e5 and 2e5 points the tree is 1.3
+# times faster at d = 10, the blocked search 1.2 times faster at d = 11). Rows:
+# (points searched, at least; largest dimension for the tree).
+_TREE_DIMENSIONS = ((0, 8), (20_000, 9), (50_000, 10))
+# For tensors searched on a GPU, against the tree on the host: up to d = 5 (an
+# H100 and its host's 16 cores, 2e5 points a side: 1.0 s and 1.3 s at d = 5, 1.4 s
+# each at d = 6; at 2e4 points, 0.1 s or less either way).
+_DEVICE_TREE_MAX_DIMENSION = 5
+# Bytes of scores per block of query rows, in host memory or on a GPU, where larger
+# blocks launch fewer kernels (2e5 points a side on an H100, selecting by top-k in
+# whole rows: 8.2 s in blocks of 64 MB, 3.2 s in blocks of 1 GB).
+_BLOCK_BYTES = {"numpy": 64 * 2**20, "torch": 2**30}
+# Candidates kept beyond the k + 1 needed, so that a near-tie at the k-th
+# neighbour rarely sends a row to the exact settlement.
+_SPARE_CANDIDATES = 4
+# Entries per group in the two-stage selection of the smallest scores of a row.
+_GROUP = 16
+_EPS = float(np.finfo(np.float64).eps)
+# Precisions in which the matrix product proposes candidates, cheapest first: rows
+# that float32 leaves in doubt are proposed again in float64. Tensors get float64
+# only, since a GPU may run float32 products in TF32 (10 mantissa bits).
+_PROPOSALS = {"numpy": ("float32", "float64"), "torch": ("float64",)}
+# Score of the padding columns: above any point's, finite in float32.
+_PADDING_SCORE = float(np.finfo(np.float32).max)
+# Tensors on these devices are searched in torch where they are (a GPU's matrix
+# product), others in numpy on the host (the CPU tensors' memory, not a copy).
+_DEVICE_SEARCH: tuple[str, ...] = ("cuda",)
+
 
 def _kth_neighbours(
-    points: np.ndarray, queries: np.ndarray, k: int, name: str
+    points: Any, queries: Any, k: int, name: str, backend: Backend, search: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of the k-th nearest and the nearest distinct points, and how many each query sees.
 
-    Repeated points count once: the tree holds the distinct points only, and a
-    query's own location (distance 0) is skipped and not counted.
+    Repeated points count once: the search sees the distinct points only, and a
+    query's own location (distance 0) is skipped and not counted. ``points`` and
+    ``queries`` are arrays of ``backend``; the results are numpy arrays.
     """
-    from scipy.spatial import cKDTree
-
-    distinct, first = np.unique(points, axis=0, return_index=True)
+    distinct, first = _distinct_rows(backend.to_numpy(points))
     if len(distinct) < k:
         raise ValueError(f"{name} must hold at least k={k} distinct points; got {len(distinct)}")
     width = min(k + 1, len(distinct))
-    found, where = cKDTree(distinct).query(queries, k=width, workers=-1)
-    found, where = found.reshape(len(queries), width), where.reshape(len(queries), width)
+    if search == "auto":
+        search = "tree" if _uses_tree(distinct.shape[1], len(distinct), backend) else "blocked"
+    found, where = _SEARCHES[search](distinct, first, points, queries, width, backend)
     at_query = found[:, 0] == 0
     column = k - 1 + at_query
     if np.any(column >= width):
@@ -87,10 +134,293 @@ def _kth_neighbours(
             "from every query point; repeated points leave fewer. Use a smaller k or "
             "remove the repeats."
         )
-    rows = np.arange(len(queries))
+    rows = np.arange(len(found))
     indices = first[where[rows, column]]
     nearest = first[where[rows, at_query.astype(int)]]
     return indices, nearest, len(distinct) - at_query.astype(float)
+
+
+def _distinct_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``points`` and the index of each one's first occurrence.
+
+    Where the first coordinates already differ (continuous data) the rows are
+    the points themselves, in their order: ``np.unique`` sorts rows, 0.15 s for
+    2e4 rows in ``d = 64``, where sorting one column takes a millisecond.
+    """
+    if len(np.unique(points[:, 0])) == len(points):
+        return points, np.arange(len(points))
+    return np.unique(points, axis=0, return_index=True)
+
+
+def _uses_tree(d: int, n: int, backend: Backend) -> bool:
+    """Whether the k-d tree is the faster search among ``n`` points in ``d`` dimensions."""
+    if isinstance(backend, TorchBackend) and backend.device.type in _DEVICE_SEARCH:
+        return d <= _DEVICE_TREE_MAX_DIMENSION
+    return d <= max(dimension for points, dimension in _TREE_DIMENSIONS if n >= points)
+
+
+def _tree_search(
+    distinct: np.ndarray,
+    first: np.ndarray,
+    points: Any,
+    queries: Any,
+    width: int,
+    backend: Backend,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances from each query to its ``width`` nearest distinct points, ascending, and rows.
+
+    ``distinct`` are the distinct rows of ``points`` (``points[first]``); the
+    rows returned index ``distinct``. Equally distant points come in either
+    order. SciPy's ``cKDTree``, queried on all cores.
+    """
+    from scipy.spatial import cKDTree
+
+    found, where = cKDTree(distinct).query(backend.to_numpy(queries), k=width, workers=-1)
+    return found.reshape(-1, width), where.reshape(-1, width)
+
+
+def _blocked_search(
+    distinct: np.ndarray,
+    first: np.ndarray,
+    points: Any,
+    queries: Any,
+    width: int,
+    backend: Backend,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`_tree_search` returns, from all pairwise distances.
+
+    :func:`_blocked_neighbours` on the distinct points. Tensors on a device of
+    ``_DEVICE_SEARCH`` are searched there, and only the chosen distances and
+    indices come back; other arrays in numpy on the host.
+    """
+    if isinstance(backend, TorchBackend) and backend.device.type in _DEVICE_SEARCH:
+        found, where = _blocked_neighbours(
+            backend.detach(points)[backend.index(first)], backend.detach(queries), width
+        )
+        return backend.to_numpy(found), where.cpu().numpy()
+    return _blocked_neighbours(distinct, backend.to_numpy(queries), width)
+
+
+def _blocked_neighbours(points: Any, queries: Any, width: int) -> tuple[Any, Any]:
+    r"""What ``cKDTree(points).query(queries, k=width)`` returns, from all pairwise distances.
+
+    A block of query rows at a time (``_BLOCK_BYTES`` of scores), one matrix
+    product ranks every point for each query by
+    :math:`|p|^2/2 - q \cdot p = (|q - p|^2 - |q|^2)/2`; the ``width`` plus
+    ``_SPARE_CANDIDATES`` lowest are the candidates, whose distances are
+    recomputed as :math:`|q - p|` in float64 and sorted. The product form loses
+    digits to cancellation, up to about :math:`(d + 2)\,\varepsilon\,(|q| + |p|)^2`
+    in a squared distance (the dot products' rounding bound), so it only
+    proposes: a row whose candidates do not clear its ``width``-th distance by
+    that bound (near-ties, or points much closer together than their norms) is
+    proposed again in the next precision of ``_PROPOSALS``, and after the last
+    settled from the exact distances of every point the bound leaves in doubt.
+    The result is what exact distances give, up to the order of ties.
+
+    ``points`` and ``queries`` are float64 numpy arrays or torch tensors on any
+    device; the results are of the same kind.
+    """
+    xp = _array_module(points)
+    n, d = int(points.shape[0]), int(points.shape[1])
+    m = int(queries.shape[0])
+    count = min(width + _SPARE_CANDIDATES, n)
+    squared = xp.sum(points * points, axis=1)
+    query_squared = xp.sum(queries * queries, axis=1)
+    # Twice the rounding bounds: of a product-form squared distance, relative to
+    # (|q| + |p|)^2, in each precision; of a direct one, relative to itself.
+    reach = (xp.sqrt(query_squared) + xp.sqrt(xp.max(squared))) ** 2
+    relative = 2 * (d + 2) * _EPS
+    # Padding to whole groups of _GROUP columns, with scores above any point's.
+    padded = -(-n // _GROUP) * _GROUP
+    ranking = xp.concatenate([-points, squared[:, None] / 2], axis=1)
+    padding = _empty_like(ranking, (padded - n, d + 1))
+    padding[:] = 0.0
+    padding[:, -1] = _PADDING_SCORE
+    ranking = xp.concatenate([ranking, padding]).T
+    augmented = xp.concatenate([queries, xp.ones_like(queries[:, :1])], axis=1)
+    proposals = _PROPOSALS[xp.__name__]
+    tiers = [
+        (_cast(ranking, dtype), _cast(augmented, dtype), 2 * (d + 2) * float(np.finfo(dtype).eps))
+        for dtype in proposals
+    ]
+    # Rows per block: the scores (float64 at most) and the candidates' differences
+    # within the budget.
+    budget = _BLOCK_BYTES[xp.__name__]
+    rows = max(1, budget // (8 * max(padded, count * d)))
+    buffers: dict[int, Any] = {}
+    first_tier = 0
+    found, where = [], []
+    for start in range(0, m, rows):
+        block = slice(start, min(start + rows, m))
+        pending = _arange_like(queries, block.stop - start)
+        found_block: Any = None
+        where_block: Any = None
+        for tier in range(first_tier, len(tiers)):
+            tier_ranking, tier_queries, tier_relative = tiers[tier]
+            if tier not in buffers:
+                buffers[tier] = _empty_like(tier_ranking, (min(rows, m), padded))
+            scores = xp.matmul(
+                tier_queries[block][pending], tier_ranking, out=buffers[tier][: len(pending)]
+            )
+            candidates = _smallest(scores, count)
+            distances, indices, farthest = _sorted_exactly(
+                queries[block][pending], points, candidates, width
+            )
+            if found_block is None:
+                found_block, where_block = distances, indices
+            else:
+                found_block[pending], where_block[pending] = distances, indices
+            if count == n:
+                break
+            # Every other point scores at least the candidates' highest; a point scoring
+            # up to `limit` could still be nearer than the width-th.
+            squared_width = distances[:, -1] ** 2 * (1 + relative)
+            limit = (squared_width + tier_relative * reach[block][pending]) / 2
+            limit = limit - query_squared[block][pending] / 2
+            highest = xp.amax(_take(scores, candidates), axis=1)
+            unsure = (highest <= limit) | ~xp.isfinite(highest)
+            settle = unsure
+            if tier < len(tiers) - 1:
+                # A finer product helps only where the candidates do not all tie with
+                # the width-th (integer data), which no precision resolves.
+                settle = unsure & (farthest**2 <= squared_width)
+            if bool(settle.any()):
+                found_block[pending[settle]], where_block[pending[settle]] = _settle(
+                    scores[settle], limit[settle], queries[block][pending[settle]], points, width
+                )
+            passed_on = pending[unsure & ~settle]
+            if tier == first_tier and 2 * len(passed_on) > len(pending):
+                # Points closer together than this precision tells apart (low
+                # dimension, tight clusters): the next blocks start one finer.
+                first_tier = tier + 1
+            pending = passed_on
+            if len(pending) == 0:
+                break
+        found.append(found_block)
+        where.append(where_block)
+    return xp.concatenate(found), xp.concatenate(where)
+
+
+def _sorted_exactly(
+    queries: Any, points: Any, candidates: Any, width: int
+) -> tuple[Any, Any, Any]:
+    """The ``width`` candidates nearest to each query by ``|q - p|``, ascending; the farthest."""
+    xp = _array_module(points)
+    differences = queries[:, None, :] - points[candidates]
+    exact = xp.sqrt(xp.sum(differences * differences, axis=2))
+    order = _stable_argsort(exact)[:, :width]
+    return _take(exact, order), _take(candidates, order), xp.amax(exact, axis=1)
+
+
+def _settle(scores: Any, limit: Any, queries: Any, points: Any, width: int) -> tuple[Any, Any]:
+    """The ``width`` nearest points by ``|q - p|`` among those scoring at most ``limit``."""
+    xp = _array_module(points)
+    rows, columns = _nonzero(scores <= limit[:, None])
+    exact = xp.concatenate(
+        [
+            _row_distances(queries[rows[part]], points[columns[part]])
+            for part in _parts(len(rows), int(points.shape[1]), _BLOCK_BYTES[xp.__name__])
+        ]
+    )
+    # Nearest first within each row, the rows in order: the pairs of row i start at starts[i].
+    order = _stable_argsort(exact)
+    order = order[_stable_argsort(rows[order])]
+    counts = xp.bincount(rows, minlength=int(queries.shape[0]))
+    starts = xp.cumsum(counts, axis=0) - counts
+    picks = order[starts[:, None] + _arange_like(rows, width)]
+    return exact[picks], columns[picks]
+
+
+def _row_distances(a: Any, b: Any) -> Any:
+    xp = _array_module(a)
+    differences = a - b
+    return xp.sqrt(xp.sum(differences * differences, axis=1))
+
+
+def _parts(total: int, d: int, budget: int) -> list[slice]:
+    """Slices of ``range(total)`` whose ``(size, d)`` float64 differences fit in ``budget``."""
+    size = max(1, budget // (8 * d))
+    return [slice(start, start + size) for start in range(0, max(total, 1), size)]
+
+
+def _smallest(values: Any, count: int) -> Any:
+    """Column indices of the ``count`` smallest entries of each row, in no particular order.
+
+    Every other entry of a row is at least the largest of those returned. Rows
+    hold whole groups of ``_GROUP`` columns (``_blocked_neighbours`` pads them).
+    """
+    rows, n = int(values.shape[0]), int(values.shape[1])
+    groups = n // _GROUP
+    if groups < 4 * count:
+        return _lowest(values, count)
+    # Columns j, j + groups, j + 2 groups, ... form group j. The `count` smallest
+    # entries of a row lie in the `count` groups of smallest minimum, so one pass
+    # for the minima and selections in 1/_GROUP of the row replace a selection
+    # in all of it, which took as long as the matrix product.
+    xp = _array_module(values)
+    minima = xp.amin(values.reshape(rows, _GROUP, groups), axis=1)
+    chosen = _lowest(minima, count)
+    columns = (chosen[:, :, None] + groups * _arange_like(chosen, _GROUP)).reshape(rows, -1)
+    return _take(columns, _lowest(_take(values, columns), count))
+
+
+def _lowest(values: Any, count: int) -> Any:
+    """:func:`_smallest` by a selection in each whole row."""
+    if isinstance(values, np.ndarray):
+        return np.argpartition(values, count - 1, axis=1)[:, :count]
+    return values.topk(count, dim=1, largest=False, sorted=False).indices
+
+
+def _array_module(x: Any) -> Any:
+    """numpy for numpy arrays, torch for tensors: the blocked search is written once for both."""
+    return np if isinstance(x, np.ndarray) else torch_module()
+
+
+def _take(values: Any, columns: Any) -> Any:
+    """``values[i, columns[i, j]]`` for every row ``i``."""
+    if isinstance(values, np.ndarray):
+        return np.take_along_axis(values, columns, axis=1)
+    return values.gather(1, columns)
+
+
+def _stable_argsort(values: Any) -> Any:
+    """Sorting order along the last axis; equal values keep their order."""
+    if isinstance(values, np.ndarray):
+        return np.argsort(values, axis=-1, kind="stable")
+    return values.argsort(dim=-1, stable=True)
+
+
+def _nonzero(mask: Any) -> tuple[Any, Any]:
+    """Row and column indices of the true entries of a 2-D mask."""
+    rows, columns = mask.nonzero() if isinstance(mask, np.ndarray) else mask.nonzero(as_tuple=True)
+    return rows, columns
+
+
+def _cast(x: Any, dtype: str) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.astype(dtype)
+    return x.to(getattr(torch_module(), dtype))
+
+
+def _empty_like(like: Any, shape: tuple[int, int]) -> Any:
+    if isinstance(like, np.ndarray):
+        return np.empty(shape, dtype=like.dtype)
+    return like.new_empty(shape)
+
+
+def _arange_like(like: Any, stop: int) -> Any:
+    if isinstance(like, np.ndarray):
+        return np.arange(stop)
+    return _array_module(like).arange(stop, device=like.device)
+
+
+_SEARCHES: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "tree": _tree_search,
+    "blocked": _blocked_search,
+}
+#: The neighbour searches :func:`kl_knn` and :func:`js_knn` accept; ``"auto"``
+#: picks one by dimension and size.
+SEARCHES: tuple[str, ...] = ("auto", *_SEARCHES)
 
 
 def _distances(a: Any, b: Any, indices: np.ndarray, backend: Backend) -> Any:
@@ -145,12 +475,12 @@ def _nearest_distances(a: np.ndarray, b: np.ndarray, indices: np.ndarray) -> np.
     return np.sqrt(np.einsum("ij,ij->i", differences, differences))
 
 
-def _plain(x: Any, y: Any, k: int, backend: Backend) -> Any:
+def _plain(x: Any, y: Any, k: int, backend: Backend, search: str) -> Any:
     """The Wang-Kulkarni-Verdú estimator: (d/n) sum_i log(nu_k(i) / rho_k(i)) + log(m / (n-1))."""
     n, d = int(x.shape[0]), int(x.shape[1])
     x_np, y_np = backend.to_numpy(x), backend.to_numpy(y)
-    own, own_nearest, others_p = _kth_neighbours(x_np, x_np, k, "samples_p")
-    other, other_nearest, others_q = _kth_neighbours(y_np, x_np, k, "samples_q")
+    own, own_nearest, others_p = _kth_neighbours(x, x, k, "samples_p", backend, search)
+    other, other_nearest, others_q = _kth_neighbours(y, x, k, "samples_q", backend, search)
     _check_independent(
         _nearest_distances(x_np, x_np, own_nearest),
         _nearest_distances(x_np, y_np, other_nearest),
@@ -313,28 +643,26 @@ def _spans_all_dimensions(x: Any, backend: Backend) -> bool:
     return bool(eigenvalues[0] > _DEGENERATE * eigenvalues[-1])
 
 
-def _reference(x: Any, y: Any, k: int, backend: Backend) -> Any:
+def _reference(x: Any, y: Any, k: int, backend: Backend, search: str) -> Any:
     """Telescoping through Gaussian fits: log(p/q) = log(p/g_P) + log(g_P/g_Q) + log(g_Q/q)."""
     from scipy.special import digamma
 
     if not (_spans_all_dimensions(x, backend) and _spans_all_dimensions(y, backend)):
-        return _plain(x, y, k, backend)
+        return _plain(x, y, k, backend, search)
     n, d = int(x.shape[0]), int(x.shape[1])
     mean_p, lower_p = _gaussian_fit(x, backend)
     mean_q, lower_q = _gaussian_fit(y, backend)
     # E_P log(p / g_P), in coordinates where g_P is standard normal.
     zx = _whiten(x, mean_p, lower_p, backend)
     zx_np = backend.to_numpy(zx)
-    own, own_nearest, others_p = _kth_neighbours(zx_np, zx_np, k, "samples_p")
+    own, own_nearest, others_p = _kth_neighbours(zx, zx, k, "samples_p", backend, search)
     rho = _distances(zx, zx, own, backend)
     # The ball to the k-th of N other points holds a Beta(k, N - k + 1) mass.
     own_term = float(digamma(k) - np.mean(digamma(others_p + 1))) - _log_ball(zx, rho, d, backend)
     # E_P log(g_Q / q), in coordinates where g_Q is standard normal.
     wx = _whiten(x, mean_q, lower_q, backend)
     wy = _whiten(y, mean_q, lower_q, backend)
-    other, other_nearest, others_q = _kth_neighbours(
-        backend.to_numpy(wy), backend.to_numpy(wx), k, "samples_q"
-    )
+    other, other_nearest, others_q = _kth_neighbours(wy, wx, k, "samples_q", backend, search)
     # Paired samples, judged in P's coordinates: the Q point nearest in Q's
     # coordinates is no nearer there, so independent samples pass as often.
     zy_np = backend.to_numpy(_whiten(y, mean_p, lower_p, backend))
@@ -356,7 +684,7 @@ def _reference(x: Any, y: Any, k: int, backend: Backend) -> Any:
     return own_term + middle + other_term
 
 
-_METHODS: dict[str, Callable[[Any, Any, int, Backend], Any]] = {
+_METHODS: dict[str, Callable[[Any, Any, int, Backend, str], Any]] = {
     "reference": _reference,
     "plain": _plain,
 }
@@ -364,25 +692,47 @@ _METHODS: dict[str, Callable[[Any, Any, int, Backend], Any]] = {
 METHODS: tuple[str, ...] = tuple(_METHODS)
 
 
-def _sample_pair(samples_p: Any, samples_q: Any, k: Any) -> tuple[Any, Any, int, Backend]:
-    """Validated samples, moved and scaled together into ``[-1, 1]^d``, in float64.
+def _sample_pair(
+    samples_p: Any, samples_q: Any, k: Any, max_samples: Any, seed: Any
+) -> tuple[Any, Any, int, Backend, np.random.Generator]:
+    """Validated samples, at most ``max_samples`` rows each, moved and scaled together.
 
-    The estimators are invariant under a common translation and scaling (the
-    neighbour ratios and the Gaussian references are), so this changes no value
-    in exact arithmetic; in floating point it keeps squared distances from
-    underflowing (data at 1e-300) or overflowing (1e300).
+    Larger samples are cut to ``max_samples`` rows first, drawn by the generator
+    of ``seed`` (:func:`divergences._validation.sample_rows`), for ``samples_p``
+    and then ``samples_q``, before anything reads them: a memory map is read
+    only at those rows. The generator comes back for further draws.
+
+    The kept samples are moved and scaled together into ``[-1, 1]^d``, in
+    float64. The estimators are invariant under a common translation and
+    scaling (the neighbour ratios and the Gaussian references are), so this
+    changes no value in exact arithmetic; in floating point it keeps squared
+    distances from underflowing (data at 1e-300) or overflowing (1e300).
     """
     k = check_count(k, "k")
+    limit = _check_max_samples(max_samples, k)
     backend = precise(backend_for(samples_p=samples_p, samples_q=samples_q))
-    x = as_samples(samples_p, "samples_p", backend)
-    y = as_samples(samples_q, "samples_q", backend)
+    rng = np.random.default_rng(check_seed(seed))
+    x = as_samples(sample_rows(samples_p, "samples_p", limit, rng, backend), "samples_p", backend)
+    y = as_samples(sample_rows(samples_q, "samples_q", limit, rng, backend), "samples_q", backend)
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             "samples_p and samples_q must have the same dimension d; got shapes "
             f"{tuple(x.shape)} and {tuple(y.shape)}"
         )
     (x, y), _ = standardise([x, y], backend)
-    return x, y, k, backend
+    return x, y, k, backend, rng
+
+
+def _check_max_samples(max_samples: Any, k: int) -> int | None:
+    if max_samples is None:
+        return None
+    limit = check_count(max_samples, "max_samples")
+    if limit < k + 1:
+        raise ValueError(
+            f"max_samples must be at least k + 1 = {k + 1} (each sample's k-th neighbour "
+            f"among the others), or None for no limit; got {limit}"
+        )
+    return limit
 
 
 def kl_knn(
@@ -392,6 +742,9 @@ def kl_knn(
     k: int = 5,
     method: str = "reference",
     base: float | None = None,
+    max_samples: int | None = _MAX_SAMPLES,
+    seed: int | None = 0,
+    search: str = "auto",
 ) -> Result:
     r"""k-nearest-neighbour estimate of :math:`\mathrm{KL}(P \,\|\, Q)` from samples.
 
@@ -442,6 +795,17 @@ def kl_knn(
         The Gaussian-reference estimator, or the plain one of [1]_.
     base : float, optional
         Logarithm base; natural when ``None``.
+    max_samples : int or None, default 200000
+        Most rows of each sample used: a sample with more is replaced by
+        ``max_samples`` of its rows drawn uniformly without replacement (see
+        Notes); ``None`` uses every row. At least ``k + 1``.
+    seed : int or None, default 0
+        Seed of those draws (unused when no sample exceeds ``max_samples``);
+        ``None`` draws fresh entropy.
+    search : {"auto", "tree", "blocked"}, default "auto"
+        The neighbour search: k-d trees, all pairs by blocked matrix products,
+        or (``"auto"``) the one measured faster for the dimension and size (see
+        Notes). All give the same estimate.
 
     Returns
     -------
@@ -457,11 +821,11 @@ def kl_knn(
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples for
         ``k``, fewer than ``k`` distinct neighbours (repeated points), ``k < 1``,
-        an unknown method, masked arrays or ``meta`` tensors; and for paired
-        samples (see Notes).
+        ``max_samples < k + 1``, a negative seed, an unknown method or search,
+        masked arrays or ``meta`` tensors; and for paired samples (see Notes).
     TypeError
-        If a sample array is not an array of real numbers, or ``k`` not an
-        integer.
+        If a sample array is not an array of real numbers, or ``k``,
+        ``max_samples`` or ``seed`` not an integer.
 
     Notes
     -----
@@ -511,15 +875,32 @@ def kl_knn(
     1e-300 or 1e300 give the same value as at 1. Tensors of any floating dtype
     are computed in float64 and the result returned in their dtype.
 
-    Cost: two k-d trees (SciPy's ``cKDTree``, queried on all cores) and one
-    Gaussian ball probability per sample; :math:`O((n + m) \log(n + m))`.
-    A few seconds for :math:`10^5` samples a side in ``d = 3``. The ball
-    probabilities come from SciPy's noncentral chi-square CDF near the
-    reference and from a fixed quadrature (or Laplace's method) farther out,
-    whose cost does not grow with the distance, so samples far apart cost no
-    more than near ones.
+    Cost: two neighbour searches and one Gaussian ball probability per
+    sample. A k-d tree (SciPy's ``cKDTree``, queried on all cores) costs
+    :math:`O((n + m) \log(n + m))` in low dimension, but the points it visits
+    grow about exponentially with ``d``; all pairs by blocked matrix products
+    cost :math:`O(n (n + m) d)` whatever the data, with at most 64 MB of
+    scores at a time (1 GB on a GPU). ``search="auto"`` takes the tree where
+    it was measured faster on a 2-core CPU: ``d <= 8``, ``d <= 9`` from
+    20 000 distinct points, ``d <= 10`` from 50 000; for CUDA tensors, against
+    the blocked search on the GPU, ``d <= 5`` (``docs/benchmarks/knn.md``).
+    The ball probabilities come from SciPy's noncentral chi-square CDF near
+    the reference and from a fixed quadrature (or Laplace's method) farther
+    out, whose cost does not grow with the distance, so samples far apart cost
+    no more than near ones.
 
-    Gradients (torch): the neighbour search runs on CPU copies; the selected
+    Large samples: a sample of more than ``max_samples`` rows is replaced by
+    ``max_samples`` of them, ``rows = numpy.sort(rng.choice(n, max_samples,
+    replace=False))`` with ``rng = numpy.random.default_rng(seed)``, drawn for
+    ``samples_p`` first and then for ``samples_q``. Only those rows are read
+    (and checked for NaN), so a ``numpy.memmap`` (``numpy.load(path,
+    mmap_mode="r")``) costs the rows drawn, not the file. The estimate is that
+    of the subsample, with its sampling noise. Tensors are indexed alike, on
+    their device; gradients reach the rows drawn.
+
+    Gradients (torch): the neighbour search runs on the host (in the CPU
+    tensors' own memory), or on the GPU for CUDA tensors when the blocked
+    search is chosen; only neighbour indices leave it. The selected
     distances are then recomputed in torch from the neighbour indices, held
     fixed, so gradients flow through the distances (and, for the default, the
     Gaussian fits and the ball probabilities, whose derivatives are analytic)
@@ -553,26 +934,42 @@ def kl_knn(
     >>> y = rng.normal(size=(5000, 2)) + [1.0, 0.0]
     >>> round(dv.kl_knn(x, y), 1)  # true value |shift|^2 / 2 = 0.5
     0.5
+    >>> dv.kl_knn(x, y, search="blocked") == dv.kl_knn(x, y, search="tree")
+    True
+
+    Samples beyond ``max_samples`` rows are replaced by that many of their
+    rows, drawn by the generator of ``seed``, for ``samples_p`` first:
+
+    >>> draw = np.random.default_rng(1)
+    >>> rows_x = np.sort(draw.choice(5000, 1000, replace=False))
+    >>> rows_y = np.sort(draw.choice(5000, 1000, replace=False))
+    >>> dv.kl_knn(x, y, max_samples=1000, seed=1) == dv.kl_knn(x[rows_x], y[rows_y])
+    True
     """
-    x, y, k, backend = _sample_pair(samples_p, samples_q, k)
+    x, y, k, backend, _ = _sample_pair(samples_p, samples_q, k, max_samples, seed)
     method = check_option(method, "method", METHODS)
+    search = check_option(search, "search", SEARCHES)
     log_base = check_base(base)
     _check_sizes(int(x.shape[0]), int(y.shape[0]), k)
     # Sampling noise can push the estimate below 0, where no divergence is.
-    value = backend.clip(_METHODS[method](x, y, k, backend), 0.0, math.inf)
+    value = backend.clip(_METHODS[method](x, y, k, backend, search), 0.0, math.inf)
     return backend.to_output(value / log_base)
 
 
-def _kl_to_mixture(x: Any, mixture: Any, k: int, names: tuple[str, str], backend: Backend) -> Any:
+def _kl_to_mixture(
+    x: Any, mixture: Any, k: int, names: tuple[str, str], backend: Backend, search: str
+) -> Any:
     """Plain k-NN estimate of KL(P || M) from samples ``x`` of P and ``mixture`` of M.
 
     ``names`` are those of ``x`` and of the other sample, half of the mixture.
     """
     n, d = int(x.shape[0]), int(x.shape[1])
     x_np, mixture_np = backend.to_numpy(x), backend.to_numpy(mixture)
-    own, own_nearest, others_p = _kth_neighbours(x_np, x_np, k, names[0])
+    own, own_nearest, others_p = _kth_neighbours(x, x, k, names[0], backend, search)
     # The pooled sample seen from x_i leaves x_i itself out when it belongs to it.
-    other, other_nearest, others_m = _kth_neighbours(mixture_np, x_np, k, "the pooled samples")
+    other, other_nearest, others_m = _kth_neighbours(
+        mixture, x, k, "the pooled samples", backend, search
+    )
     # Only the other sample's half can come nearer than x_i's own nearest neighbour.
     _check_independent(
         _nearest_distances(x_np, x_np, own_nearest),
@@ -594,6 +991,8 @@ def js_knn(
     k: int = 5,
     base: float | None = None,
     seed: int | None = 0,
+    max_samples: int | None = _MAX_SAMPLES,
+    search: str = "auto",
 ) -> Result:
     r"""k-nearest-neighbour estimate of the Jensen-Shannon divergence from samples.
 
@@ -628,8 +1027,14 @@ def js_knn(
         Logarithm base; natural when ``None``. The range is then
         :math:`[0, \log_{base} 2]`.
     seed : int or None, default 0
-        Seed of the subset of the larger sample that enters the pooled sample
-        when ``n != m`` (unused when ``n == m``); ``None`` draws fresh entropy.
+        Seed of the random draws: the rows kept of a sample larger than
+        ``max_samples``, then the subset of the larger sample that enters the
+        pooled sample when ``n != m``; ``None`` draws fresh entropy.
+    max_samples : int or None, default 200000
+        Most rows of each sample used, as in :func:`kl_knn`; ``None`` uses
+        every row. At least ``k + 1``.
+    search : {"auto", "tree", "blocked"}, default "auto"
+        The neighbour search, as in :func:`kl_knn`.
 
     Returns
     -------
@@ -644,11 +1049,12 @@ def js_knn(
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples for
         ``k``, fewer than ``k`` distinct neighbours (repeated points),
-        ``k < 1``, masked arrays or ``meta`` tensors, and for paired samples
-        (as :func:`kl_knn`).
+        ``k < 1``, ``max_samples < k + 1``, a negative seed, an unknown search,
+        masked arrays or ``meta`` tensors, and for paired samples (as
+        :func:`kl_knn`).
     TypeError
-        If a sample array is not an array of real numbers, or ``k`` or ``seed``
-        not an integer.
+        If a sample array is not an array of real numbers, or ``k``,
+        ``max_samples`` or ``seed`` not an integer.
 
     Notes
     -----
@@ -660,8 +1066,10 @@ def js_knn(
     identical samples give exactly 0. For disjoint supports the estimate is close to
     :math:`\log 2` and the gradient close to 0, as for the true JS. Gradients
     flow as in :func:`kl_knn`, with the neighbour indices and the pooled subset
-    held fixed. Paired samples, scale and dtypes are handled as in
-    :func:`kl_knn`.
+    held fixed. Paired samples, scale, dtypes, the neighbour search and
+    samples beyond ``max_samples`` (drawn first, from the same generator as
+    the pooled subset) are handled as in :func:`kl_knn`; the searches here run
+    on the pooled sample, of up to twice the size.
 
     References
     ----------
@@ -682,9 +1090,9 @@ def js_knn(
     >>> dv.js_knn(x, rng.normal(size=(2000, 2)))  # same distribution: near 0
     0.0...
     """
-    x, y, k, backend = _sample_pair(samples_p, samples_q, k)
+    x, y, k, backend, rng = _sample_pair(samples_p, samples_q, k, max_samples, seed)
     log_base = check_base(base)
-    seed = check_seed(seed)
+    search = check_option(search, "search", SEARCHES)
     n, m = int(x.shape[0]), int(y.shape[0])
     if m < k + 1:
         raise ValueError(
@@ -693,7 +1101,6 @@ def js_knn(
         )
     _check_sizes(n, m, k)
     size = min(n, m)
-    rng = np.random.default_rng(seed)
     chosen = []
     for count in (n, m):
         mask = np.zeros(count, dtype=bool)
@@ -703,7 +1110,7 @@ def js_knn(
         [x[backend.index(np.flatnonzero(chosen[0]))], y[backend.index(np.flatnonzero(chosen[1]))]]
     )
     value = (
-        _kl_to_mixture(x, mixture, k, ("samples_p", "samples_q"), backend)
-        + _kl_to_mixture(y, mixture, k, ("samples_q", "samples_p"), backend)
+        _kl_to_mixture(x, mixture, k, ("samples_p", "samples_q"), backend, search)
+        + _kl_to_mixture(y, mixture, k, ("samples_q", "samples_p"), backend, search)
     ) / 2
     return backend.to_output(backend.clip(value, 0.0, _LOG2) / log_base)

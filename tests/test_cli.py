@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
 import numpy as np
 import ot
 import pytest
+import torch
+from geomloss import SamplesLoss
+from scipy.spatial.distance import cdist
 
 import divergences as dv
 
@@ -22,8 +26,11 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def table(stdout: str) -> dict[str, list[str]]:
     """The compare table's rows, by measure: the lines between the column header and the notes."""
-    lines = stdout.split("\n\nnotes:")[0].splitlines()[2:]
-    return {line[:16].strip(): line[16:].split() for line in lines}
+    rows = {}
+    for line in stdout.split("\n\nnotes:")[0].splitlines()[2:]:
+        name = re.split(r"\s{2,}", line.strip())[0]  # names hold single spaces only
+        rows[name] = line.strip()[len(name) :].split()
+    return rows
 
 
 def notes(stdout: str) -> str:
@@ -107,13 +114,30 @@ def test_compare_prints_every_measure_from_npy_and_csv(sample_files):
     result = run("compare", str(p_path), str(q_path))
     assert result.returncode == 0, result.stderr
     rows = table(result.stdout)
-    assert set(rows) == {"W1 exact", "Sliced W1", "KL(P||Q) k-NN", "KL(Q||P) k-NN", "JS k-NN"}
+    assert set(rows) == {
+        "W1 exact",
+        "Sliced W1",
+        "Sinkhorn divergence",
+        "Energy distance",
+        "KL(P||Q) k-NN",
+        "KL(Q||P) k-NN",
+        "JS k-NN",
+    }
     # the exact W1 is POT's, called directly (4 decimals printed)
     expected = ot.emd2(
         np.full(400, 1 / 400), np.full(300, 1 / 300), ot.dist(p, q, metric="euclidean")
     )
     np.testing.assert_allclose(float(rows["W1 exact"][0]), expected, atol=6e-5)
     assert 0 < float(rows["JS k-NN"][0]) < math.log(2)
+    # the energy distance is the brute force over all pairs; Sinkhorn GeomLoss's own
+    energy = 2 * cdist(p, q).mean() - cdist(p, p).mean() - cdist(q, q).mean()
+    np.testing.assert_allclose(float(rows["Energy distance"][0]), energy, atol=6e-5)
+    pooled = np.concatenate([p, q])
+    blur = 0.05 * np.sqrt(np.mean((pooled - pooled.mean(axis=0)) ** 2))
+    sinkhorn = SamplesLoss("sinkhorn", p=1, blur=blur, scaling=0.95, debias=True)(
+        torch.from_numpy(p), torch.from_numpy(q)
+    )
+    np.testing.assert_allclose(float(rows["Sinkhorn divergence"][0]), sinkhorn.item(), rtol=2e-3)
 
 
 def test_compare_json_and_neural_intervals(sample_files):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -43,8 +45,22 @@ def test_blocks_do_not_change_the_value(monkeypatch: pytest.MonkeyPatch) -> None
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(300, 3)), rng.normal(size=(170, 3))
     whole = dv.energy_distance(x, y)
-    monkeypatch.setattr("divergences.energy._BLOCK_ROWS", 16)
+    monkeypatch.setattr("divergences.energy._BLOCK_VALUES", 16 * 170 * 3)  # 16 rows a block
     np.testing.assert_allclose(dv.energy_distance(x, y), whole, rtol=1e-12)
+
+
+def test_memory_stays_bounded_whatever_the_sizes() -> None:
+    # a block of 2048 rows against 3000 in d = 8 would hold 390 MB of differences at once
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(3000, 8)), rng.normal(size=(3000, 8))
+    dv.energy_distance(x[:10], y[:10])
+    tracemalloc.start()
+    try:
+        dv.energy_distance(x, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 80e6, peak
 
 
 def test_two_points_and_identical_sets() -> None:
@@ -94,7 +110,7 @@ def test_keeps_dtype_and_device(device: str) -> None:
 def test_bad_input() -> None:
     with pytest.raises(ValueError, match="same dimension"):
         dv.energy_distance(np.zeros((3, 2)), np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="x .*NaN|x.*finite"):
+    with pytest.raises(ValueError, match=r"x .*NaN|x.*finite"):
         dv.energy_distance([np.nan, 1.0], [0.0])
     with pytest.raises(ValueError, match="unbiased=True needs at least two"):
         dv.energy_distance([1.0], [0.0, 2.0], unbiased=True)

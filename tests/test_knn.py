@@ -394,3 +394,101 @@ def test_meta_and_masked_samples_are_refused():
     masked = np.ma.array(np.zeros((10, 2)), mask=np.eye(10, 2))
     with pytest.raises(TypeError, match="samples_q is a masked array"):
         dv.js_knn(np.ones((10, 2)), masked)
+
+
+# Issue 15: samples beyond max_samples rows, read lazily.
+def drawn_rows(seed, *sizes, limit):
+    """The documented rule: one generator, samples_p's rows first, then samples_q's."""
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(size, limit, replace=False)) for size in sizes]
+
+
+def memory_map(path, values):
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=values.dtype, shape=values.shape)
+    array[:] = values
+    array.flush()
+    return np.load(path, mmap_mode="r")
+
+
+def test_memory_maps_beyond_max_samples_give_the_subsample_estimate(tmp_path):
+    rng = np.random.default_rng(0)
+    p = memory_map(tmp_path / "p.npy", rng.normal(size=(3000, 3)).astype(np.float32))
+    q = memory_map(tmp_path / "q.npy", (rng.normal(size=(2500, 3)) + 0.5).astype(np.float32))
+    rows_p, rows_q = drawn_rows(7, 3000, 2500, limit=600)
+    for method in knn.METHODS:
+        np.testing.assert_allclose(
+            dv.kl_knn(p, q, method=method, max_samples=600, seed=7),
+            dv.kl_knn(p[rows_p], q[rows_q], method=method, max_samples=None),
+            rtol=1e-12,
+        )
+    # Both sides cut to 600 rows: the pooled subset draws nothing more.
+    np.testing.assert_allclose(
+        dv.js_knn(p, q, max_samples=600, seed=7),
+        dv.js_knn(np.asarray(p[rows_p]), np.asarray(q[rows_q]), max_samples=None),
+        rtol=1e-12,
+    )
+    # Reproducible by the seed, and a different seed draws other rows.
+    assert dv.kl_knn(p, q, max_samples=600, seed=7) == dv.kl_knn(p, q, max_samples=600, seed=7)
+    assert dv.kl_knn(p, q, max_samples=600, seed=8) != dv.kl_knn(p, q, max_samples=600, seed=7)
+    # Within the limit nothing is drawn: the default is the whole sample.
+    np.testing.assert_allclose(dv.kl_knn(p, q), dv.kl_knn(p, q, max_samples=None), rtol=0)
+
+
+def test_only_the_rows_drawn_are_read(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(400_000, 4)).astype(np.float32)
+    rows_p, _ = drawn_rows(0, 400_000, 400_000, limit=300)
+    outside = np.setdiff1d(np.arange(400_000), rows_p)[0]
+    values[outside] = np.nan  # never read: no NaN error
+    p = memory_map(tmp_path / "p.npy", values)
+    q = memory_map(tmp_path / "q.npy", values[::-1] + np.float32(0.5))
+    dv.kl_knn(p[rows_p], q[rows_p])  # imports and caches, outside the measurement
+    tracemalloc.start()
+    try:
+        value = dv.kl_knn(p, q, max_samples=300, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert math.isfinite(value)
+    # A NaN scan of the file alone would allocate 1.6 MB, a float64 copy 12.8 MB.
+    assert peak < p.nbytes / 20
+    values[rows_p[5]] = np.nan  # drawn: refused
+    p = memory_map(tmp_path / "p2.npy", values)
+    with pytest.raises(ValueError, match="samples_p must contain only finite numbers"):
+        dv.kl_knn(p, q, max_samples=300, seed=0)
+
+
+def test_tensors_and_lists_are_subsampled_by_the_same_rule():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(900, 2)), rng.normal(size=(700, 2)) + 0.5
+    rows_x, rows_y = drawn_rows(3, 900, 700, limit=400)
+    expected = dv.kl_knn(x[rows_x], y[rows_y])
+    xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y)
+    value = dv.kl_knn(xt, yt, max_samples=400, seed=3)
+    np.testing.assert_allclose(value.item(), expected, rtol=1e-12)
+    value.backward()
+    reached = np.flatnonzero(np.abs(xt.grad.numpy()).sum(axis=1))
+    assert set(reached.tolist()) <= set(rows_x.tolist())  # only rows drawn get gradients
+    np.testing.assert_allclose(
+        dv.kl_knn(x.tolist(), y.tolist(), max_samples=400, seed=3), expected, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("max_samples", "error", "match"),
+    [
+        (0, ValueError, "max_samples must be at least 1; got 0"),
+        (5, ValueError, "max_samples must be at least k \\+ 1 = 6 .* or None for no limit"),
+        (2.5, TypeError, "max_samples must be an integer"),
+        (True, TypeError, "max_samples must be an integer"),
+    ],
+)
+def test_bad_max_samples(max_samples, error, match):
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    for estimator in (dv.kl_knn, dv.js_knn):
+        with pytest.raises(error, match=match):
+            estimator(x, x + 1, max_samples=max_samples)
+    with pytest.raises(ValueError, match="seed must be at least 0"):
+        dv.kl_knn(x, x + 1, seed=-1)

@@ -52,7 +52,7 @@ def test_other_scales_agree_with_geomloss_to_its_annealing_error() -> None:
 
 def test_close_to_a_converged_solver() -> None:
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + [1.0, 0.0]
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + np.array([1.0, 0.0])
     blur = 0.5
     reference = (
         converged_entropic(x, y, blur)
@@ -123,7 +123,7 @@ def test_bad_input() -> None:
         dv.sinkhorn_divergence([0.0], [1.0], scaling=1.0)
     with pytest.raises(ValueError, match="same dimension"):
         dv.sinkhorn_divergence(np.zeros((2, 2)), np.zeros((2, 1)))
-    with pytest.raises(ValueError, match="finite|NaN"):
+    with pytest.raises(ValueError, match=r"finite|NaN"):
         dv.sinkhorn_divergence([np.inf], [1.0])
     with pytest.raises(ProblemTooLargeError, match="memory_limit"):
         dv.sinkhorn_divergence(np.zeros((100, 1)), np.zeros((100, 1)), memory_limit=1000)

@@ -240,8 +240,38 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
     monkeypatch.setattr(transport, "available_memory", lambda: 1_000_000)
     with pytest.raises(dv.ProblemTooLargeError, match=r"half of the 0\.0 GB available"):
         dv.wasserstein(np.zeros((200, 2)), np.ones((200, 2)))
-    # the 1-D path builds no matrix, so the guard does not apply
+    # the 1-D path builds no matrix: its sorted copies (32 bytes a sample here) fit
     assert dv.wasserstein(np.zeros(200), np.ones(200)) == 1.0
+
+
+def test_one_dimensional_guard_refuses_from_the_shapes(monkeypatch, tmp_path):
+    monkeypatch.setattr(transport, "available_memory", lambda: 1_000_000)
+    # 32 bytes a sample for equal sizes and uniform weights, 112 where the levels merge
+    assert dv.wasserstein(np.zeros(7000), np.ones(7000)) == 1.0
+    with pytest.raises(dv.ProblemTooLargeError, match="112 bytes per sample"):
+        dv.wasserstein(np.zeros(3000), np.ones(2000))
+    with pytest.raises(dv.ProblemTooLargeError, match="32 bytes per sample"):
+        dv.wasserstein(np.zeros(8000), np.ones(8000))
+    # a memory map is refused before any of its pages is read: a NaN in it goes unseen
+    mapped = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", shape=(8000,))
+    mapped[-1] = np.nan
+    with pytest.raises(dv.ProblemTooLargeError):
+        dv.wasserstein(mapped, np.ones(8000))
+
+
+def test_sliced_directions_in_blocks_give_the_same_value(monkeypatch):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(300, 3)), rng.normal(size=(250, 3)) + 1
+    whole = {p: dv.sliced_wasserstein(x, y, p=p, n_projections=50, seed=0) for p in (1, 2)}
+    monkeypatch.setattr(transport, "_SLICED_BLOCK_VALUES", 7 * 550)  # blocks of 7 directions
+    for p in (1, 2):
+        blocked = dv.sliced_wasserstein(x, y, p=p, n_projections=50, seed=0)
+        np.testing.assert_allclose(blocked, whole[p], rtol=1e-13)
+    xt = torch.tensor(x, requires_grad=True)
+    value = dv.sliced_wasserstein(xt, torch.tensor(y), n_projections=50, seed=0)
+    value.backward()
+    np.testing.assert_allclose(value.item(), whole[1], rtol=1e-13)
+    assert torch.isfinite(xt.grad).all()
 
 
 def test_sliced_is_reproducible_and_backend_independent():

@@ -30,6 +30,7 @@ passed whole to the estimators, so none can be dropped on the way.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -194,14 +195,17 @@ def _sample_based(
         "energy": energy_distance,
     }
     for blur in SINKHORN_BLURS:
-        estimators[f"sinkhorn_{blur:g}"] = lambda a, b, blur=blur: sinkhorn_divergence(
-            a[:SINKHORN_SAMPLES], b[:SINKHORN_SAMPLES], blur=blur, scaling=0.9
-        )
+        estimators[f"sinkhorn_{blur:g}"] = functools.partial(_sinkhorn, blur=blur)
     for name, estimator in estimators.items():
         t = _theta_tensor(theta)
         q = segment_samples(t, samples, seed=seed + 1)
         out[name] = _value_and_derivative(estimator(p, q), t)
     return out
+
+
+def _sinkhorn(a: Any, b: Any, *, blur: float) -> Any:
+    """The sweep's Sinkhorn divergence: the first SINKHORN_SAMPLES samples a side."""
+    return sinkhorn_divergence(a[:SINKHORN_SAMPLES], b[:SINKHORN_SAMPLES], blur=blur, scaling=0.9)
 
 
 def gradient_sweep(

@@ -131,10 +131,15 @@ def plot_dynamics(trajectories: Sequence[Trajectory], path: Path) -> None:
     theta0s = sorted({t.theta0 for t in trajectories}, reverse=True)
     fig, axes = plt.subplots(1, len(theta0s), figsize=(6 * len(theta0s) + 2.5, 4.5), squeeze=False)
     for ax, theta0 in zip(axes[0], theta0s, strict=True):
+        low, high = -abs(theta0), 1.5 * abs(theta0)
         for trajectory in (t for t in trajectories if t.theta0 == theta0):
             label, color, style, marker = STYLE[trajectory.method]
+            thetas = np.array(trajectory.thetas, dtype=float)
+            outside = np.flatnonzero((thetas < low) | (thetas > high))
+            if outside.size:  # drawn up to where it leaves the axis, then named below
+                thetas[outside[0] + 1 :] = np.nan
             ax.plot(
-                trajectory.thetas,
+                thetas,
                 linestyle=style,
                 marker=marker,
                 markevery=6,
@@ -144,6 +149,26 @@ def plot_dynamics(trajectories: Sequence[Trajectory], path: Path) -> None:
                 lw=1.6,
             )
         ax.axhline(0, color="black", lw=1.2, ls=(0, (6, 3)), label="target θ = 0 (Q_θ = P)")
+        # A loss whose steps blow θ up (−log D's can reach 1e31) would flatten every other
+        # line to 0: the axis keeps to [−θ₀, 1.5 θ₀] and says where each such run went.
+        ax.set_ylim(low, high)
+        escaped = [
+            t
+            for t in trajectories
+            if t.theta0 == theta0 and not all(low <= value <= high for value in t.thetas)
+        ]
+        for row, trajectory in enumerate(escaped):
+            farthest = max(trajectory.thetas, key=abs)
+            ax.text(
+                0.98,
+                0.04 + 0.08 * row,
+                f"{STYLE[trajectory.method][0]}: leaves the axis, reaching θ = {farthest:.2g}",
+                transform=ax.transAxes,
+                ha="right",
+                fontsize=8,
+                color=STYLE[trajectory.method][1],
+                bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
+            )
         ax.set_title(f"gradient descent on θ from θ₀ = {theta0:g}")
         ax.set_xlabel("iteration")
         ax.set_ylabel("θ")

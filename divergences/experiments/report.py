@@ -302,10 +302,10 @@ def _generator_settings(quick: bool, seeds: int) -> dict[str, Any]:
     return {
         "targets": ("ring", "grid", "roll"),
         "seeds": seeds,
-        "steps": 2500,
-        "every": 500,
+        "steps": 2000,
+        "every": 400,
         "evaluation_size": 2000,
-        "sweep": {"rates": (3e-4, 1e-3), "target": "ring", "steps": 400},
+        "sweep": {"rates": (3e-4, 1e-3), "target": "ring", "steps": 300},
     }
 
 
@@ -323,9 +323,9 @@ def run_generators(
     """Train the generator with every loss on every target into ``output``.
 
     Each loss gets the generator's learning rate from the same small sweep
-    (3e-4 and 1e-3, 400 steps on the ring, the lower final W1), then trains
-    from the same initialisation on each target and seed for 2500 steps,
-    measured every 500 (``quick``: the ring, one seed, 300 steps, the rate
+    (3e-4 and 1e-3, 300 steps on the ring, the lower final W1), then trains
+    from the same initialisation on each target and seed for 2000 steps,
+    measured every 400 (``quick``: the ring, one seed, 300 steps, the rate
     1e-3). Writes
     the files of :data:`GENERATOR_FILES`; the run is as safe as :func:`run`'s.
     ``workers`` > 1 trains that many runs at once in separate processes.
