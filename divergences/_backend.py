@@ -125,6 +125,12 @@ class NumpyBackend:
     def norm(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.linalg.norm(x, axis=axis)
 
+    def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The (n, m) Euclidean distances between the rows, from their differences."""
+        from scipy.spatial.distance import cdist
+
+        return cdist(a, b)
+
     def transpose(self, a: np.ndarray) -> np.ndarray:
         return np.swapaxes(a, -1, -2)
 
@@ -296,6 +302,11 @@ class TorchBackend:
 
     def norm(self, x: Any, axis: int = -1) -> Any:
         return self.torch.linalg.vector_norm(x, dim=axis)
+
+    def distances(self, a: Any, b: Any) -> Any:
+        """The (n, m) Euclidean distances between the rows, from their differences (not
+        the matrix-product form, which loses digits); gradient 0 where two rows coincide."""
+        return self.torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
     def transpose(self, a: Any) -> Any:
         return a.transpose(-1, -2)
