@@ -55,7 +55,7 @@ def straightforward_step(generator: nn.Module, critic: nn.Module, optimizers, re
     generator_optimizer.step()
 
 
-def speed(steps: int, rounds: int) -> dict[str, float]:
+def speed(steps: int, rounds: int, batch: int) -> dict[str, float]:
     """Generator steps per second: WassersteinLoss against the classic loop, same networks."""
     import numpy as np
 
@@ -63,10 +63,10 @@ def speed(steps: int, rounds: int) -> dict[str, float]:
     target = TARGETS["ring"]
 
     def real() -> torch.Tensor:
-        return torch.as_tensor(target.sample(256, rng), dtype=torch.float32)
+        return torch.as_tensor(target.sample(batch, rng), dtype=torch.float32)
 
     def noise() -> torch.Tensor:
-        return torch.randn(256, 2)
+        return torch.randn(batch, 2)
 
     def ours() -> float:
         generator = generator_network(0)
@@ -106,6 +106,7 @@ def speed(steps: int, rounds: int) -> dict[str, float]:
     result = {
         "steps": steps,
         "rounds": rounds,
+        "batch_size": batch,
         "ours_steps_per_second": statistics.median(mine),
         "straightforward_steps_per_second": statistics.median(plain),
         "speedup": statistics.median(a / b for a, b in zip(mine, plain, strict=True)),
@@ -131,7 +132,9 @@ def main() -> None:
         )
         print(generator_table(paths["json"]))
         payload = json.loads(paths["json"].read_text())
-        payload["generator_step_speed"] = speed(30 if args.quick else 100, 3)
+        payload["generator_step_speed"] = speed(
+            30 if args.quick else 100, 3, payload["settings"]["batch_size"]
+        )
         suffix = "_quick" if args.quick else ""
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"generators{suffix}.json").write_text(json.dumps(payload, indent=1) + "\n")

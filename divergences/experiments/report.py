@@ -296,6 +296,8 @@ def _generator_settings(quick: bool, seeds: int) -> dict[str, Any]:
             "seeds": 1,
             "steps": 300,
             "every": 100,
+            "batch_size": 256,
+            "schedule": "linear",
             "evaluation_size": 1000,
             "sweep": None,  # the default learning rate, no sweep
         }
@@ -304,8 +306,10 @@ def _generator_settings(quick: bool, seeds: int) -> dict[str, Any]:
         "seeds": seeds,
         "steps": 2000,
         "every": 400,
+        "batch_size": 384,
+        "schedule": "linear",
         "evaluation_size": 2000,
-        "sweep": {"rates": (3e-4, 1e-3), "target": "ring", "steps": 300},
+        "sweep": {"rates": (5e-4, 1e-3, 2e-3), "target": "grid", "steps": 400},
     }
 
 
@@ -323,10 +327,10 @@ def run_generators(
     """Train the generator with every loss on every target into ``output``.
 
     Each loss gets the generator's learning rate from the same small sweep
-    (3e-4 and 1e-3, 300 steps on the ring, the lower final W1), then trains
-    from the same initialisation on each target and seed for 2000 steps,
-    measured every 400 (``quick``: the ring, one seed, 300 steps, the rate
-    1e-3). Writes
+    (5e-4, 1e-3 and 2e-3, 400 steps on the grid, the lowest final W1), then
+    trains from the same initialisation on each target and seed for 2000
+    steps of 384 samples, the rate decayed linearly to 0, measured every 400
+    (``quick``: the ring, one seed, 300 steps of 256, the rate 1e-3). Writes
     the files of :data:`GENERATOR_FILES`; the run is as safe as :func:`run`'s.
     ``workers`` > 1 trains that many runs at once in separate processes.
     """
@@ -349,6 +353,8 @@ def _write_generators(
     common = {
         "steps": settings["steps"],
         "every": settings["every"],
+        "batch_size": settings["batch_size"],
+        "schedule": settings["schedule"],
         "evaluation_size": settings["evaluation_size"],
         "device": device,
     }

@@ -82,6 +82,18 @@ def test_bad_arguments() -> None:
         train_generator("wgan", "ring")
     with pytest.raises(ValueError, match="target must be one of"):
         train_generator("wasserstein", "moons")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        train_generator("energy", "ring", schedule="cosine")
+
+
+def test_the_linear_schedule_decays_the_rate_to_zero() -> None:
+    """Over 2 steps the linear schedule takes the first at the full rate and the second at
+    half of it: the run matches the constant schedule after one step, not after two."""
+    kwargs = {"steps": 2, "every": 1, "evaluation_size": 100, "seed": 3}
+    linear = train_generator("energy", "ring", schedule="linear", **kwargs)
+    constant = train_generator("energy", "ring", schedule="constant", **kwargs)
+    assert linear.checkpoints[1].w1 == constant.checkpoints[1].w1
+    assert linear.checkpoints[2].w1 != constant.checkpoints[2].w1
 
 
 def quick_run(output: Path) -> subprocess.CompletedProcess:
