@@ -171,7 +171,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {"seed": seed, "device": device}
         if method == "previous":  # the previous default: LeakyReLU only, no validation split
             width = min(512, max(128, 4 * dim))
-            options.update(activation="leaky_relu", validation=0.0, width=width)
+            options.update(activation="leaky_relu", validation=0.0, width=width, weight_decay=0.0)
         if method == "callable":
             draws = np.random.default_rng(seed + 7)
 

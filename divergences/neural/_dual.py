@@ -269,10 +269,11 @@ def wasserstein_dual(
     **overrides
         Any field of :class:`TrainingOptions`, applied on top of ``options``:
         ``width``, ``depth``, ``activation``, ``optimizer``, ``learning_rate``,
-        ``batch_size``, ``steps`` (default 2000 in all), ``holdout`` (the test
-        share, default 0.2), ``validation`` (default 0.2), ``evaluation_size``,
-        ``seed``, ``device`` (default ``"auto"``: CUDA when available) and
-        ``progress``. An unknown name is a ``TypeError``.
+        ``weight_decay`` (default 1 above d = 32, 0 up to it), ``batch_size``,
+        ``steps`` (default 2000 in all), ``holdout`` (the test share, default
+        0.2), ``validation`` (default 0.2), ``evaluation_size``, ``seed``,
+        ``device`` (default ``"auto"``: CUDA when available) and ``progress``.
+        An unknown name is a ``TypeError``.
 
     Returns
     -------
@@ -306,8 +307,9 @@ def wasserstein_dual(
     slope 1 on average at each level on the validation data, so the estimate
     is, up to noise, a lower bound where the critic's slope does not vary
     within a level. In high dimension a finite sample cannot pin down the
-    optimal critic: the benchmark page gives the measured error by dimension
-    (at d = 128 the estimate can be a few percent low), and ``systematic``
+    optimal critic: above d = 32 the critics are trained with weight decay,
+    which halved the error there; the benchmark page gives the measured error
+    by dimension (at d = 128 the estimate can be 1-2% low), and ``systematic``
     widens the interval by the disagreement that reveals it.
 
     References

@@ -31,6 +31,7 @@ from divergences.neural._networks import (
     Critic,
     CriticStack,
     default_architecture,
+    default_weight_decay,
     default_width,
     standardisation,
 )
@@ -476,8 +477,9 @@ def fit(
     """Train networks on ``objective``: per problem, one per candidate architecture.
 
     The K problems of a batch train as one stack per candidate (the default
-    critics of :func:`~divergences.neural.default_architecture` where
-    ``candidates``, else one). Returns, per problem, the trained candidates, in
+    critics of :func:`~divergences.neural.default_architecture`, with the
+    default weight decay unless the options set one, where ``candidates``,
+    else one). Returns, per problem, the trained candidates, in
     standardised coordinates (centre 0, spread 1); the estimators choose among
     them, calibrate, and set their problem's centre and spread.
     """
@@ -491,6 +493,8 @@ def fit(
     dim = problems[0].dim
     architectures = _architectures(warm, dim, options, candidates)
     trained = options.replace(steps=options.steps_for(len(architectures)))
+    if candidates and options.weight_decay is None:
+        trained = trained.replace(weight_decay=default_weight_decay(dim))
     torch_seed = int(rng.integers(2**62))
     fitted: list[list[Fitted]] = [[] for _ in problems]
     for width, depth, activation in architectures:

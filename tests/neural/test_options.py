@@ -48,7 +48,35 @@ def test_keywords_and_an_options_object_give_the_same_result():
     together = dv.wasserstein_dual(x, y, options=options)
     overridden = dv.wasserstein_dual(x, y, options=options.replace(steps=5), steps=20)
     assert keywords.distance == together.distance == overridden.distance
-    assert keywords.options == options
+    # the result records the options it trained with, the default weight decay resolved
+    assert keywords.options == options.replace(weight_decay=0.0)
+
+
+@pytest.mark.parametrize(("dim", "expected"), [(2, 0.0), (32, 0.0), (33, 1.0), (128, 1.0)])
+def test_default_weight_decay_by_dimension(dim: int, expected: float) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, dim)), rng.normal(size=(60, dim)) + 1
+    result = dv.wasserstein_dual(x, y, steps=2, batch_size=8, seed=0, device="cpu")
+    assert result.options.weight_decay == expected
+    given = dv.wasserstein_dual(
+        x, y, steps=2, batch_size=8, seed=0, device="cpu", weight_decay=0.25
+    )
+    assert given.options.weight_decay == 0.25
+
+
+def test_weight_decay_reaches_the_optimiser() -> None:
+    parameters = [torch.nn.Parameter(torch.ones(3))]
+    plain = TrainingOptions().make_optimizer(parameters)
+    assert type(plain) is torch.optim.Adam
+    decayed = TrainingOptions(weight_decay=0.5).make_optimizer(parameters)
+    assert type(decayed) is torch.optim.AdamW
+    assert decayed.param_groups[0]["weight_decay"] == 0.5
+    # decoupled: one step on a zero gradient shrinks the weights by lr * decay
+    parameters[0].grad = torch.zeros(3)
+    decayed.step()
+    np.testing.assert_allclose(parameters[0].detach().numpy(), 1 - 1e-3 * 0.5, rtol=1e-6)
+    rmsprop = TrainingOptions(optimizer="rmsprop", weight_decay=0.5).make_optimizer(parameters)
+    assert rmsprop.param_groups[0]["weight_decay"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -60,6 +88,8 @@ def test_keywords_and_an_options_object_give_the_same_result():
         ({"optimizer": "sgd"}, ValueError, "optimizer must be one of 'adam', 'rmsprop'"),
         ({"learning_rate": 0.0}, ValueError, "learning_rate must be positive"),
         ({"learning_rate": float("nan")}, ValueError, "learning_rate must be finite"),
+        ({"weight_decay": -0.1}, ValueError, "weight_decay must be 0 or positive"),
+        ({"weight_decay": "1"}, TypeError, "weight_decay must be a real number"),
         ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
         ({"steps": True}, TypeError, "steps must be an integer"),
         ({"holdout": 1.0}, ValueError, "holdout must be between 0 and 1"),
