@@ -304,8 +304,8 @@ def _generator_settings(quick: bool, seeds: int) -> dict[str, Any]:
     return {
         "targets": ("ring", "grid", "roll"),
         "seeds": seeds,
-        "steps": 2000,
-        "every": 400,
+        "steps": 3000,
+        "every": 500,
         "batch_size": 384,
         "schedule": "linear",
         "evaluation_size": 2000,
@@ -328,8 +328,8 @@ def run_generators(
 
     Each loss gets the generator's learning rate from the same small sweep
     (5e-4, 1e-3 and 2e-3, 400 steps on the grid, the lowest final W1), then
-    trains from the same initialisation on each target and seed for 2000
-    steps of 384 samples, the rate decayed linearly to 0, measured every 400
+    trains from the same initialisation on each target and seed for 3000
+    steps of 384 samples, the rate decayed linearly to 0, measured every 500
     (``quick``: the ring, one seed, 300 steps of 256, the rate 1e-3). Writes
     the files of :data:`GENERATOR_FILES`; the run is as safe as :func:`run`'s.
     ``workers`` > 1 trains that many runs at once in separate processes.
