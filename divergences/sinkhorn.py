@@ -16,7 +16,7 @@ from typing import Any
 
 from divergences._backend import ArrayLike, TorchBackend, standardise, times_power_of_two
 from divergences._validation import as_samples, backend_for, check_real
-from divergences.transport import ProblemTooLargeError, _allowed_memory
+from divergences.transport import _refuse_beyond_memory
 
 __all__ = ["sinkhorn_divergence"]
 
@@ -27,17 +27,16 @@ BYTES_PER_PAIR = 48
 
 def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
     needed = BYTES_PER_PAIR * (n + m) ** 2
-    allowed = _allowed_memory(memory_limit)
-    if allowed is None:
-        return
-    limit, origin = allowed
-    if needed > limit:
-        raise ProblemTooLargeError(
+    _refuse_beyond_memory(
+        needed,
+        memory_limit,
+        lambda limit, origin: (
             f"a Sinkhorn divergence between {n} and {m} samples needs about "
             f"{needed / 1e9:.2f} GB (the pairwise cost matrices), more than the "
             f"{limit / 1e9:.2f} GB allowed ({origin}). Subsample, raise memory_limit (in "
             "bytes), or use wasserstein_dual or sliced_wasserstein."
-        )
+        ),
+    )
 
 
 def check_options(blur: Any, p: Any, scaling: Any) -> tuple[float, int, float]:

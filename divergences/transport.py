@@ -411,36 +411,44 @@ def _allowed_memory(memory_limit: float | None) -> tuple[float, str] | None:
     return _MEMORY_FRACTION * available, f"half of the {available / 1e9:.1f} GB available"
 
 
+def _refuse_beyond_memory(
+    needed: float, memory_limit: float | None, explain: Callable[[float, str], str]
+) -> None:
+    """Raise :class:`ProblemTooLargeError` when ``needed`` bytes exceed the memory allowed
+    (``memory_limit``, or half of what is available); ``explain(limit, origin)`` words it."""
+    allowed = _allowed_memory(memory_limit)
+    if allowed is not None and needed > allowed[0]:
+        raise ProblemTooLargeError(explain(*allowed))
+
+
 def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
     needed = _BYTES_PER_ENTRY * n * m
-    allowed = _allowed_memory(memory_limit)
-    if allowed is None:
-        return
-    limit, origin = allowed
-    if needed > limit:
-        raise ProblemTooLargeError(
+    _refuse_beyond_memory(
+        needed,
+        memory_limit,
+        lambda limit, origin: (
             f"an exact transport problem between {n} and {m} samples needs about "
             f"{needed / 1e9:.2f} GB ({_BYTES_PER_ENTRY} bytes per entry of the {n} x {m} cost "
             f"matrix, for the matrix, the plan and the solver), more than the "
             f"{limit / 1e9:.2f} GB allowed ({origin}). Use wasserstein_dual for a neural "
             "estimate of W1, subsample, raise memory_limit (in bytes), or use "
             "sliced_wasserstein, a different metric that bounds W_p from below."
-        )
+        ),
+    )
 
 
 def _check_sort_memory(n: int, m: int, per_value: int, memory_limit: float | None) -> None:
     needed = per_value * (n + m)
-    allowed = _allowed_memory(memory_limit)
-    if allowed is None:
-        return
-    limit, origin = allowed
-    if needed > limit:
-        raise ProblemTooLargeError(
+    _refuse_beyond_memory(
+        needed,
+        memory_limit,
+        lambda limit, origin: (
             f"an exact one-dimensional transport problem between {n} and {m} samples needs "
             f"about {needed / 1e9:.2f} GB ({per_value} bytes per sample for the sorted float64 "
             f"copies), more than the {limit / 1e9:.2f} GB allowed ({origin}). Subsample, "
             "raise memory_limit (in bytes), or use wasserstein_dual for a neural estimate of W1."
-        )
+        ),
+    )
 
 
 def _euclidean_by_gram(x: np.ndarray, y: np.ndarray) -> np.ndarray:
