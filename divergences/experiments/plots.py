@@ -332,7 +332,8 @@ def plot_generator_samples(runs: Sequence[Any], path: Path) -> None:
 
 def plot_generator_curves(runs: Sequence[Any], path: Path) -> None:
     """W1 over the noise floor against generator steps and against seconds, one row per
-    target, one line per loss (median over seeds, shaded from the best to the worst)."""
+    target, one line per loss (median over seeds, shaded from the best to the worst), and
+    the spread of the floor itself (one pair of target samples, ±1 sd) in grey."""
     from divergences.experiments.generators import TARGETS
 
     plt = _pyplot()
@@ -354,6 +355,8 @@ def plot_generator_curves(runs: Sequence[Any], path: Path) -> None:
                     ax.fill_between(
                         xs, ratios.min(axis=0), ratios.max(axis=0), color=color, alpha=0.12, lw=0
                     )
+            spread = mine[0].floor_sd / mine[0].floor
+            ax.axhspan(1 - spread, 1 + spread, color="gray", alpha=0.15, lw=0)
             ax.axhline(1.0, color="gray", lw=1, ls=":")
             ax.axhline(2.0, color="gray", lw=1, ls="--")
             ax.set_yscale("log")
@@ -362,5 +365,8 @@ def plot_generator_curves(runs: Sequence[Any], path: Path) -> None:
             ax.set_title(f"{TARGETS[target].name}: against {'steps' if key == 'step' else 'time'}")
             ax.grid(alpha=0.3, which="both")
     axes[0][1].legend(fontsize=8, loc="upper right")
-    fig.suptitle("Exact W1 to the target over the noise floor (dotted: floor; dashed: 2× floor)")
+    fig.suptitle(
+        "Exact W1 to the target over the noise floor (dotted: floor, grey band: ±1 sd of "
+        "one pair of target samples; dashed: 2× floor)"
+    )
     _save(fig, path)

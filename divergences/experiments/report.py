@@ -408,7 +408,19 @@ def _write_generators(
     with paths["csv"].open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["loss", "target", "seed", "step", "seconds", "w1", "floor", "modes", "near"]
+            [
+                "loss",
+                "target",
+                "seed",
+                "step",
+                "seconds",
+                "w1",
+                "draws",
+                "floor",
+                "floor_sd",
+                "modes",
+                "near",
+            ]
         )
         for run in runs:
             for point in run.checkpoints:
@@ -420,7 +432,9 @@ def _write_generators(
                         point.step,
                         f"{point.seconds:.3f}",
                         f"{point.w1:.6g}",
+                        point.draws,
                         f"{run.floor:.6g}",
+                        f"{run.floor_sd:.6g}",
                         point.modes,
                         f"{point.near:.4f}",
                     ]

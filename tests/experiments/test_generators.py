@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-import divergences as dv
 from divergences.experiments.generators import (
     LOSSES,
     TARGETS,
@@ -54,11 +53,30 @@ def test_mode_coverage_against_brute_force() -> None:
     np.testing.assert_allclose(near, close.mean())
 
 
-def test_noise_floor_is_the_exact_w1_of_two_target_samples() -> None:
-    rng = np.random.default_rng(10**6 + 4)
+def test_noise_floor_is_the_mean_exact_w1_of_independent_target_pairs() -> None:
+    import ot
+
     spec = TARGETS["roll"]
-    expected = dv.wasserstein(spec.sample(300, rng), spec.sample(300, rng))
-    np.testing.assert_allclose(noise_floor(spec, 300, seed=4), expected, rtol=1e-12)
+    rng = np.random.default_rng(10**6)
+    values = []
+    for _ in range(4):
+        x, y = spec.sample(300, rng), spec.sample(300, rng)
+        weights = np.full(300, 1 / 300)
+        values.append(ot.emd2(weights, weights, ot.dist(x, y, metric="euclidean")))
+    mean, sd = noise_floor(spec, 300, pairs=4)
+    np.testing.assert_allclose([mean, sd], [np.mean(values), np.std(values, ddof=1)], rtol=1e-9)
+    # the same floor for every run: computed once, from a fixed seed
+    assert noise_floor(spec, 300, pairs=4) == (mean, sd)
+    with pytest.raises(ValueError, match="pairs must be a positive integer"):
+        noise_floor(spec, 300, pairs=0)
+
+
+def test_the_last_measure_averages_its_draws() -> None:
+    run = train_generator("energy", "ring", steps=4, every=2, evaluation_size=100, final_draws=3)
+    assert [(c.step, c.draws) for c in run.checkpoints] == [(0, 1), (2, 1), (4, 3)]
+    assert run.floor == noise_floor(TARGETS["ring"], 100)[0] and run.floor_sd > 0
+    with pytest.raises(ValueError, match="final_draws must be a positive integer"):
+        train_generator("energy", "ring", final_draws=0)
 
 
 @pytest.mark.parametrize("loss", list(LOSSES))
