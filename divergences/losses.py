@@ -563,9 +563,9 @@ class SinkhornLoss(nn.Module):
         The cost :math:`\|x - y\|` or :math:`\|x - y\|^2 / 2`.
     scaling : float, default 0.5
         The ε-scaling ratio (see :func:`divergences.sinkhorn_divergence`),
-        GeomLoss's own default: 4 to 7 times faster than the function's 0.95
-        (16 against 110 ms for 256 samples a side at blur 0.05), for a value
-        up to 23% low at small blurs; the gradient, which is what training
+        GeomLoss's own default: 4 to 6 times faster than the function's 0.95
+        (15 against 88 ms for 256 samples a side at blur 0.05), for a value
+        up to 25% low at small blurs; the gradient, which is what training
         uses, still points from each sample toward its transport target.
 
     Examples
