@@ -102,6 +102,51 @@ def test_same_value_at_any_scale(scale: float) -> None:
     )
 
 
+def test_large_blur_is_half_the_energy_distance_against_scipy() -> None:
+    """blur -> infinity: half the MMD with the kernel -|x - y| (Feydy et al. 2019), which
+    in 1-D is half the square of SciPy's energy_distance; also for data at 1e-200 with the
+    default blur, where the solver's softmins would round C / eps away and return 0."""
+    from scipy.stats import energy_distance
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(300, 1)), 2 * rng.normal(size=(250, 1)) + 0.5
+    expected = energy_distance(x[:, 0], y[:, 0]) ** 2 / 2
+    np.testing.assert_allclose(dv.sinkhorn_divergence(x, y, blur=1e6), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        dv.sinkhorn_divergence(x * 1e-200, y * 1e-200) / 1e-200, expected, rtol=1e-12
+    )
+
+
+def test_large_blur_for_p2_is_half_the_squared_mean_difference() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(80, 3)), rng.normal(size=(70, 3)) + np.array([1.0, -0.5, 0.0])
+    expected = 0.5 * np.sum((x.mean(axis=0) - y.mean(axis=0)) ** 2)
+    np.testing.assert_allclose(dv.sinkhorn_divergence(x, y, p=2, blur=1e4), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_no_jump_where_the_large_blur_limit_takes_over(dtype: torch.dtype) -> None:
+    """Just below the switch the solver runs, just above the limit: they agree to about
+    0.2 / ratio (the limit's own error), and the gradient is the limit's, in the dtype."""
+    from divergences.sinkhorn import LIMIT_FROM_FLOAT32, LIMIT_FROM_FLOAT64
+
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-0.75, 0.75, size=(100, 2)), rng.uniform(-0.4, 0.4, size=(100, 2))
+    x[0], y[0] = [0.75, 0.75], [-0.75, -0.75]  # scaled by 2^0: blur is the ratio itself
+    ratio = LIMIT_FROM_FLOAT64 if dtype == torch.float64 else LIMIT_FROM_FLOAT32
+    tx, ty = torch.tensor(x, dtype=dtype, requires_grad=True), torch.tensor(y, dtype=dtype)
+    below = dv.sinkhorn_divergence(tx, ty, blur=ratio * 0.99).item()
+    above = dv.sinkhorn_divergence(tx, ty, blur=ratio)
+    above.backward()
+    assert above.dtype == dtype and tx.grad is not None
+    np.testing.assert_allclose(below, above.item(), rtol=1e-3 if dtype == torch.float32 else 1e-4)
+    reference = torch.tensor(x, requires_grad=True)
+    (0.5 * dv.energy_distance(reference, torch.tensor(y))).backward()
+    # float32: the energy distance's differences round at about 1e-6 of the largest entry
+    atol = 1e-5 * float(reference.grad.abs().max()) if dtype == torch.float32 else 1e-12
+    np.testing.assert_allclose(tx.grad.numpy(), reference.grad.numpy(), rtol=1e-4, atol=atol)
+
+
 def test_p2_is_half_squared_w2_for_diracs() -> None:
     np.testing.assert_allclose(dv.sinkhorn_divergence([[0.0]], [[2.0]], p=2), 2.0, rtol=2e-4)
 
