@@ -43,6 +43,8 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import numpy as np
@@ -112,12 +114,76 @@ def _batches(fake: Any, real: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return fake, real.to(fake.dtype)
 
 
+class _Standardise(torch.autograd.Function):
+    """``(x - center) / spread`` in ``dtype``, whose backward pass leaves out the
+    ``1 / spread``: paired with :class:`_TimesSpread`, which leaves out ``spread``.
+
+    A critic's value is ``spread * g((x - center) / spread)``, so its gradient in ``x``
+    is ``grad g``, free of the data's scale; but the chain rule would carry
+    ``spread / N`` through the network's float32 backward pass and then divide by
+    ``spread``, which underflows to 0 for data at 1e-200 and overflows to NaN at
+    1e200. The two factors cancel exactly; these two functions drop both.
+    """
+
+    @staticmethod
+    def forward(
+        x: torch.Tensor, center: torch.Tensor, spread: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        return ((x.to(center.dtype) - center) / spread).to(dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.input_dtype = inputs[0].dtype
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        return grad.to(ctx.input_dtype), None, None, None
+
+
+class _TimesSpread(torch.autograd.Function):
+    """``value * spread`` in ``dtype``, whose backward pass leaves out ``spread`` (see
+    :class:`_Standardise`)."""
+
+    @staticmethod
+    def forward(value: torch.Tensor, spread: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return (value * spread).to(dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.input_dtype = inputs[0].dtype
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        return grad.to(ctx.input_dtype), None, None
+
+
+@contextmanager
+def _standardised_units(network: Critic) -> Iterator[None]:
+    """Within the block the network takes standardised inputs and gives its raw output
+    (centre 0, spread 1, scale 1); its own centre, spread and scale come back after.
+    The buffers are swapped, not overwritten: the batches standardised before the block
+    keep their autograd graph through the originals."""
+    names = ("center", "spread", "scale")
+    kept = {name: getattr(network, name) for name in names}
+    network.center = torch.zeros_like(kept["center"])
+    network.spread = torch.ones_like(kept["spread"])
+    network.scale = torch.ones_like(kept["scale"])
+    try:
+        yield
+    finally:
+        for name in names:
+            setattr(network, name, kept[name])
+
+
 class _AdversarialLoss(nn.Module):
     """What the critic and discriminator losses share: a network built on the first
     call (or from ``dim``), trained on each call by :func:`~divergences.neural.train`
     with an optimiser that persists, and the statistics of every call."""
 
     network: Critic | None
+    #: Whether the network's output carries the data's units (a critic's W1) or none
+    #: (a discriminator's logit).
+    _output_in_units = True
 
     def __init__(
         self,
@@ -177,9 +243,13 @@ class _AdversarialLoss(nn.Module):
                 f"loss with .to({str(fake.device)!r}) before its first call"
             )
         if not self._standardised:
-            # The data's scale, once: the network then sees standardised coordinates
-            # at any scale of the data (see Critic), and they stay fixed while it trains.
+            # The data's centre and scale, once, fixed from then on: the network trains
+            # and is evaluated in the standardised coordinates (x - center) / spread, so
+            # the problem and its optimiser steps are the same at any scale of the data.
             network.standardise_inputs(real.detach())
+            if not self._output_in_units:
+                # a logit has no units: network(x) = spread * scale * mlp is the logit
+                network.scale.fill_(1.0).div_(network.spread)
             self._standardised = True
         if self._optimizer is None:
             options = TrainingOptions(learning_rate=self.learning_rate)
@@ -201,14 +271,23 @@ class _AdversarialLoss(nn.Module):
             batch_size=max(real.shape[0], fake.shape[0]),
             learning_rate=self.learning_rate,
         )
-        with cpu_threads(threads_for(network, options, network.center.device)):
-            self._update(network, options, fake, real)
-            return self._frozen_outputs(network, fake, real)
+        fake_rows, real_rows = self._standardise(network, fake), network.standardise(real)
+        with (
+            cpu_threads(threads_for(network, options, network.center.device)),
+            _standardised_units(network),
+        ):
+            self._update(network, options, fake_rows, real_rows)
+            return self._frozen_outputs(network, fake_rows, real_rows)
+
+    def _standardise(self, network: Critic, fake: torch.Tensor) -> torch.Tensor:
+        """``fake`` in the network's standardised coordinates, with autograd to it."""
+        return network.standardise(fake)
 
     def _update(
         self, network: Critic, options: TrainingOptions, fake: torch.Tensor, real: torch.Tensor
     ) -> None:
-        """``steps`` optimiser steps of the network on the detached batches (P = real)."""
+        """``steps`` optimiser steps of the network on the detached (standardised)
+        batches (P = real)."""
         real_rows = real.detach()
         fake_rows = fake.detach()
 
@@ -234,8 +313,8 @@ class _AdversarialLoss(nn.Module):
     def _frozen_outputs(
         self, network: Critic, fake: torch.Tensor, real: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network on both batches with autograd to ``fake`` only (its own
-        parameters get no gradient from the generator's loss)."""
+        """The network on both (standardised) batches with autograd to ``fake`` only
+        (its own parameters get no gradient from the generator's loss)."""
         parameters = list(network.parameters())
         for parameter in parameters:
             parameter.requires_grad_(False)
@@ -252,7 +331,10 @@ class _AdversarialLoss(nn.Module):
     def history(self) -> TrainingHistory:
         """The network's training statistics, one row per call (the mean over its steps).
 
-        ``step`` counts the network's optimiser steps at the end of each call.
+        ``step`` counts the network's optimiser steps at the end of each call. The
+        statistics are those of the standardised coordinates the network trains in
+        (the data divided by the network's ``spread``): a critic's objective times
+        ``spread`` is in the data's units, gradient norms are the same in both.
         """
         if self._statistics:
             table = torch.stack(self._statistics).numpy()
@@ -338,6 +420,16 @@ class WassersteinLoss(_AdversarialLoss):
 
     Notes
     -----
+    **Units.** At its first call the loss takes the centre and spread of
+    ``real`` (see :class:`~divergences.neural.Critic`), and from then on the
+    critic trains on the batches in those standardised coordinates, as
+    :func:`~divergences.neural.wasserstein_dual`'s does: its steps, the
+    balance of the penalty against the objective and the gradient returned to
+    ``fake`` are the same at any scale of the data, and the value is in the
+    data's units (data at 1e-200 or 1e200 train exactly as data at 1, in
+    float64). ``loss.critic(x)`` takes and returns the data's units. The
+    ``history`` is in the standardised coordinates.
+
     **Why the one-sided penalty.** A critic that follows a moving generator
     must turn its slope around wherever the generated samples overtake the
     data. With the two-sided penalty :math:`\lambda(\|\nabla f\| - 1)^2`,
@@ -408,7 +500,15 @@ class WassersteinLoss(_AdversarialLoss):
 
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
         on_fake, on_real = self._fit_and_evaluate(fake, real)
-        return (on_real.mean() - on_fake.mean()).to(fake.dtype)
+        assert self.network is not None  # built by the call above
+        # the critic's estimate in standardised units, then in the data's
+        value = on_real.to(torch.float64).mean() - on_fake.to(torch.float64).mean()
+        return _TimesSpread.apply(value, self.network.spread, fake.dtype)
+
+    def _standardise(self, network: Critic, fake: torch.Tensor) -> torch.Tensor:
+        return _Standardise.apply(
+            fake, network.center, network.spread, network.mlp[0].weight.dtype
+        )
 
 
 class GANLoss(_AdversarialLoss):
@@ -442,7 +542,10 @@ class GANLoss(_AdversarialLoss):
     Attributes
     ----------
     discriminator : Critic or None
-        The discriminator (its output is the logit).
+        The discriminator: it takes the data's units and returns the logit
+        (it trains in the standardised coordinates of the first ``real``
+        batch, as the critic of :class:`WassersteinLoss` does, so the loss
+        is the same at any scale of the data).
     history : TrainingHistory
         Its statistics, one row per call (``objective`` is the bound above).
 
@@ -465,6 +568,8 @@ class GANLoss(_AdversarialLoss):
     >>> bool(value < 0)  # a log-likelihood of the minimax game
     True
     """
+
+    _output_in_units = False
 
     def __init__(
         self,

@@ -123,6 +123,62 @@ def test_wasserstein_loss_estimates_w1_after_training() -> None:
     np.testing.assert_allclose(np.mean(values[-20:]), 2.0, rtol=0.1)
 
 
+def trained_on_scaled_batches(
+    make: type, scale: float, dtype: torch.dtype
+) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Three calls of a fresh loss on a 2-D pair of batches multiplied by ``scale``; the
+    loss, the last value, its gradient in ``fake`` and the real batch."""
+    generator = torch.Generator().manual_seed(0)
+    fake = torch.randn(64, 2, generator=generator, dtype=torch.float64)
+    real = torch.randn(80, 2, generator=generator, dtype=torch.float64) + 3.0
+    fake = (fake * scale).to(dtype).requires_grad_(True)
+    real = (real * scale).to(dtype)
+    loss = make(seed=0)
+    for _ in range(3):
+        value = loss(fake, real)
+    (gradient,) = torch.autograd.grad(value, fake)
+    return loss, value.detach(), gradient, real
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype", "rtol"),
+    [
+        (1e-200, torch.float64, 1e-12),
+        (1e200, torch.float64, 1e-12),
+        (1e-30, torch.float32, 2e-4),
+        (1e30, torch.float32, 2e-4),
+    ],
+)
+def test_critic_and_discriminator_losses_at_any_scale(
+    scale: float, dtype: torch.dtype, rtol: float
+) -> None:
+    """The networks train on standardised coordinates, so the data's units drop out: the
+    critic's value scales with the data and its gradient does not; the GAN value does
+    not and its gradient scales inversely (against the same training at scale 1). Before,
+    the critic's gradient underflowed to 0 at 1e-200 and the training diverged at 1e200."""
+    for make in (WassersteinLoss, GANLoss):
+        loss, value, gradient, real = trained_on_scaled_batches(make, scale, dtype)
+        _, unit_value, unit_gradient, unit_real = trained_on_scaled_batches(make, 1.0, dtype)
+        value_units = scale if make is WassersteinLoss else 1.0
+        gradient_units = 1.0 if make is WassersteinLoss else 1 / scale
+        np.testing.assert_allclose(value.item() / value_units, unit_value.item(), rtol=rtol)
+        largest = unit_gradient.abs().max().item()
+        np.testing.assert_allclose(
+            (gradient.double() / gradient_units).numpy(),
+            unit_gradient.double().numpy(),
+            atol=rtol * largest,
+        )
+    # the discriminator, called directly, gives the logit at any scale
+    loss, *_ = trained_on_scaled_batches(GANLoss, scale, dtype)
+    unit_loss, *_ = trained_on_scaled_batches(GANLoss, 1.0, dtype)
+    np.testing.assert_allclose(
+        loss.discriminator(real[:5]).detach().double().numpy(),
+        unit_loss.discriminator(unit_real[:5]).detach().double().numpy(),
+        rtol=rtol,
+        atol=rtol,
+    )
+
+
 def test_saturating_gan_value_is_the_minimax_bound() -> None:
     """E_real log D + E_fake log(1 - D) <= 2 JS - log 4 <= 0, and it nears -log 4 where the
     discriminator cannot tell (fake and real from the same law)."""

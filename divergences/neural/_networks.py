@@ -398,9 +398,12 @@ class Critic(_Perceptron):
         x = torch.as_tensor(x).to(device=device)
         value = self.mlp(self.standardise(x)).squeeze(-1)
         dtype = value.dtype
+        if self.knots_in.numel() <= 1:
+            # one factor, formed in float64: scale and spread may each be beyond float32
+            # where their product is not (a logit's scale = 1 / spread)
+            return value * (self.scale * self.spread).to(dtype)
         value = value * self.scale.to(dtype)
-        if self.knots_in.numel() > 1:
-            value = piecewise_linear(value, self.knots_in, self.knots_out).to(dtype)
+        value = piecewise_linear(value, self.knots_in, self.knots_out).to(dtype)
         return value * self.spread.to(dtype)
 
     def layers(self) -> list[Layer]:
