@@ -132,10 +132,10 @@ def main() -> None:
         )
         print(generator_table(paths["json"]))
         payload = json.loads(paths["json"].read_text())
-        # full run: 7 alternating rounds of 200 steps (about 70 s), enough for the median
+        # full run: 5 alternating rounds of 200 steps (about 50 s), enough for the median
         # ratio to settle to a few percent on this noisy machine
         payload["generator_step_speed"] = speed(
-            30 if args.quick else 200, 3 if args.quick else 7, payload["settings"]["batch_size"]
+            30 if args.quick else 200, 3 if args.quick else 5, payload["settings"]["batch_size"]
         )
         suffix = "_quick" if args.quick else ""
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -309,7 +309,7 @@ def _generator_settings(quick: bool, seeds: int) -> dict[str, Any]:
         "batch_size": 384,
         "schedule": "linear",
         "evaluation_size": 2000,
-        "sweep": {"rates": (5e-4, 1e-3, 2e-3), "target": "grid", "steps": 400},
+        "sweep": {"rates": (5e-4, 1e-3, 2e-3), "target": "grid", "steps": 800},
     }
 
 
@@ -327,7 +327,7 @@ def run_generators(
     """Train the generator with every loss on every target into ``output``.
 
     Each loss gets the generator's learning rate from the same small sweep
-    (5e-4, 1e-3 and 2e-3, 400 steps on the grid, the lowest final W1), then
+    (5e-4, 1e-3 and 2e-3, 800 steps on the grid, the lowest final W1), then
     trains from the same initialisation on each target and seed for 3000
     steps of 384 samples, the rate decayed linearly to 0, measured every 500
     (``quick``: the ring, one seed, 300 steps of 256, the rate 1e-3). Writes
