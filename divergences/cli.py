@@ -1399,16 +1399,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     prefix = f"divergences {args.command}:"
+    _TERMINATED.clear()  # a SIGTERM of an earlier run in this process is not this one's
     try:
         with _terminate_as_interrupt():
             status = _RUNNERS[args.command](args)
         if _TERMINATED.is_set():
             raise _Terminated
         return status
-    except _Terminated:
-        print(f"{prefix} terminated (SIGTERM)", file=sys.stderr)
-        return 143
     except KeyboardInterrupt:
+        # a SIGTERM whose exception Python swallowed surfaces later as the run's own
+        # KeyboardInterrupt (write_into's stop): still a SIGTERM
+        if _TERMINATED.is_set():
+            print(f"{prefix} terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print(f"{prefix} interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

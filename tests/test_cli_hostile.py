@@ -603,6 +603,26 @@ def test_an_interrupted_run_keeps_the_old_results_and_removes_its_temporary_fold
     assert sorted(p.name for p in parent.iterdir()) == ["results"]  # no temporary folder
 
 
+def test_a_sigterm_whose_exception_was_swallowed_still_exits_143(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The handler's exception can land in a finaliser and be lost; the run then stops
+    itself with a plain KeyboardInterrupt (write_into's stop) that must still read as
+    SIGTERM (this raced in the subprocess test above: 130 instead of 143)."""
+    from divergences import cli
+
+    def swallowed_sigterm(args: object) -> int:
+        cli._TERMINATED.set()  # what the handler records before raising
+        raise KeyboardInterrupt  # what write_into raises when its stop() answers yes
+
+    monkeypatch.setitem(cli._RUNNERS, "demo", swallowed_sigterm)
+    assert cli.main(["demo"]) == 143
+    assert capsys.readouterr().err == "divergences demo: terminated (SIGTERM)\n"
+    monkeypatch.undo()
+    # the next run in the same process is not taken for terminated
+    assert cli.main(["demo", "--thetas", "2", "--samples", "100"]) == 0
+
+
 # ---------------------------------------------------------------------------
 # the command as a whole
 
