@@ -366,20 +366,23 @@ def _keep_best(
 
 def _check_finite(losses: torch.Tensor, first_step: int, group: Group) -> None:
     finite = torch.isfinite(losses)
-    # every rank stops together: one diverging rank would leave the others waiting
-    failed = group.sum((~finite).sum().reshape(1).to(losses.dtype))
-    if bool(failed > 0) and bool(finite.all()):
+    here = (~finite).sum().reshape(1).to(losses.dtype)
+    # every rank stops together: one diverging rank would leave the others waiting.
+    # One transfer to the host per logging window (two counts), not one per test.
+    failed_here, failed_anywhere = torch.cat([here, group.sum(here.clone())]).tolist()
+    if failed_anywhere == 0:
+        return
+    if failed_here == 0:
         raise TrainingDivergedError(
             f"the training loss became non-finite on another process by step "
             f"{first_step + losses.shape[0]}"
         )
-    if not bool(finite.all()):
-        bad = int(torch.nonzero(~finite)[0, 0]) + first_step + 1
-        raise TrainingDivergedError(
-            f"the training loss became {float(losses[bad - first_step - 1])} at step {bad}; "
-            "lower the learning rate, raise the penalty weight, or check the samples "
-            "(a sampler that returns NaN or inf)"
-        )
+    bad = int(torch.nonzero(~finite)[0, 0]) + first_step + 1
+    raise TrainingDivergedError(
+        f"the training loss became {float(losses[bad - first_step - 1])} at step {bad}; "
+        "lower the learning rate, raise the penalty weight, or check the samples "
+        "(a sampler that returns NaN or inf)"
+    )
 
 
 def _progress_bar(total: int) -> Any:

@@ -81,6 +81,24 @@ def test_non_finite_loss_names_the_step():
         train(Critic(1, 8, 1), PoisonedAfter(), _sampler(1.0), TrainingOptions(steps=60))
 
 
+def test_a_rank_whose_own_losses_are_finite_stops_with_the_one_that_diverged():
+    from divergences.neural._distributed import Group
+    from divergences.neural._trainer import _check_finite
+
+    class OtherRankFailed(Group):
+        def sum(self, tensor):  # another rank counted two non-finite losses
+            return tensor + 2
+
+    finite = torch.ones(50)
+    _check_finite(finite, first_step=0, group=Group())  # nothing anywhere: no error
+    with pytest.raises(TrainingDivergedError, match="on another process by step 100"):
+        _check_finite(finite, first_step=50, group=OtherRankFailed(rank=0, size=2))
+    poisoned = finite.clone()
+    poisoned[7] = np.inf
+    with pytest.raises(TrainingDivergedError, match="became inf at step 58;"):
+        _check_finite(poisoned, first_step=50, group=OtherRankFailed(rank=0, size=2))
+
+
 def test_a_sampler_returning_nan_is_named():
     rng = np.random.default_rng(8)
     calls = {"count": 0}
@@ -146,14 +164,16 @@ def test_training_on_cuda_does_not_wait_for_the_device_every_step():
 
     stack = CriticStack([Critic(2, 64, 2)]).cuda()
     generator = torch.Generator(device="cuda").manual_seed(0)
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    # Turning the mode on warns that it is a prototype: inside the recording block, so
+    # that pytest's warnings-as-errors cannot leave it on for the tests that follow.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            torch.cuda.set_sync_debug_mode("warn")
             train(
                 stack, KantorovichDual(), sample, TrainingOptions(steps=400), generator=generator
             )
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "called a synchronizing" in str(w.message)]
     assert len(syncs) <= 400 // 50 + 4, f"{len(syncs)} synchronisations in 400 steps"
