@@ -9,6 +9,11 @@
 4. The stacked-critic ratio: 16 critics as one stack against one.
 5. The distributed check with the GPUs present (two processes where there are
    two GPUs; skipped with one).
+6. Generator training (``benchmarks/generator_training.py``): a generator step
+   with ``WassersteinLoss`` against the straightforward WGAN-GP loop, batch 384,
+   and one full-length training with ``WassersteinLoss`` on the ring and on the
+   grid (seed 0, the committed benchmark's steps, batch and learning rate): its
+   wall time, W1 over the noise floor and modes covered, on the GPU.
 
 Run: ``python benchmarks/gpu.py`` (``--device cpu --quick`` exercises the
 script on a machine without a GPU). Writes
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from _common import RESULTS, write_json
+from generator_training import speed as generator_speed
 from neural_dual import draw, run_task, straightforward
 
 import divergences as dv
@@ -153,6 +159,43 @@ def distributed(device: str) -> dict[str, Any]:
     return {"ranks": ranks, "same_result": same, "seconds": time.perf_counter() - start}
 
 
+def generators(device: str, quick: bool) -> dict[str, Any]:
+    """Generator-step speed and full-length WassersteinLoss trainings on ``device``."""
+    from divergences.experiments.generators import TARGETS, train_generator
+
+    batch, rate, steps = 384, 2e-3, 100 if quick else 3000
+    result: dict[str, Any] = {
+        "speed": generator_speed(30 if quick else 200, 3 if quick else 5, batch, device)
+    }
+    runs = []
+    for target in ("ring", "grid"):
+        run = train_generator(
+            "wasserstein",
+            target,
+            steps=steps,
+            batch_size=batch,
+            learning_rate=rate,
+            every=steps,
+            seed=0,
+            device=device,
+        )
+        final = run.checkpoints[-1]
+        row = {
+            "target": target,
+            "steps": steps,
+            "seconds": run.seconds,
+            "w1": final.w1,
+            "floor": run.floor,
+            "w1_over_floor": final.w1 / run.floor,
+            "modes": final.modes,
+            "of_modes": len(TARGETS[target].modes),
+        }
+        print(f"generator training: {row}", flush=True)
+        runs.append(row)
+    result["trainings"] = runs
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -175,6 +218,7 @@ def main() -> None:
         ],
         "stack": stack_ratio(args.device, steps),
         "distributed": distributed(args.device),
+        "generators": generators(args.device, args.quick),
     }
     payload["seconds"] = time.perf_counter() - start
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
