@@ -79,7 +79,7 @@ def speed(steps: int, rounds: int, batch: int, device: str = "cpu") -> dict[str,
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    def ours() -> float:
+    def ours(steps: int = steps) -> float:
         generator = generator_network(0).to(device)
         loss = WassersteinLoss(seed=0).to(device)
         optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.9))
@@ -91,7 +91,7 @@ def speed(steps: int, rounds: int, batch: int, device: str = "cpu") -> dict[str,
             optimizer.step()
         return steps / elapsed(start)
 
-    def theirs() -> float:
+    def theirs(steps: int = steps) -> float:
         generator = generator_network(0).to(device)
         torch.manual_seed(0)
         critic = nn.Sequential(
@@ -109,7 +109,7 @@ def speed(steps: int, rounds: int, batch: int, device: str = "cpu") -> dict[str,
 
     # the same threads for both: one, as the loss's own critic steps use on the CPU
     torch.set_num_threads(1)
-    ours(), theirs()  # warm-up
+    ours(20), theirs(20)  # warm-up
     mine, plain = [], []
     for _ in range(rounds):
         mine.append(ours())

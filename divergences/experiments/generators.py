@@ -148,8 +148,12 @@ def mode_coverage(samples: np.ndarray, target: Target, share: float = 0.25) -> t
     return int(np.sum(counts >= share * fair)), float(np.mean(near))
 
 
-#: Noise floors already computed in this process, by (target, size, pairs).
+#: Noise floors already computed in this process, by :func:`_floor_key`.
 _FLOORS: dict[tuple[str, int, int], tuple[float, float]] = {}
+
+
+def _floor_key(target: Target, size: int, pairs: int) -> tuple[str, int, int]:
+    return (f"{target.name} {target.sd} {target.modes.tobytes().hex()}", size, pairs)
 
 
 def noise_floor(target: Target, size: int, pairs: int = 20) -> tuple[float, float]:
@@ -163,7 +167,7 @@ def noise_floor(target: Target, size: int, pairs: int = 20) -> tuple[float, floa
     """
     if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1:
         raise ValueError(f"pairs must be a positive integer; got {pairs!r}")
-    key = (f"{target.name} {target.sd} {target.modes.tobytes().hex()}", size, pairs)
+    key = _floor_key(target, size, pairs)
     if key not in _FLOORS:
         rng = np.random.default_rng(10**6)
         values = [

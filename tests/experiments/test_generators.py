@@ -174,3 +174,29 @@ def test_summary_over_seeds(tmp_path: Path) -> None:
     assert "| energy | grid | 3.00, 5.00 | 20-25/25 | 0.60 | 20 | 0.001 |" in generator_table(
         path, markdown=True
     )
+
+
+def test_worker_processes_give_the_runs_of_one_process_in_job_order() -> None:
+    from divergences.experiments.report import _SLOWEST_FIRST, _map, _noise_floors, _pool
+
+    assert sorted(_SLOWEST_FIRST) == sorted(LOSSES)  # every loss has its place in the queue
+    small = {"steps": 20, "every": 10, "batch_size": 64, "evaluation_size": 200}
+    jobs = [
+        ("energy", "ring", {**small, "seed": 0}),
+        ("exact", "grid", {**small, "seed": 1}),  # slower: the workers take it first
+        ("energy", "grid", {**small, "seed": 2}),
+    ]
+    finals = {}
+    for workers in (1, 2):
+        with _pool(workers) as pool:
+            floors = _noise_floors(pool, ["grid", "ring"], 200)
+            runs = _map(pool, jobs, floors, False, "test")
+        assert [(run.loss, run.target, run.seed) for run in runs] == [
+            (*j[:2], j[2]["seed"]) for j in jobs
+        ]
+        finals[workers] = [(run.floor, run.checkpoints[-1].w1) for run in runs]
+        # the floors handed to the runs are noise_floor's own
+        for run in runs:
+            assert run.floor == noise_floor(TARGETS[run.target], 200)[0]
+    # energy and exact are deterministic given the seed: the same numbers either way
+    np.testing.assert_allclose(finals[2], finals[1], rtol=1e-12)
