@@ -257,6 +257,16 @@ class _Perceptron(nn.Module):
         chain.reverse()  # chain[k] multiplies the weight of hidden layer k
         gradients = chain[0] @ hidden_layers[0][0]
         penalty, upstream = gradient_loss(gradients)
+        if upstream.dim() == 2 and upstream.device.type == "cpu":
+            # Rows where the penalty is flat (the one-sided penalty below norm 1: most
+            # rows of a trained critic) send nothing back; the backward pass through
+            # the chain runs on the others only. Not on a GPU, where the row count
+            # would cost a synchronisation, nor for a stack (its rows differ by network).
+            rows = upstream.ne(0).any(dim=-1).nonzero().squeeze(-1)
+            if rows.numel() < upstream.shape[0]:
+                upstream = upstream.index_select(0, rows)
+                chain = [link.index_select(0, rows) for link in chain]
+                gradient_pres = [pre.index_select(0, rows) for pre in gradient_pres]
 
         # Backward through the chain, from the input gradient up to the top weight.
         chain_upstream = [upstream]

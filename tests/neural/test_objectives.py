@@ -64,6 +64,38 @@ def test_explicit_backward_matches_autograd(penalty, depth, flat_top):
         )
 
 
+def test_explicit_backward_matches_autograd_when_some_rows_exceed_the_bound():
+    # The one-sided penalty is flat below norm 1: the explicit backward pass then runs
+    # on the rows above only. With the critic's scale set to the median input gradient
+    # norm's inverse, about half the rows are above: the gradients must still be
+    # autograd's.
+    from divergences.neural._objectives import _interpolates
+
+    torch.manual_seed(4)
+    critic = Critic(3, 16, 3).double()
+    critic.standardise_inputs(torch.randn(50, 3, dtype=torch.float64))
+    x_p = torch.randn(40, 3, dtype=torch.float64)
+    x_q = torch.randn(40, 3, dtype=torch.float64) + 1
+    points = _interpolates(x_p, x_q, torch.Generator().manual_seed(1)).requires_grad_(True)
+    (gradients,) = torch.autograd.grad(critic(points).sum(), points)
+    norms = gradients.norm(dim=-1)
+    critic.scale.mul_(1 / norms.median())
+    share = float((norms / norms.median() > 1).double().mean())
+    assert 0.3 < share < 0.7
+    objective = KantorovichDual("lp", 10.0)
+    loss, stats = objective.loss(critic, x_p, x_q, torch.Generator().manual_seed(1))
+    loss.backward()
+    reference = [parameter.grad.clone() for parameter in critic.parameters()]
+    critic.zero_grad(set_to_none=True)
+    fast_loss, fast_stats = objective.backward(critic, x_p, x_q, torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(fast_loss.item(), loss.item(), rtol=1e-13)
+    np.testing.assert_allclose(fast_stats.numpy(), stats.numpy(), rtol=1e-13, atol=1e-15)
+    for parameter, expected in zip(critic.parameters(), reference, strict=True):
+        np.testing.assert_allclose(
+            parameter.grad.numpy(), expected.numpy(), rtol=1e-12, atol=1e-14
+        )
+
+
 def _reference_loss(name, critic, x_p, x_q, t):
     """The loss written out with autograd (double backward for the penalty)."""
     outputs_p, outputs_q = critic(x_p), critic(x_q)
