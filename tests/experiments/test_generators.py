@@ -214,3 +214,17 @@ def test_a_run_is_the_same_whatever_ran_before_it(loss: str) -> None:
     second = train_generator(loss, "ring", **small)
     assert [c.w1 for c in first.checkpoints] == [c.w1 for c in second.checkpoints]
     np.testing.assert_array_equal(first.samples, second.samples)
+
+
+def test_the_sweep_takes_the_largest_rate_within_the_tolerance_of_the_best() -> None:
+    from divergences.experiments.report import _sweep_choice
+
+    rows = [
+        {"learning_rate": 5e-4, "w1": 0.280},
+        {"learning_rate": 1e-3, "w1": 0.269},
+        {"learning_rate": 2e-3, "w1": 0.272},  # 1.1% above the best: a tie
+    ]
+    assert _sweep_choice(rows, 0.03) == 2e-3
+    assert _sweep_choice(rows, 0.01) == 1e-3  # outside a 1% tolerance
+    rows[2]["w1"] = 0.300  # 11.5% above: the best stands
+    assert _sweep_choice(rows, 0.03) == 1e-3
