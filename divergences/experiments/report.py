@@ -473,8 +473,8 @@ def _sweep_choice(rows: list[dict[str, Any]], tolerance: float) -> float:
     return max(row["learning_rate"] for row in rows if row["w1"] <= best * (1 + tolerance))
 
 
-#: The losses from the slowest run to the fastest (seconds per run in the committed
-#: benchmark: Sinkhorn 88, Wasserstein 83, exact 55, the GANs 31-32, energy 21). The
+#: The losses from the slowest run to the fastest (mean seconds per run in the committed
+#: benchmark: Sinkhorn 83, Wasserstein 73, exact 58, the GANs 33, energy 23). The
 #: workers take the slow runs first, so that they finish together; the order of the
 #: results does not change.
 _SLOWEST_FIRST = (
