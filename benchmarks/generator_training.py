@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         paths = run_generators(
             Path(folder) / "run",
@@ -144,14 +145,17 @@ def main() -> None:
         )
         print(generator_table(paths["json"]))
         payload = json.loads(paths["json"].read_text())
-        # full run: 5 alternating rounds of 200 steps (about 50 s), enough for the median
+        # full run: 5 alternating rounds of 120 steps (about 35 s), enough for the median
         # ratio to settle to a few percent on this noisy machine
         payload["generator_step_speed"] = speed(
-            30 if args.quick else 200,
+            30 if args.quick else 120,
             3 if args.quick else 5,
             payload["settings"]["batch_size"],
             args.device,
         )
+        # the whole benchmark: the runs above (payload["seconds"]) and the speed comparison
+        payload["benchmark_seconds"] = time.perf_counter() - start
+        print(f"whole benchmark: {payload['benchmark_seconds'] / 60:.1f} min", flush=True)
         suffix = "_quick" if args.quick else ""
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"generators{suffix}.json").write_text(json.dumps(payload, indent=1) + "\n")

@@ -371,8 +371,10 @@ def _write_generators(
     spec = settings["sweep"]
     targets = [*settings["targets"], *([spec["target"]] if spec is not None else [])]
     with _pool(workers) as pool:
-        # the floors once, shared by every run (20 exact solves each)
-        floors = _noise_floors(pool, sorted(set(targets)), settings["evaluation_size"])
+        # the floors and the step-0 measures once, shared by every run
+        shared = _shared_measures(
+            pool, sorted(set(targets)), settings["seeds"], settings["evaluation_size"], device
+        )
         if spec is not None:
             # only the final W1 matters here: no checkpoints between the first and last
             sweep_settings = {**common, "steps": spec["steps"], "every": spec["steps"]}
@@ -381,7 +383,7 @@ def _write_generators(
                 for loss in LOSSES
                 for rate in spec["rates"]
             ]
-            results = _map(pool, jobs, floors, progress, "learning-rate sweep")
+            results = _map(pool, jobs, shared, progress, "learning-rate sweep")
             for (loss, _, arguments), result in zip(jobs, results, strict=True):
                 sweep.append(
                     {
@@ -400,7 +402,7 @@ def _write_generators(
             for loss in LOSSES
             for seed in range(settings["seeds"])
         ]
-        runs = _map(pool, jobs, floors, progress, "generator training")
+        runs = _map(pool, jobs, shared, progress, "generator training")
     paths = {key: folder / name for key, name in GENERATOR_FILES.items()}
     payload = {
         "machine": machine(),
@@ -506,11 +508,28 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _noise_floors(pool: Any, targets: list[str], size: int) -> dict[Any, tuple[float, float]]:
-    """The noise floor of each target (:func:`noise_floor`), one target per worker."""
+def _shared_measures(
+    pool: Any, targets: list[str], seeds: int, size: int, device: str
+) -> tuple[dict[Any, tuple[float, float]], dict[bytes, float]]:
+    """What every run of a target shares, solved once: the noise floor of each target
+    (:func:`~divergences.experiments.generators.noise_floor`, 20 exact solves) and the
+    step-0 measure of each (target, seed) (one solve, the same for every loss)."""
+    from divergences.experiments.generators import _start_entry
+
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
+        *((_noise_floor_entry, (target, size)) for target in targets),
+        *(
+            (_start_entry, (target, seed, size, device))
+            for target in targets
+            for seed in range(seeds)
+        ),
+    ]
     if pool is None:
-        return dict(map(_noise_floor_entry, targets, [size] * len(targets)))
-    return dict(pool.map(_noise_floor_entry, targets, [size] * len(targets)))
+        entries = [function(*arguments) for function, arguments in jobs]
+    else:
+        futures = [pool.submit(function, *arguments) for function, arguments in jobs]
+        entries = [future.result() for future in futures]
+    return dict(entries[: len(targets)]), dict(entries[len(targets) :])
 
 
 def _noise_floor_entry(target: str, size: int) -> tuple[Any, tuple[float, float]]:
@@ -523,7 +542,7 @@ def _noise_floor_entry(target: str, size: int) -> tuple[Any, tuple[float, float]
 def _map(
     pool: Any,
     jobs: list[tuple[str, str, dict[str, Any]]],
-    floors: dict[Any, tuple[float, float]],
+    shared: tuple[dict[Any, tuple[float, float]], dict[bytes, float]],
     progress: bool,
     description: str,
 ) -> list[Any]:
@@ -537,14 +556,14 @@ def _map(
     results: list[Any] = [None] * len(jobs)
     try:
         if pool is not None:
-            futures = {i: pool.submit(_run_job, jobs[i], floors) for i in order}
+            futures = {i: pool.submit(_run_job, jobs[i], shared) for i in order}
             for i in order:
                 results[i] = futures[i].result()
                 if bar is not None:
                     bar.update(1)
         else:
             for i in order:
-                results[i] = _run_job(jobs[i], floors)
+                results[i] = _run_job(jobs[i], shared)
                 if bar is not None:
                     bar.update(1)
     finally:
@@ -553,11 +572,17 @@ def _map(
     return results
 
 
-def _run_job(job: tuple[str, str, dict[str, Any]], floors: dict[Any, tuple[float, float]]) -> Any:
-    """One run, with the floors already computed (in a worker: handed over, not redone)."""
+def _run_job(
+    job: tuple[str, str, dict[str, Any]],
+    shared: tuple[dict[Any, tuple[float, float]], dict[bytes, float]],
+) -> Any:
+    """One run, with the floors and step-0 measures already solved (handed over to a
+    worker, not redone: see :func:`_shared_measures`)."""
     from divergences.experiments import generators
 
+    floors, starts = shared
     generators._FLOORS.update(floors)
+    generators._STARTS.update(starts)
     loss, target, arguments = job
     return generators.train_generator(loss, target, **arguments)
 

@@ -178,7 +178,8 @@ def test_summary_over_seeds(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_runs_of_one_process_in_job_order() -> None:
-    from divergences.experiments.report import _SLOWEST_FIRST, _map, _noise_floors, _pool
+    from divergences.experiments import generators
+    from divergences.experiments.report import _SLOWEST_FIRST, _map, _pool, _shared_measures
 
     assert sorted(_SLOWEST_FIRST) == sorted(LOSSES)  # every loss has its place in the queue
     small = {"steps": 20, "every": 10, "batch_size": 64, "evaluation_size": 200}
@@ -189,13 +190,17 @@ def test_worker_processes_give_the_runs_of_one_process_in_job_order() -> None:
     ]
     finals = {}
     for workers in (1, 2):
+        generators._STARTS.clear()
         with _pool(workers) as pool:
-            floors = _noise_floors(pool, ["grid", "ring"], 200)
-            runs = _map(pool, jobs, floors, False, "test")
+            shared = _shared_measures(pool, ["grid", "ring"], 3, 200, "cpu")
+            runs = _map(pool, jobs, shared, False, "test")
+        assert len(shared[1]) == 6  # one step-0 measure per (target, seed)
         assert [(run.loss, run.target, run.seed) for run in runs] == [
             (*j[:2], j[2]["seed"]) for j in jobs
         ]
-        finals[workers] = [(run.floor, run.checkpoints[-1].w1) for run in runs]
+        finals[workers] = [
+            (run.floor, run.checkpoints[0].w1, run.checkpoints[-1].w1) for run in runs
+        ]
         # the floors handed to the runs are noise_floor's own
         for run in runs:
             assert run.floor == noise_floor(TARGETS[run.target], 200)[0]
@@ -228,3 +233,35 @@ def test_the_sweep_takes_the_largest_rate_within_the_tolerance_of_the_best() -> 
     assert _sweep_choice(rows, 0.01) == 1e-3  # outside a 1% tolerance
     rows[2]["w1"] = 0.300  # 11.5% above: the best stands
     assert _sweep_choice(rows, 0.03) == 1e-3
+
+
+def test_the_step_0_measure_is_solved_once_for_every_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ot
+
+    from divergences.experiments import generators
+
+    small = {"steps": 4, "every": 2, "batch_size": 32, "evaluation_size": 150, "seed": 5}
+    generators._STARTS.clear()
+    key, w1 = generators._start_entry("grid", 5, 150)
+    # the independent reference: the runs' step-0 samples rebuilt by hand, POT's LP
+    with torch.no_grad():
+        noise = torch.Generator().manual_seed(5)
+        fake = generators.generator_network(5)(torch.randn(150, 2, generator=noise)).double()
+    real = TARGETS["grid"].sample(150, np.random.default_rng((2, 5, 0, 0)))
+    np.testing.assert_allclose(w1, ot.emd2([], [], cdist(fake.numpy(), real)), rtol=1e-10)
+    noise_floor(TARGETS["grid"], 150)  # solved here, before the count starts
+    solved = []
+    real_solver = generators.wasserstein
+    monkeypatch.setattr(
+        generators, "wasserstein", lambda x, y: solved.append(1) or real_solver(x, y)
+    )
+    runs = [train_generator(loss, "grid", **small) for loss in ("energy", "exact")]
+    # every measure but the start: steps 2 and 4 (5 draws), in each run
+    assert len(solved) == 2 * (1 + 5)
+    assert [run.checkpoints[0].w1 for run in runs] == [w1, w1]
+    # another seed starts from other samples: solved, not taken from the cache
+    solved.clear()
+    other = train_generator("energy", "grid", **{**small, "seed": 6})
+    assert len(solved) == 1 + 1 + 5
+    assert other.checkpoints[0].w1 != w1
+    assert key in generators._STARTS and len(generators._STARTS) == 2
