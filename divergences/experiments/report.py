@@ -476,7 +476,7 @@ def _sweep_choice(rows: list[dict[str, Any]], tolerance: float) -> float:
 
 
 #: The losses from the slowest run to the fastest (mean seconds per run in the committed
-#: benchmark: Sinkhorn 83, Wasserstein 73, exact 58, the GANs 33, energy 23). The
+#: benchmark: Sinkhorn 69, Wasserstein 61, exact 42, the GANs 28, energy 18). The
 #: workers take the slow runs first, so that they finish together; the order of the
 #: results does not change.
 _SLOWEST_FIRST = (
