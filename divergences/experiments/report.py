@@ -524,12 +524,27 @@ def _shared_measures(
             for seed in range(seeds)
         ),
     ]
-    if pool is None:
-        entries = [function(*arguments) for function, arguments in jobs]
-    else:
-        futures = [pool.submit(function, *arguments) for function, arguments in jobs]
-        entries = [future.result() for future in futures]
+    entries = _call_all(pool, jobs)
     return dict(entries[: len(targets)]), dict(entries[len(targets) :])
+
+
+def _call_all(
+    pool: Any,
+    calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]],
+    done: Callable[[], Any] | None = None,
+) -> list[Any]:
+    """Each ``(function, arguments)`` of ``calls``, in ``pool``'s processes (all submitted
+    at once, taken in that order) or here; the results in order, ``done()`` after each."""
+    if pool is None:
+        futures = None
+    else:
+        futures = [pool.submit(function, *arguments) for function, arguments in calls]
+    results = []
+    for k, (function, arguments) in enumerate(calls):
+        results.append(function(*arguments) if futures is None else futures[k].result())
+        if done is not None:
+            done()
+    return results
 
 
 def _noise_floor_entry(target: str, size: int) -> tuple[Any, tuple[float, float]]:
@@ -555,17 +570,10 @@ def _map(
     order = sorted(range(len(jobs)), key=lambda i: _SLOWEST_FIRST.index(jobs[i][0]))
     results: list[Any] = [None] * len(jobs)
     try:
-        if pool is not None:
-            futures = {i: pool.submit(_run_job, jobs[i], shared) for i in order}
-            for i in order:
-                results[i] = futures[i].result()
-                if bar is not None:
-                    bar.update(1)
-        else:
-            for i in order:
-                results[i] = _run_job(jobs[i], shared)
-                if bar is not None:
-                    bar.update(1)
+        calls = [(_run_job, (jobs[i], shared)) for i in order]
+        done = None if bar is None else bar.update
+        for i, run in zip(order, _call_all(pool, calls, done), strict=True):
+            results[i] = run
     finally:
         if bar is not None:
             bar.close()
