@@ -217,6 +217,8 @@ class Source:
     center: torch.Tensor
     spread: torch.Tensor
     parts: dict[str, torch.Tensor]
+    # per-coordinate factors after the common spread (ones but for invariant objectives)
+    axes: torch.Tensor | None = None
 
     @property
     def name(self) -> str:
@@ -235,7 +237,10 @@ class Source:
         return self.parts["test"]
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
-        z = ((x - self.center) / self.spread).to(torch.float32)
+        z = (x - self.center) / self.spread
+        if self.axes is not None:
+            z = z / self.axes
+        z = z.to(torch.float32)
         if not bool(torch.isfinite(z).all()):
             raise ValueError(
                 f"{self.name} spans more than float32 can hold once standardised (some "
@@ -265,6 +270,8 @@ class Problem:
     q: Source
     center: torch.Tensor
     spread: torch.Tensor
+    #: Per-coordinate factors applied after the common spread (None: one spread for all).
+    axes: torch.Tensor | None = None
 
     @property
     def dim(self) -> int:
@@ -278,26 +285,35 @@ def _reference(side: _Side) -> torch.Tensor:
     raise KeyError(key)  # pragma: no cover - every side has a test part
 
 
-def _problem(side_p: _Side, side_q: _Side, warm: Critic | None, group: Group) -> Problem:
+def _problem(
+    side_p: _Side, side_q: _Side, warm: Critic | None, group: Group, per_axis: bool = False
+) -> Problem:
     if side_p.dim != side_q.dim:
         raise ValueError(
             f"{side_p.name} and {side_q.name} must have the same dimension d; "
             f"got {side_p.dim} and {side_q.dim}"
         )
+    axes = None
     if warm is not None:
         device = side_p.parts["test"].device
         center = warm.center.to(device=device, dtype=torch.float64)
         spread = warm.spread.to(device=device, dtype=torch.float64)
     else:
         # the training parts (for callables, a draw that is not the test one)
-        reference = [_reference(side) for side in (side_p, side_q)]
-        center, spread = standardisation(torch.cat(reference))
+        reference = torch.cat([_reference(side) for side in (side_p, side_q)])
+        center, spread = standardisation(reference)
+        if per_axis:
+            axes = _axis_spreads(reference, center, spread)
     # Every rank works in rank 0's coordinates (the same where all hold the same arrays).
-    both = group.broadcast(torch.cat([center, spread.reshape(1)]).to(group.device))
-    center, spread = both[:-1].to(center.device), both[-1].to(center.device)
+    packed = [center, spread.reshape(1)] + ([] if axes is None else [axes])
+    both = group.broadcast(torch.cat(packed).to(group.device)).to(center.device)
+    dim = center.shape[0]
+    center, spread = both[:dim], both[dim]
+    if axes is not None:
+        axes = both[dim + 1 :]
     sources = []
     for side in (side_p, side_q):
-        source = Source(side, center, spread, {})
+        source = Source(side, center, spread, {}, axes)
         # arrays are split the same way on every rank, then each keeps its shard;
         # a callable is each rank's own
         parts = (
@@ -305,7 +321,27 @@ def _problem(side_p: _Side, side_q: _Side, warm: Critic | None, group: Group) ->
         )
         source.parts = {key: source.standardise(part) for key, part in parts.items()}
         sources.append(source)
-    return Problem(sources[0], sources[1], center, spread)
+    return Problem(sources[0], sources[1], center, spread, axes)
+
+
+def _axis_spreads(
+    reference: torch.Tensor, center: torch.Tensor, spread: torch.Tensor
+) -> torch.Tensor:
+    """Each coordinate's root mean square deviation in units of the common spread (1 where a
+    coordinate does not vary): dividing by it gives every coordinate unit spread."""
+    deviation = (reference - center) / spread
+    axes = deviation.square().mean(dim=0).sqrt()
+    return torch.where(axes > 0, axes, torch.ones_like(axes))
+
+
+def fold_axes(network: Critic, axes: torch.Tensor | None) -> None:
+    """Fold per-coordinate factors into the first layer, so that the network takes its
+    inputs in the common standardised coordinates (its ``center`` and ``spread``)."""
+    if axes is None:
+        return
+    weight = network.layers()[0][0]
+    with torch.no_grad():
+        weight.div_(axes.to(weight).unsqueeze(0))
 
 
 def _shards(parts: dict[str, torch.Tensor], group: Group) -> dict[str, torch.Tensor]:
@@ -324,6 +360,7 @@ def _problems(
     options: TrainingOptions,
     rng: np.random.Generator,
     group: Group,
+    per_axis: bool = False,
 ) -> list[Problem]:
     """Each problem's sides, split (or drawn) and standardised, with one dimension for all."""
     problems = []
@@ -335,7 +372,7 @@ def _problems(
             raise ValueError(
                 f"{name} was built for d = {network.dim}, but the samples have d = {side_p.dim}"
             )
-        problems.append(_problem(side_p, side_q, network, group))
+        problems.append(_problem(side_p, side_q, network, group, per_axis))
     dims = sorted({problem.dim for problem in problems})
     if len(dims) > 1:
         raise ValueError(f"every problem of a batch must have the same dimension; got {dims}")
@@ -489,7 +526,11 @@ def fit(
     rng = np.random.default_rng(options.seed)
     pairs = _pairs(samples_p, samples_q, batch)
     warm = _warm_starts(warm_start, len(pairs), batch)
-    problems = _problems(pairs, warm, options, rng, group)
+    # an objective whose value does not change under a map of each coordinate (JS) trains
+    # with every coordinate at unit spread: one common spread would leave a narrow
+    # coordinate below float32's resolution beside a wide one
+    per_axis = bool(getattr(objective, "invariant", False))
+    problems = _problems(pairs, warm, options, rng, group, per_axis)
     dim = problems[0].dim
     architectures = _architectures(warm, dim, options, candidates)
     trained = options.replace(steps=options.steps_for(len(architectures)))
@@ -505,7 +546,7 @@ def fit(
             torch.manual_seed(torch_seed)
             for network in warm:
                 if network is None:
-                    networks.append(Critic(dim, width, depth, activation).to(device))
+                    networks.append(_fresh_critic(dim, width, depth, activation).to(device))
                 else:
                     networks.append(_standardised_copy(network).to(device))
         stack = CriticStack(networks).to(device)
@@ -523,6 +564,22 @@ def fit(
                 Fitted(stack.critic(k), history.select(k), problem, generator, trained)
             )
     return fitted
+
+
+def _fresh_critic(dim: int, width: int, depth: int, activation: str) -> Critic:
+    """A new critic whose output layer starts at zero, so that its first steps follow the
+    objective alone.
+
+    From a random output layer, the two-sided penalty can hold a critic at the wrong
+    sign: in d = 1, turning a slope of -1 into +1 passes through slope 0, which the
+    penalty charges its full weight, and half the seeds ended at -W1. From zero, the
+    first step already points the critic the objective's way (the penalty's gradient
+    vanishes at slope 0).
+    """
+    critic = Critic(dim, width, depth, activation)
+    with torch.no_grad():
+        critic.layers()[-1][0].zero_()
+    return critic
 
 
 def _standardised_copy(network: Critic) -> Critic:
