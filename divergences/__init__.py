@@ -5,8 +5,9 @@ k-nearest-neighbour estimates from samples, exact and sliced Wasserstein
 distances between sample sets, the Sinkhorn divergence and the energy
 distance, neural estimates of W1 (a critic) and of JS (a
 GAN discriminator), closed-form references
-(:mod:`divergences.closed_form`) and seeded sample families
-(:mod:`divergences.families`), and generator losses with one calling convention
+(:mod:`divergences.closed_form`), seeded sample families
+(:mod:`divergences.families`), problems with a known W1 drawn by seed
+(:mod:`divergences.problems`), and generator losses with one calling convention
 (:mod:`divergences.losses`). numpy arrays, lists and torch tensors are all
 accepted; torch in gives torch out, with autograd.
 
@@ -17,7 +18,7 @@ accepted; torch in gives torch out, with autograd.
 
 from typing import Any
 
-from divergences import closed_form, families
+from divergences import closed_form, families, problems
 from divergences.energy import energy_distance
 from divergences.information import js, js_distance, kl
 from divergences.knn import js_knn, kl_knn
@@ -50,6 +51,7 @@ __all__ = [
     "kl",
     "kl_knn",
     "optimal_transport",
+    "problems",
     "sinkhorn_divergence",
     "sliced_wasserstein",
     "wasserstein",

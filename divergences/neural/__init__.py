@@ -1,9 +1,11 @@
 """Neural estimators: a network trained on samples, one driver and one loop for every objective.
 
-:func:`wasserstein_dual` estimates W1 through Kantorovich-Rubinstein duality
-with a gradient-penalty critic; :func:`js_dual` estimates Jensen-Shannon with a
-GAN discriminator; their ``_batch`` forms train K networks as one stack (the
-single functions are the case K = 1). Their settings are one
+:func:`wasserstein_dual` estimates W1 through Kantorovich-Rubinstein duality:
+a gradient-penalty critic, and potentials that are 1-Lipschitz by
+construction (:class:`ConePotential`, :class:`RidgePotential`) for a lower
+bound that holds whatever the data; :func:`js_dual` estimates Jensen-Shannon
+with a GAN discriminator; their ``_batch`` forms train K networks as one stack
+(the single functions are the case K = 1). Their settings are one
 :class:`TrainingOptions`.
 
 The extension point is public: an :class:`Objective` (two methods) says what a
@@ -13,6 +15,7 @@ two objectives the estimators use. :class:`Critic` is the network (any
 floating input, on its device) and :class:`CriticStack` K of them.
 """
 
+from divergences.neural._certified import ConePotential, Potential, RidgePotential
 from divergences.neural._discriminator import DiscriminatorResult, js_dual, js_dual_batch
 from divergences.neural._dual import DualResult, wasserstein_dual, wasserstein_dual_batch
 from divergences.neural._networks import ACTIVATIONS, Critic, CriticStack, gradient_norms
@@ -37,6 +40,7 @@ __all__ = [
     "OPTIMIZERS",
     "PENALTIES",
     "STATISTICS",
+    "ConePotential",
     "Critic",
     "CriticStack",
     "DiscriminatorResult",
@@ -44,6 +48,8 @@ __all__ = [
     "JensenShannonDual",
     "KantorovichDual",
     "Objective",
+    "Potential",
+    "RidgePotential",
     "TrainingDivergedError",
     "TrainingHistory",
     "TrainingOptions",

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from divergences.neural._distributed import Group, current
 from divergences.neural._networks import _Perceptron
@@ -115,7 +116,7 @@ class TrainingHistory:
 
 
 def train(
-    network: _Perceptron,
+    network: nn.Module,
     objective: Objective,
     sample: Sampler,
     options: TrainingOptions | None = None,
@@ -142,8 +143,9 @@ def train(
 
     Parameters
     ----------
-    network : Critic or CriticStack
-        The network to train, in place, on its device.
+    network : torch.nn.Module
+        The network to train, in place, on its device: a Critic or
+        CriticStack, or any module the objective knows how to differentiate.
     objective : Objective
         What to minimise (see :class:`Objective`).
     sample : callable

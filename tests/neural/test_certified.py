@@ -1,0 +1,167 @@
+"""The certified potentials: 1-Lipschitz whatever their parameters, and the pieces that
+fit, choose and bound them, against brute force, SciPy and the exact LP."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import divergences as dv
+from divergences.neural import TrainingOptions
+from divergences.neural._bounds import empirical_distance
+from divergences.neural._certified import (
+    ConePotential,
+    ConeStack,
+    RidgePotential,
+    fit_cones,
+    fit_ridge,
+    lower_confidence,
+    projected_potential,
+    ridge_starts,
+    simultaneous_quantile,
+)
+
+
+def _pairs(dim: int, count: int, seed: int, scale: float = 3.0) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(count, dim, generator=generator, dtype=torch.float64)
+    # near pairs as well as far ones: the constant matters at every scale
+    near = x + 1e-3 * torch.randn(count, dim, generator=generator, dtype=torch.float64)
+    far = scale * torch.randn(count, dim, generator=generator, dtype=torch.float64)
+    return x, torch.cat([near[: count // 2], far[count // 2 :]])
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize("dim", [1, 3, 40])
+def test_cones_are_1_lipschitz_for_any_parameters(sign, dim):
+    generator = torch.Generator().manual_seed(dim)
+    centres = 5 * torch.randn(64, dim, generator=generator, dtype=torch.float64)
+    heights = 10 * torch.randn(64, generator=generator, dtype=torch.float64)
+    center = torch.randn(dim, generator=generator, dtype=torch.float64)
+    potential = ConePotential(center, torch.tensor(0.37), centres, heights, sign)
+    x, y = _pairs(dim, 4000, seed=dim)
+    gaps = (potential(x) - potential(y)).abs()
+    assert bool(torch.all(gaps <= (x - y).norm(dim=1) * (1 + 1e-12) + 1e-12))  # rounding
+    if dim < 10:  # and tight: some random pairs lie close to a ray from a tip
+        assert float((gaps / (x - y).norm(dim=1)).max()) > 0.99
+
+
+@pytest.mark.parametrize("dim", [1, 2, 25])
+def test_ridges_are_1_lipschitz_even_from_steep_slopes(dim):
+    generator = torch.Generator().manual_seed(dim)
+    knots = torch.sort(torch.randn(50, generator=generator, dtype=torch.float64)).values
+    slopes = 5 * torch.randn(49, generator=generator, dtype=torch.float64)  # clipped to [-1, 1]
+    direction = torch.randn(dim, generator=generator, dtype=torch.float64) * 7
+    ridge = RidgePotential(torch.zeros(dim), torch.tensor(2.0), direction, knots, slopes)
+    x, y = _pairs(dim, 4000, seed=dim, scale=1.0)
+    gaps = (ridge(x) - ridge(y)).abs()
+    assert bool(torch.all(gaps <= (x - y).norm(dim=1) * (1 + 1e-12) + 1e-12))  # rounding
+    # beyond the knots the ridge is flat
+    unit = direction / direction.norm()
+    far = torch.stack([100 * unit, 200 * unit])
+    assert float(ridge(far)[0]) == float(ridge(far)[1])
+
+
+def test_potentials_are_differentiable_in_the_samples():
+    centres = torch.tensor([[0.0, 0.0], [3.0, 0.0]], dtype=torch.float64)
+    potential = ConePotential(torch.zeros(2), torch.tensor(1.0), centres, torch.zeros(2), 1)
+    x = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    potential(x).sum().backward()
+    # away from a tip the gradient is the unit vector from it; at a tip it is finite
+    np.testing.assert_allclose(x.grad[0].numpy(), [1.0, 0.0], atol=1e-9)
+    assert bool(torch.isfinite(x.grad).all())
+    torch.autograd.gradcheck(lambda z: potential(z), (x.detach()[:1] + 0.3).requires_grad_())
+
+
+def test_the_cone_fit_raises_the_mean_difference_towards_the_truth():
+    # Q is P pulled to the origin: the optimal potential is the norm, a single cone
+    # (W1 = E|x| / 2 for a contraction by 1/2, here 0.5 E|N(0, I_2)| = 0.5 sqrt(pi / 2));
+    # inverted cones, concave pieces, cannot bend into it and certify less
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(1, 3000, 2)), dtype=torch.float32)
+    y = torch.tensor(0.5 * rng.normal(size=(1, 3000, 2)), dtype=torch.float32)
+
+    def sample(size, generator):
+        rows_p = torch.randint(3000, (1, size), generator=generator)
+        rows_q = torch.randint(3000, (1, size), generator=generator)
+        return x[0][rows_p], y[0][rows_q]
+
+    tuning = (
+        torch.tensor(rng.normal(size=(1, 1000, 2)), dtype=torch.float32),
+        torch.tensor(0.5 * rng.normal(size=(1, 1000, 2)), dtype=torch.float32),
+    )
+    cones, inverted = fit_cones(
+        sample, tuning, torch.Generator().manual_seed(0), TrainingOptions(steps=300, seed=0)
+    )
+    assert isinstance(cones, ConeStack) and cones.centres.shape == (1, 256, 2)
+    fresh_p = torch.tensor(rng.normal(size=(20_000, 2)))
+    fresh_q = torch.tensor(0.5 * rng.normal(size=(20_000, 2)))
+    truth = 0.5 * math.sqrt(math.pi / 2)
+    for stack in (cones, inverted):
+        potential = ConePotential(
+            torch.zeros(2),
+            torch.tensor(1.0),
+            stack.centres[0],
+            stack.heights[0],
+            int(stack.signs[0]),
+        )
+        value = float(potential(fresh_p).mean() - potential(fresh_q).mean())
+        assert value <= truth + 0.02  # a lower bound, up to the fresh samples' noise
+        if stack is cones:
+            assert value > 0.9 * truth
+
+
+def test_the_ridge_finds_the_direction_of_a_narrow_difference():
+    # the laws differ in their fourth moment only, along one direction of R^12
+    rng = np.random.default_rng(1)
+    rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    n = 8000
+
+    def side(first: np.ndarray) -> torch.Tensor:
+        return torch.tensor(np.column_stack([first, rng.normal(size=(n, 11))]) @ rotation.T)
+
+    x = side(rng.laplace(scale=1 / math.sqrt(2), size=n))
+    y = side(rng.normal(size=n))
+    starts = ridge_starts(x, y, [])
+    direction, knots, slopes = fit_ridge(
+        x[:6000], y[:6000], x[6000:], y[6000:], starts, torch.Generator().manual_seed(0)
+    )
+    assert abs(float(direction @ torch.tensor(rotation[:, 0]))) > 0.97
+    assert float(slopes.abs().max()) <= 1.0
+    assert knots.shape[0] == slopes.shape[0] + 1
+
+
+def test_the_one_dimensional_potential_attains_the_sorted_distance():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=5000), rng.normal(0.7, 1.5, size=4000)
+    knots, slopes = projected_potential(torch.tensor(a), torch.tensor(b), knots=8192)
+    ridge = RidgePotential(torch.zeros(1), torch.tensor(1.0), torch.ones(1), knots, slopes.sign())
+    value = float(ridge(torch.tensor(a[:, None])).mean() - ridge(torch.tensor(b[:, None])).mean())
+    np.testing.assert_allclose(value, stats.wasserstein_distance(a, b), rtol=2e-3)
+
+
+def test_the_empirical_distance_is_the_exact_lp():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(700, 3)), rng.normal(size=(600, 3)) + np.array([1.0, 0.0, 0.0])
+    value, error = empirical_distance(torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(value, dv.wasserstein(x, y), rtol=1e-9)
+    assert 0 < error < 0.1
+    a, b = rng.normal(size=(5000, 1)), rng.laplace(size=(3000, 1))
+    value, _ = empirical_distance(torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(value, stats.wasserstein_distance(a[:, 0], b[:, 0]), rtol=1e-9)
+
+
+def test_confidence_bounds_follow_the_normal_quantiles():
+    assert simultaneous_quantile(1) == pytest.approx(stats.norm.ppf(0.975), rel=1e-12)
+    assert simultaneous_quantile(3) == pytest.approx(stats.norm.ppf(1 - 0.025 / 3), rel=1e-12)
+    x_p = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    x_q = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)
+    expected = (2.5 - 0.5) - 2.0 * math.sqrt(
+        statistics.variance([1, 2, 3, 4]) / 4 + statistics.variance([0, 1, 0.5]) / 3
+    )
+    assert lower_confidence(lambda z: z, x_p, x_q, 2.0) == pytest.approx(expected, rel=1e-12)
