@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from divergences._validation import check_option
-from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, moments
+from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
 from divergences.neural._objectives import JensenShannonDual, log_d, log_one_minus_d
 from divergences.neural._trainer import TrainingHistory
@@ -36,13 +36,19 @@ class DiscriminatorResult:
         :math:`[0, \log 2]` (the bound can dip below 0 for a poor discriminator).
     stderr : float
         Standard error of the unclipped estimate from the held-out per-sample values.
+    lower_bound : float
+        ``max(0, divergence - 1.96 stderr)``: a one-sided 97.5% lower
+        confidence bound of JS that holds for any distributions. The
+        variational bound holds for every discriminator, and the held-out
+        samples played no part in training it.
     interval : tuple of float
-        From ``divergence - 1.96 stderr`` to ``max(divergence,
-        train_divergence) + 1.96 stderr``, within :math:`[0, \log 2]`: the
-        held-out bound is a lower bound of JS up to its noise, and where the
-        discriminator fitted its training sample (in high dimension, with
-        few samples) its training value is above the held-out one and JS
-        can lie anywhere between them.
+        From ``lower_bound`` to ``max(divergence, train_divergence) + 1.96
+        stderr``, within :math:`[0, \log 2]`. The upper end is no bound: from
+        samples alone no upper bound of JS holds short of :math:`\log 2`
+        (two distributions can differ on a set no sample has visited). Where
+        the discriminator fitted its training sample (in high dimension, with
+        few samples) its training value is above the held-out one and JS can
+        lie anywhere between them; the upper end says so.
     train_divergence : float
         The same on the training samples; a gap above ``divergence`` shows
         over-fitting.
@@ -66,6 +72,7 @@ class DiscriminatorResult:
 
     divergence: float
     stderr: float
+    lower_bound: float
     interval: tuple[float, float]
     train_divergence: float
     discriminator: Critic = field(repr=False)
@@ -186,7 +193,14 @@ def js_dual(
     Notes
     -----
     The bound is reached only by the optimal discriminator: a trained one
-    under-estimates JS. Divide by :math:`\log 2` for JS in bits.
+    under-estimates JS, and ``lower_bound`` is certified (any discriminator's
+    held-out bound is one). No upper bound of JS holds from samples alone,
+    so the interval's upper end is a statement about the discriminator, not
+    about JS. JS does not change under an invertible map of each
+    coordinate, so the discriminator trains with every coordinate
+    standardised on its own: a coordinate of spread 1 beside one of spread
+    :math:`10^8` is seen as well as alone. Divide by :math:`\log 2` for JS
+    in bits.
 
     References
     ----------
@@ -289,6 +303,9 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     raw, stderr = bound(problem.p.test, problem.q.test)
     size = options.evaluation_size
     train_value, _ = bound(problem.p.fitted(size)[:size], problem.q.fitted(size)[:size])
+    # the network trained with each coordinate at unit spread; from here it takes the
+    # common standardised coordinates, then the data's own
+    fold_axes(model, problem.axes)
     with torch.no_grad():
         model.center.copy_(problem.center)
         model.spread.copy_(problem.spread)
@@ -307,6 +324,7 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,
+        lower_bound=low,
         interval=(low, high),
         train_divergence=clip(train_value),
         discriminator=model,

@@ -211,6 +211,9 @@ class JensenShannonDual:
     """
 
     optimizer = "adam"
+    #: JS does not change under an invertible map of each coordinate: the driver trains it
+    #: with every coordinate standardised on its own.
+    invariant = True
 
     def loss(
         self,

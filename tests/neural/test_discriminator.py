@@ -153,3 +153,25 @@ def test_js_dual_is_the_same_at_every_scale(scale, dtype):
 
     true, _ = integrate.quad(integrand, -12, 13)
     np.testing.assert_allclose(reference, true, atol=0.02)
+
+
+def test_js_dual_sees_a_narrow_coordinate_beside_a_wide_one():
+    # JS does not change under a map of each coordinate: N(0, 1e16) x N(0, 1) against
+    # N(0, 1e16) x N(3, 1) has the JS of N(0, 1) and N(3, 1), by quadrature
+    from scipy import integrate, stats
+
+    def terms(t: float) -> float:
+        p, q = stats.norm.pdf(t), stats.norm.pdf(t, loc=3.0)
+        return 0.5 * p * np.log(2 * p / (p + q)) + 0.5 * q * np.log(2 * q / (p + q))
+
+    true = integrate.quad(terms, -12, 15, limit=200)[0]
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(0, 1e8, 4000), rng.normal(0, 1, 4000)])
+    y = np.column_stack([rng.normal(0, 1e8, 4000), rng.normal(3, 1, 4000)])
+    result = dv.js_dual(x, y, steps=400, seed=0, device="cpu")
+    np.testing.assert_allclose(result.divergence, true, rtol=0.06)
+    assert result.lower_bound <= true
+    assert result.lower_bound == result.interval[0]
+    # the discriminator takes the data in their own units
+    with torch.no_grad():
+        np.testing.assert_allclose(float(result.estimate(x, y)), true, rtol=0.06)
