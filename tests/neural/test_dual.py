@@ -201,8 +201,9 @@ def test_the_batch_forms_and_the_discriminator_follow_the_data_too():
         np.testing.assert_allclose(b.distance, 1e4 * a.distance, rtol=1e-9)
     js = dv.js_dual(x, y, **options)
     js_moved = dv.js_dual(1e-5 * x - 3, 1e-5 * y - 3, **options)
-    assert js_moved.divergence == pytest.approx(js.divergence, rel=1e-9)
-    assert js_moved.interval == pytest.approx(js.interval, rel=1e-9)
+    # per-coordinate spreads (one more rounding before float32): to float32's rounding
+    assert js_moved.divergence == pytest.approx(js.divergence, rel=1e-6)
+    assert js_moved.interval == pytest.approx(js.interval, rel=1e-6)
     with torch.no_grad():
         np.testing.assert_allclose(
             js_moved.probability(1e-5 * x[:20] - 3).numpy(),

@@ -22,10 +22,13 @@ def test_held_out_split_is_recorded_and_is_what_the_estimate_uses(device):
     assert len(held_p) == 20 and len(set(held_p.tolist())) == 20
     assert len(held_q) == 100 and len(set(held_q.tolist())) == 100
     with torch.no_grad():
-        f = result.critic
-        direct = float(f(torch.tensor(x[held_p])).double().mean())
-        direct -= float(f(torch.tensor(y[held_q])).double().mean())
-    np.testing.assert_allclose(result.distance, direct, rtol=1e-5)
+        for f, reported in (
+            (result.critic, result.critic_distance),
+            (result.potential, result.distance),
+        ):
+            direct = float(f(torch.tensor(x[held_p])).double().mean())
+            direct -= float(f(torch.tensor(y[held_q])).double().mean())
+            np.testing.assert_allclose(reported, direct, rtol=1e-5)
 
 
 def test_a_single_problem_is_exactly_the_batch_of_one():
