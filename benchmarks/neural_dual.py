@@ -1,30 +1,34 @@
-"""Accuracy, intervals and speed of ``dv.wasserstein_dual`` (and ``dv.js_dual``) on families
-with known answers, against the straightforward WGAN-GP loop and the exact LP.
+"""Accuracy, certified bounds and speed of ``dv.wasserstein_dual`` on problems with known W1.
 
-W1 families (closed forms in :mod:`divergences.closed_form`, tested there):
+Three kinds of problems, 2 x 10^4 samples a side, every number judged against the exact W1:
 
-* ``translate``: N(0, I) against its translate by 1.5 e1 (W1 = 1.5);
-* ``mixture``: an even mixture of N(±2 e1, 0.5² I) against its translate by e2 (W1 = 1);
-* ``cube``: uniform on [0, 1]^d against its translate by 0.5 e1 (W1 = 0.5);
-* ``scale``: N(0, I) against N(0, 1.5² I) (W1 = 0.5 E|z|, a radial optimal critic);
-* ``shells``: uniform directions, radii U[0.5, 1.5] against U[1, 3] (W1 = 1, radial);
-* ``segments``: the disjoint segments at theta = 0.25, 1, 2 (d = 2; W1 = theta).
+* **The published W1 benchmark** (Korotin, Kolesov and Burnaev, NeurIPS 2022): the
+  min-of-cones pairs of :class:`divergences.problems.ConesProblem` on the paper's grid,
+  D in {2, 4, 8, 16, 32, 64, 128} x N in {4, 16, 64, 256} cones, apexes from the paper's
+  seed 987. Truth by Monte Carlo (10^6 moves, float64). Beside ours, the paper's own
+  published errors of its GP and LP critics (``PAPER``, from the paper's repository,
+  ``metrics/metrics_nd``), which were measured on the paper's stored pairs (drawn from
+  another stream of the same seed: their truths differ from these).
+* **Problems drawn by seed** (:func:`divergences.problems.draw_problem`): members of the
+  cones family (4 to 256 cones, degree 2 to 8, box half-width 1 to 4, uniform or truncated
+  normal base) and of one-dimensional laws embedded along a random direction (normal,
+  Laplace, uniform, skewed, mixture; location, scale and shape differ), d in {2, 8, 32,
+  128}. Seeds 0-2 are the *choice* seeds (looked at while the defaults were chosen);
+  seeds 1000-1004 are the *report* seeds, which no choice looked at.
+* **The earlier families** (closed forms in :mod:`divergences.closed_form`): translate,
+  mixture, cube, scale, shells in d = 2, 8, 32, 64, 128 and the disjoint segments; and
+  the hostile inputs of issue 24 (the sign in d = 1 over 8 seeds, a coordinate of spread
+  1 beside one of spread 10^8).
 
-Each problem in d = 2, 8, 32, 64, 128 (segments: 2), 2 x 10^4 samples a side, at
-data scale 1 for every seed and at scales 1e-3 and 1e3 for the first seed (the
-estimator is equivariant: the relative errors must match exactly). Every trained
-critic is judged on 10^5 fresh samples a side against the closed form. Beside
-ours: the straightforward WGAN-GP loop (MLP 2 x 128, Adam 1e-4, 5000 steps, on the
-same training samples), ours restricted to the previous default (LeakyReLU only,
-no validation split), ours on callables (fresh samples every step), and the exact
-LP between 2000-sample subsets (biased upwards beyond d = 2, an upper bound in
-expectation). JS: js_dual and js_knn on Gaussian translates (truth by quadrature)
-and mixtures (truth by Monte Carlo on the densities), 2000 and 1500 samples.
+For each run: the estimate's error (``distance``), whether the certified
+``lower_bound`` is below the truth and the interval covers it, the interval's width,
+the certified potential's error on 10^5 fresh samples a side (the function's own
+quality, without the test split's noise), the family of potential chosen, seconds.
 
-Run: ``python benchmarks/neural_dual.py`` (about an hour on 2 cores, two worker
-processes of one thread each; ``--quick`` for a smoke run of a few minutes,
-``--device cuda`` on a GPU). Writes benchmarks/results/neural_dual[_quick].json
-(rows appended to a .jsonl as they finish) and docs/figures/neural_dual.png.
+Run: ``python benchmarks/neural_dual.py`` (about 50 minutes on 2 cores, two worker
+processes of one thread each; ``--quick`` for a smoke run of a few minutes). Writes
+benchmarks/results/neural_dual[_quick].json (rows appended to a .jsonl as they
+finish, so an interrupted run resumes) and docs/figures/neural_dual.png.
 """
 
 from __future__ import annotations
@@ -41,19 +45,60 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import RESULTS, machine, save_figure, write_json
+from _common import RESULTS, machine, write_json
 from torch import nn
 
 import divergences as dv
 from divergences.closed_form import gaussian_scale_wasserstein, radial_wasserstein
 from divergences.neural import Critic, CriticStack, KantorovichDual, TrainingOptions, train
+from divergences.problems import ConesProblem, draw_problem
 
 FIGURE = Path(__file__).resolve().parent.parent / "docs" / "figures" / "neural_dual.png"
 SAMPLES = 20_000
 FRESH = 100_000
-LP_SAMPLES = 2000
+TRUTH_SAMPLES = 10**6
 DIMS = (2, 8, 32, 64, 128)
 FAMILIES = ("translate", "mixture", "cube", "scale", "shells")
+GRID_DIMS = (2, 4, 8, 16, 32, 64, 128)
+GRID_CONES = (4, 16, 64, 256)
+DRAWN_DIMS = (2, 8, 32, 128)
+CHOICE_SEEDS = (0, 1, 2)
+REPORT_SEEDS = (1000, 1001, 1002, 1003, 1004)
+
+#: The paper's published relative errors of its critics on its grid, (D, N) -> (GP, LP):
+#: cost / true - 1 from metrics/metrics_nd/dim_D/width_N/metrics_deg_8_seed_2.csv of
+#: github.com/justkolesov/Wasserstein1Benchmark (60 000 steps, batch 1024, fresh
+#: samples every step).
+PAPER = {
+    (2, 4): (0.049, 0.083),
+    (2, 16): (-0.091, 0.032),
+    (2, 64): (-0.452, -0.033),
+    (2, 256): (-0.690, -0.209),
+    (4, 4): (0.041, 0.069),
+    (4, 16): (0.053, 0.046),
+    (4, 64): (-0.188, -0.031),
+    (4, 256): (-0.554, -0.213),
+    (8, 4): (0.063, 0.052),
+    (8, 16): (0.068, 0.053),
+    (8, 64): (-0.078, -0.061),
+    (8, 256): (-0.298, -0.219),
+    (16, 4): (0.066, 0.086),
+    (16, 16): (0.038, 0.042),
+    (16, 64): (-0.131, -0.131),
+    (16, 256): (-0.350, -0.349),
+    (32, 4): (0.087, 0.051),
+    (32, 16): (0.023, -0.030),
+    (32, 64): (-0.234, -0.240),
+    (32, 256): (-0.385, -0.430),
+    (64, 4): (-0.020, 0.031),
+    (64, 16): (-0.197, -0.164),
+    (64, 64): (-0.377, -0.365),
+    (64, 256): (-0.467, -0.455),
+    (128, 4): (-0.014, 0.004),
+    (128, 16): (-0.138, -0.186),
+    (128, 64): (-0.322, -0.338),
+    (128, 256): (-0.422, -0.386),
+}
 
 
 def truth(family: str, dim: int, theta: float = 1.0) -> float:
@@ -140,21 +185,68 @@ def straightforward(
     return critic
 
 
+class Pair:
+    """A problem to run: samplers of both sides and the exact W1."""
+
+    def __init__(self, draw_p, draw_q, true: float) -> None:
+        self.draw_p, self.draw_q, self.true = draw_p, draw_q, true
+
+
+def grid_truth(dim: int, cones: int, cache: dict[str, float]) -> float:
+    key = f"{dim}x{cones}"
+    if key not in cache:
+        cache[key] = ConesProblem(dim, cones).wasserstein(samples=TRUTH_SAMPLES, seed=0).value
+    return cache[key]
+
+
+def pair(task: dict[str, Any]) -> Pair:
+    kind = task["kind"]
+    if kind == "grid":
+        problem = ConesProblem(task["dim"], task["cones"])
+        return Pair(
+            lambda n, s: problem.sample_p(n, seed=s),
+            lambda n, s: problem.sample_q(n, seed=s),
+            task["true"],
+        )
+    if kind == "drawn":
+        problem = draw_problem(task["family"], task["dim"], seed=task["seed"])
+        return Pair(
+            lambda n, s: problem.sample_p(n, seed=s),
+            lambda n, s: problem.sample_q(n, seed=s),
+            task["true"],
+        )
+    family, dim, theta, scale = task["family"], task["dim"], task["theta"], task["scale"]
+    return Pair(
+        lambda n, s: scale * draw(family, dim, "p", n, np.random.default_rng(s), theta),
+        lambda n, s: scale * draw(family, dim, "q", n, np.random.default_rng(s), theta),
+        scale * truth(family, dim, theta),
+    )
+
+
+def drawn_truth(family: str, dim: int, seed: int) -> float:
+    problem = draw_problem(family, dim, seed=seed)
+    if isinstance(problem, ConesProblem):
+        return problem.wasserstein(samples=TRUTH_SAMPLES, seed=0).value
+    return problem.wasserstein().value
+
+
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
-    """One (method, family, d, theta, seed, scale) run; returns its row."""
+    """One run of one method on one problem; returns its row."""
     torch.set_num_threads(task.get("threads", 1))
-    family, dim, seed, scale = task["family"], task["dim"], task["seed"], task["scale"]
-    theta, method, device = task.get("theta", 1.0), task["method"], task["device"]
-    true = scale * truth(family, dim, theta)
-    rng = np.random.default_rng(seed)
-    x = scale * draw(family, dim, "p", SAMPLES, rng, theta)
-    y = scale * draw(family, dim, "q", SAMPLES, rng, theta)
-    row: dict[str, Any] = {**{k: v for k, v in task.items() if k != "threads"}, "true": true}
+    problem = pair(task)
+    true, seed, device = problem.true, task["seed"], task["device"]
+    samples = task.get("samples", SAMPLES)
+    x = problem.draw_p(samples, 2 * seed + 10**5)
+    y = problem.draw_q(samples, 2 * seed + 10**5 + 1)
+    row: dict[str, Any] = {k: v for k, v in task.items() if k != "threads"}
+    row["true"] = true
     start = time.perf_counter()
+    method = task.get("method", "ours")
     if method == "lp":
-        value = dv.wasserstein(x[:LP_SAMPLES], y[:LP_SAMPLES])
-        row.update(value=value, relative_error=value / true - 1)
-    elif method == "straightforward":
+        value = dv.wasserstein(x[:2000], y[:2000])
+        row.update(value=value, relative_error=value / true - 1, seconds=0.0)
+        return row
+    if method == "straightforward":
         spread = float(np.concatenate([x, y]).std())
         center = np.concatenate([x, y]).mean(axis=0)
         train_p = torch.tensor((x[:16000] - center) / spread, dtype=torch.float32, device=device)
@@ -165,43 +257,335 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             z = ((z - torch.as_tensor(center)) / spread).float().to(device)
             return spread * network(z).squeeze(-1).cpu()
 
-        value = population(critic, family, dim, theta, seed, scale)
+        value = fresh_value(critic, problem, seed)
         row.update(population=value, relative_error=value / true - 1)
-    else:
-        options: dict[str, Any] = {"seed": seed, "device": device}
-        if method == "previous":  # the previous default: LeakyReLU only, no validation split
-            width = min(512, max(128, 4 * dim))
-            options.update(activation="leaky_relu", validation=0.0, width=width, weight_decay=0.0)
-        if method == "callable":
-            draws = np.random.default_rng(seed + 7)
-
-            def from_p(k: int) -> np.ndarray:
-                return scale * draw(family, dim, "p", k, draws, theta)
-
-            def from_q(k: int) -> np.ndarray:
-                return scale * draw(family, dim, "q", k, draws, theta)
-
-            result = dv.wasserstein_dual(from_p, from_q, **options)
-        else:
-            result = dv.wasserstein_dual(x, y, **options)
-        value = population(result.critic, family, dim, theta, seed, scale)
-        low, high = result.interval
-        row.update(
-            population=value,
-            relative_error=value / true - 1,
-            held_out=result.distance,
-            held_out_error=result.distance / true - 1,
-            interval=[low, high],
-            relative_width=(high - low) / true,
-            covers=bool(low <= true <= high),
-            train_distance=result.train_distance,
-            lipschitz=result.lipschitz,
-            activation=result.critic.activation,
-            width=result.critic.width,
-            selected_step=int(result.history.selected_step),
+        row["seconds"] = time.perf_counter() - start
+        return row
+    options = {"seed": seed, "device": device}
+    if method == "callable":
+        draws = np.random.default_rng(seed + 7)
+        result = dv.wasserstein_dual(
+            lambda k: problem.draw_p(k, int(draws.integers(2**31))),
+            lambda k: problem.draw_q(k, int(draws.integers(2**31))),
+            **options,
         )
-    row["seconds"] = time.perf_counter() - start
+    else:
+        result = dv.wasserstein_dual(x, y, **options)
+    seconds = time.perf_counter() - start
+    low, high = result.interval
+    potential = fresh_value(result.potential, problem, seed)
+    critic = fresh_value(result.critic, problem, seed)
+    row.update(
+        estimate=result.distance,
+        relative_error=result.distance / true - 1,
+        stderr=result.stderr,
+        lower_bound=result.lower_bound,
+        lower_below=bool(result.lower_bound <= true),
+        empirical=result.empirical_distance,
+        upper_bound=high,
+        covers=bool(low <= true <= high),
+        relative_width=(high - low) / true,
+        potential=result.potential.kind,
+        potential_error=potential / true - 1,
+        critic_error=critic / true - 1,
+        critic_held_out_error=result.critic_distance / true - 1,
+        scores={k: v / true - 1 for k, v in result.scores.items()},
+        seconds=seconds,
+    )
     return row
+
+
+def fresh_value(function, problem: Pair, seed: int) -> float:
+    """E_P f - E_Q f on 10^5 fresh samples a side, in blocks."""
+    values = []
+    for offset, draw_side in ((0, problem.draw_p), (1, problem.draw_q)):
+        x = torch.as_tensor(draw_side(FRESH, 10**7 + 2 * seed + offset))
+        with torch.no_grad():
+            values.append(
+                float(
+                    torch.cat(
+                        [function(x[i : i + 20_000]).double() for i in range(0, FRESH, 20_000)]
+                    ).mean()
+                )
+            )
+    return values[0] - values[1]
+
+
+def tasks(quick: bool, device: str, cache: dict[str, float]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    grid_dims = (2, 16) if quick else GRID_DIMS
+    grid_cones = (4, 64) if quick else GRID_CONES
+    for dim in grid_dims:
+        for cones in grid_cones:
+            out.append(
+                {
+                    "kind": "grid",
+                    "dim": dim,
+                    "cones": cones,
+                    "seed": 0,
+                    "true": grid_truth(dim, cones, cache),
+                    "device": device,
+                }
+            )
+    dims = (2, 8) if quick else DRAWN_DIMS
+    seeds = [("choice", s) for s in CHOICE_SEEDS[: 1 if quick else None]]
+    seeds += [("report", s) for s in REPORT_SEEDS[: 1 if quick else None]]
+    for family in ("cones", "embedded"):
+        for dim in dims:
+            for role, seed in seeds:
+                key = f"{family}:{dim}:{seed}"
+                if key not in cache:
+                    cache[key] = drawn_truth(family, dim, seed)
+                out.append(
+                    {
+                        "kind": "drawn",
+                        "family": family,
+                        "dim": dim,
+                        "seed": seed,
+                        "role": role,
+                        "true": cache[key],
+                        "device": device,
+                    }
+                )
+    family_dims = (2, 32) if quick else DIMS
+    families = ("translate", "scale") if quick else FAMILIES
+    problems = [(f, d, 1.0) for d in family_dims for f in families]
+    problems += [("segments", 2, t) for t in ((1.0,) if quick else (0.25, 1.0, 2.0))]
+    for family, dim, theta in problems:
+        base = {"kind": "family", "family": family, "dim": dim, "theta": theta}
+        base.update(seed=0, scale=1.0, device=device)
+        out.append(base)
+        out.append({**base, "method": "lp"})
+        if not quick:
+            out.append({**base, "method": "callable"})
+            out.append({**base, "scale": 1e3})
+    return sorted(out, key=lambda t: -t["dim"])  # the longest first
+
+
+def hostile(device: str, quick: bool) -> dict[str, Any]:
+    """Issue 24's hostile inputs: the sign in d = 1, and a narrow coordinate beside a wide one."""
+    rng = np.random.default_rng(101)
+    x, y = rng.normal(0, 1, 2000), rng.normal(2, 1, 2000)
+    exact = dv.wasserstein(x, y)
+    sign = []
+    for seed in range(2 if quick else 8):
+        result = dv.wasserstein_dual(x, y, seed=seed, device=device)
+        sign.append(
+            {
+                "seed": seed,
+                "distance": result.distance,
+                "interval": list(result.interval),
+                "critic_distance": result.critic_distance,
+            }
+        )
+    rng = np.random.default_rng(0)
+    n = 4000
+    wide = np.column_stack([rng.normal(0, 1e8, n), rng.normal(0, 1, n)])
+    narrow = np.column_stack([rng.normal(0, 1e8, n), rng.normal(3, 1, n)])
+    coordinate = []
+    for seed in range(1 if quick else 3):
+        result = dv.wasserstein_dual(wide, narrow, seed=seed, device=device)
+        coordinate.append(
+            {
+                "seed": seed,
+                "distance": result.distance,
+                "interval": list(result.interval),
+                "potential": result.potential.kind,
+            }
+        )
+    return {
+        "sign_d1": {"exact_lp": exact, "runs": sign},
+        "narrow_coordinate": {"true": 3.0, "runs": coordinate},
+    }
+
+
+def narrow_js(device: str, quick: bool) -> dict[str, Any]:
+    """js_dual on a coordinate of spread 1 beside one of spread 10^8 (JS by quadrature)."""
+    from scipy import integrate, stats
+
+    def terms(t: float) -> float:
+        p, q = stats.norm.pdf(t), stats.norm.pdf(t, loc=3.0)
+        return 0.5 * p * np.log(2 * p / (p + q)) + 0.5 * q * np.log(2 * q / (p + q))
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    wide = np.column_stack([rng.normal(0, 1e8, n), rng.normal(0, 1, n)])
+    narrow = np.column_stack([rng.normal(0, 1e8, n), rng.normal(3, 1, n)])
+    runs = []
+    for seed in range(1 if quick else 3):
+        result = dv.js_dual(wide, narrow, seed=seed, device=device)
+        runs.append(
+            {"seed": seed, "divergence": result.divergence, "lower_bound": result.lower_bound}
+        )
+    return {"true": integrate.quad(terms, -12, 15, limit=200)[0], "runs": runs}
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    # the runs at data scale 10^3 repeat those at 1 exactly (equivariance): counted once
+    ours = [
+        r
+        for r in rows
+        if r.get("method", "ours") in ("ours", "callable") and r.get("scale", 1.0) == 1.0
+    ]
+
+    def stats(group: list[dict[str, Any]]) -> dict[str, Any]:
+        if not group:
+            return {}
+        return {
+            "runs": len(group),
+            "coverage": statistics.mean(r["covers"] for r in group),
+            "lower_below": statistics.mean(r["lower_below"] for r in group),
+            "median_abs_error": statistics.median(abs(r["relative_error"]) for r in group),
+            "max_abs_error": max(abs(r["relative_error"]) for r in group),
+            "median_relative_width": statistics.median(r["relative_width"] for r in group),
+            "median_potential_error": statistics.median(abs(r["potential_error"]) for r in group),
+            "max_seconds": max(r["seconds"] for r in group),
+        }
+
+    out: dict[str, Any] = {
+        "grid": stats([r for r in ours if r["kind"] == "grid"]),
+        "families": {},
+        "by_dimension": {},
+    }
+    for family in ("cones", "embedded"):
+        for role in ("choice", "report"):
+            here = [
+                r
+                for r in ours
+                if r["kind"] == "drawn" and r["family"] == family and r["role"] == role
+            ]
+            out["families"][f"drawn {family} ({role} seeds)"] = stats(here)
+    for family in (*FAMILIES, "segments"):
+        here = [r for r in ours if r["kind"] == "family" and r["family"] == family]
+        out["families"][family] = stats(here)
+    for dim in sorted({r["dim"] for r in ours if r["kind"] == "family"}):
+        here = [r for r in ours if r["kind"] == "family" and r["dim"] == dim]
+        out["by_dimension"][str(dim)] = {
+            **stats(here),
+            "max_potential_error": max(abs(r["potential_error"]) for r in here),
+        }
+    out["all"] = stats(ours)
+    return out
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(16, 9.5))
+    top = fig.add_gridspec(2, 4, height_ratios=[1, 1.05], hspace=0.45, wspace=0.28)
+    grid = {(r["dim"], r["cones"]): r for r in rows if r["kind"] == "grid"}
+    dims = [d for d in GRID_DIMS if any((d, n) in grid for n in GRID_CONES)]
+    for column, cones in enumerate(GRID_CONES):
+        axis = fig.add_subplot(top[0, column])
+        here = [d for d in dims if (d, cones) in grid]
+        ours = [100 * grid[(d, cones)]["relative_error"] for d in here]
+        low = [
+            100 * (grid[(d, cones)]["lower_bound"] / grid[(d, cones)]["true"] - 1) for d in here
+        ]
+        axis.fill_between(
+            here, low, ours, color="C0", alpha=0.15, lw=0, label="down to our lower bound"
+        )
+        axis.plot(here, ours, "o-", color="C0", lw=2, label="ours (2×10⁴ samples)")
+        axis.plot(
+            dims,
+            [100 * PAPER[(d, cones)][0] for d in dims],
+            "x--",
+            color="C3",
+            mew=1.5,
+            label="paper's GP critic (6×10⁷ fresh samples)",
+        )
+        axis.plot(
+            dims,
+            [100 * PAPER[(d, cones)][1] for d in dims],
+            "+:",
+            color="C2",
+            mew=1.5,
+            ms=9,
+            label="paper's LP critic",
+        )
+        axis.axhspan(
+            -5 if cones <= 16 else -15, 5 if cones <= 16 else 15, color="k", alpha=0.07, lw=0
+        )
+        axis.axhline(0, color="k", lw=0.8)
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(dims, [str(d) for d in dims])
+        axis.set_ylim(-100, 20)
+        axis.set_xlabel("dimension D")
+        if column == 0:
+            axis.set_ylabel("error against the exact W1 (%)")
+            axis.legend(fontsize=8, loc="lower left")
+        axis.set_title(f"published W1 benchmark, N = {cones} cones", fontsize=10)
+
+    middle = fig.add_subplot(top[1, :3])
+    groups = [
+        ("cones", "drawn\ncones"),
+        ("embedded", "drawn\nembedded 1-D"),
+        *[(f, f) for f in (*FAMILIES, "segments")],
+    ]
+    for i, (key, _) in enumerate(groups):
+        if key in ("cones", "embedded"):
+            here = [r for r in rows if r["kind"] == "drawn" and r["family"] == key]
+        else:
+            here = [
+                r
+                for r in rows
+                if r["kind"] == "family"
+                and r["family"] == key
+                and r.get("method", "ours") in ("ours", "callable")
+                and r["scale"] == 1.0
+            ]
+        if not here:
+            continue
+        colours = [{2: "C0", 8: "C1", 32: "C2", 64: "C4", 128: "C3"}[r["dim"]] for r in here]
+        jitter = np.linspace(-0.25, 0.25, len(here))
+        middle.scatter(i + jitter, [100 * r["relative_error"] for r in here], c=colours, s=18)
+        middle.scatter(
+            i + jitter,
+            [100 * (r["lower_bound"] / r["true"] - 1) for r in here],
+            c=colours,
+            marker="_",
+            s=40,
+            alpha=0.7,
+        )
+        covered = sum(r["covers"] for r in here)
+        middle.annotate(f"covers {covered}/{len(here)}", (i, 8), ha="center", fontsize=8)
+    for dim, colour in {2: "C0", 8: "C1", 32: "C2", 64: "C4", 128: "C3"}.items():
+        middle.scatter([], [], c=colour, s=18, label=f"d = {dim}")
+    middle.scatter([], [], c="grey", marker="_", s=40, label="its certified lower bound")
+    middle.axhline(0, color="k", lw=0.8)
+    middle.axhspan(-5, 5, color="k", alpha=0.07, lw=0)
+    middle.set_xticks(range(len(groups)), [label for _, label in groups], fontsize=9)
+    middle.set_ylim(-105, 15)
+    middle.set_ylabel("error against the exact W1 (%)")
+    middle.set_title(
+        "Every family, every dimension and seed: the estimate (dot) and the "
+        "certified lower bound (dash)",
+        fontsize=10,
+    )
+    middle.legend(fontsize=8, loc="lower left", ncol=3)
+
+    right = fig.add_subplot(top[1, 3])
+    mine = [
+        r
+        for r in rows
+        if r.get("method", "ours") in ("ours", "callable") and r.get("scale", 1.0) == 1.0
+    ]
+    right.scatter(
+        [100 * abs(r["relative_error"]) for r in mine],
+        [100 * r["relative_width"] for r in mine],
+        c=["C2" if r["covers"] else "C3" for r in mine],
+        s=12,
+    )
+    right.set_xscale("symlog", linthresh=1)
+    right.set_yscale("log")
+    right.set_xlabel("|error of the estimate| (%)")
+    right.set_ylabel("interval width (% of W1)")
+    right.set_title("Intervals: green covers W1, red misses", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def js_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -252,50 +636,13 @@ def js_task(task: dict[str, Any]) -> dict[str, Any]:
         **{k: v for k, v in task.items() if k != "threads"},
         "true": true,
         "js_dual": result.divergence,
+        "lower_bound": result.lower_bound,
         "interval": [low, high],
         "covers": bool(low <= true <= high),
         "train": result.train_divergence,
         "js_knn": dv.js_knn(x, y),
         "seconds": seconds,
     }
-
-
-def tasks(quick: bool, seeds: int, device: str) -> list[dict[str, Any]]:
-    dims = (2, 32) if quick else DIMS
-    families = ("translate", "scale") if quick else FAMILIES
-    problems = [(family, dim, 1.0) for dim in dims for family in families]
-    problems += [("segments", 2, theta) for theta in ((1.0,) if quick else (0.25, 1.0, 2.0))]
-    out = []
-    for family, dim, theta in problems:
-        base = {"family": family, "dim": dim, "theta": theta, "device": device}
-        for seed in range(seeds):
-            out.append({**base, "method": "ours", "seed": seed, "scale": 1.0})
-        for scale in (1e-3, 1e3):
-            out.append({**base, "method": "ours", "seed": 0, "scale": scale})
-        out.append({**base, "method": "callable", "seed": 0, "scale": 1.0})
-        out.append({**base, "method": "previous", "seed": 0, "scale": 1.0})
-        out.append(
-            {
-                **base,
-                "method": "straightforward",
-                "seed": 0,
-                "scale": 1.0,
-                "steps": 500 if quick else 5000,
-            }
-        )
-        out.append({**base, "method": "lp", "seed": 0, "scale": 1.0})
-    # the longest first, so that the two workers finish together
-    return sorted(out, key=lambda t: (-t["dim"], t["method"] != "ours"))
-
-
-def js_tasks(quick: bool, seeds: int, device: str) -> list[dict[str, Any]]:
-    dims = (2, 5) if quick else (2, 5, 16, 32)
-    return [
-        {"family": family, "dim": dim, "seed": seed, "device": device}
-        for family in ("gaussian", "mixture")
-        for dim in dims
-        for seed in range(seeds)
-    ]
 
 
 def timing(device: str) -> dict[str, Any]:
@@ -374,160 +721,34 @@ def throughput(device: str, steps: int, rounds: int) -> dict[str, Any]:
     return result
 
 
-def summarise(rows: list[dict[str, Any]], js_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ours = [r for r in rows if r["method"] == "ours" and r["scale"] == 1.0]
-    by_dim: dict[str, Any] = {}
-    for dim in sorted({r["dim"] for r in rows}):
-        here = [r for r in ours if r["dim"] == dim]
-        by_dim[str(dim)] = {
-            "max_abs_error": max(abs(r["relative_error"]) for r in here),
-            "median_abs_error": statistics.median(abs(r["relative_error"]) for r in here),
-            "coverage": statistics.mean(r["covers"] for r in here),
-            "median_relative_width": statistics.median(r["relative_width"] for r in here),
-            "max_seconds": max(r["seconds"] for r in here),
-            **{
-                f"{method}_max_abs_error": max(
-                    (
-                        abs(r["relative_error"])
-                        for r in rows
-                        if r["method"] == method and r["dim"] == dim
-                    ),
-                    default=None,
-                )
-                for method in ("callable", "previous", "straightforward", "lp")
-            },
-        }
-    scaled = [r for r in rows if r["method"] == "ours" and r["scale"] != 1.0]
-    equivariance = []
-    for r in scaled:
-        same = [
-            s
-            for s in ours
-            if (s["family"], s["dim"], s["theta"], s["seed"])
-            == (r["family"], r["dim"], r["theta"], r["seed"])
-        ]
-        if same:
-            equivariance.append(abs(r["relative_error"] - same[0]["relative_error"]))
-    covered = [r["covers"] for r in rows if r["method"] in ("ours", "callable")]
-    return {
-        "by_dimension": by_dim,
-        "coverage_all_runs": statistics.mean(covered),
-        "runs": len(covered),
-        "median_relative_width": statistics.median(
-            r["relative_width"] for r in rows if r["method"] in ("ours", "callable")
-        ),
-        "median_abs_error": statistics.median(abs(r["relative_error"]) for r in ours),
-        "equivariance_max_difference": max(equivariance, default=None),
-        "js_coverage": statistics.mean(r["covers"] for r in js_rows) if js_rows else None,
-    }
-
-
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
-    styles = {
-        "ours": ("ours (defaults), each seed", "C0", "o"),
-        "callable": ("ours on callables", "C2", "^"),
-        "previous": ("ours, LeakyReLU only, no validation", "C4", "v"),
-        "straightforward": ("straightforward WGAN-GP", "C1", "s"),
-        "lp": ("exact LP on 2000 a side (biased up)", "C7", "x"),
-    }
-    dims = sorted({r["dim"] for r in rows})
-    position = {dim: i for i, dim in enumerate(dims)}
-    offsets = {m: (i - 2) * 0.12 for i, m in enumerate(styles)}
-    for method, (label, color, marker) in styles.items():
-        mine = [r for r in rows if r["method"] == method and r["scale"] == 1.0]
-        xs = [position[r["dim"]] + offsets[method] for r in mine]
-        left.scatter(
-            xs,
-            [100 * r["relative_error"] for r in mine],
-            color=color,
-            marker=marker,
-            s=22,
-            label=label,
-            alpha=0.8,
-        )
-    for limit in (1, 3):  # the targets: 1% up to d = 16, 3% at d = 128
-        left.axhspan(-limit, limit, color="k", alpha=0.06 if limit == 3 else 0.1, lw=0)
-    left.axhline(0, color="k", lw=0.8)
-    left.set_ylim(-20, 20)
-    left.set_xticks(range(len(dims)), [f"d = {d}" for d in dims])
-    left.set_ylabel("error of the critic on 10^5 fresh samples (%)")
-    left.set_title(
-        "W1 error against the closed form (clipped to ±20%;\nthe exact LP is +22% to +800% "
-        "from d = 8 on, off the chart)",
-        fontsize=10,
-    )
-    left.legend(fontsize=8, loc="lower left")
-    for i, dim in enumerate(dims):
-        mine = [r for r in rows if r["method"] in ("ours", "callable") and r["dim"] == dim]
-        widths = [100 * r["relative_width"] / 2 for r in mine]
-        errors = [100 * abs(r["held_out_error"]) for r in mine]
-        covered = 100 * statistics.mean(r["covers"] for r in mine)
-        right.scatter(
-            [i - 0.1] * len(mine),
-            widths,
-            color="C0",
-            s=14,
-            alpha=0.7,
-            label="interval half-width" if i == 0 else None,
-        )
-        right.scatter(
-            [i + 0.1] * len(mine),
-            errors,
-            color="C3",
-            marker="x",
-            s=14,
-            alpha=0.7,
-            label="|held-out estimate − truth|" if i == 0 else None,
-        )
-        right.annotate(f"covers {covered:.0f}%", (i, 30), ha="center", fontsize=9)
-    right.set_yscale("log")
-    right.set_ylim(1e-3, 60)
-    right.set_xticks(range(len(dims)), [f"d = {d}" for d in dims])
-    right.set_ylabel("% of W1")
-    right.set_title(
-        "95% intervals (ours, callables included): half-width\nagainst the actual error of the "
-        "held-out estimate",
-        fontsize=10,
-    )
-    right.legend(fontsize=8, loc="lower right")
-    save_figure(fig, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two dims, two families, 1 seed")
+    parser.add_argument("--quick", action="store_true", help="a few problems of each kind")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the JSON")
-    parser.add_argument(
-        "--js", action="store_true", help="rerun only the JS estimates into the JSON"
-    )
-    parser.add_argument(
-        "--timing",
-        action="store_true",
-        help="measure only the times and the throughput (on a quiet machine) into the JSON",
-    )
+    parser.add_argument("--timing", action="store_true", help="only the times into the JSON")
+    parser.add_argument("--js", action="store_true", help="only the JS estimates into the JSON")
     args = parser.parse_args()
-    if args.replot:
-        replot()
-        return
     if args.js:
         path = RESULTS / "neural_dual.json"
         payload = json.loads(path.read_text())
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            payload["js"] = list(pool.map(js_task, js_tasks(False, args.seeds, args.device)))
-        payload["summary"] = summarise(payload["rows"], payload["js"])
+            payload["js"] = list(pool.map(js_task, js_tasks(False, 3, args.device)))
+        payload["hostile"]["narrow_coordinate_js"] = narrow_js(args.device, False)
+        payload["summary"]["js_coverage"] = statistics.mean(r["covers"] for r in payload["js"])
         path.write_text(json.dumps(payload, indent=2) + "\n")
-        for row in payload["js"]:
-            print(row)
         print(f"wrote {path}")
+        return
+    if args.replot:
+        path = RESULTS / "neural_dual.json"
+        payload = json.loads(path.read_text())
+        payload["summary"] = {
+            **summarise(payload["rows"]),
+            "js_coverage": payload["summary"].get("js_coverage"),
+        }
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        plot(payload["rows"], FIGURE)
         return
     if args.timing:
         path = RESULTS / "neural_dual.json"
@@ -538,43 +759,47 @@ def main() -> None:
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {path}")
         return
-    seeds = 1 if args.quick else args.seeds
+    started = time.perf_counter()
     name = "neural_dual_quick" if args.quick else "neural_dual"
     if args.device != "cpu":
         name += f"_{args.device.split(':')[0]}"
+    cache_path = RESULTS / "neural_dual_truths.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    todo_all = tasks(args.quick, args.device, cache)
+    cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
     log = RESULTS / f"{name}.jsonl"
-    log.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
     def key(t: dict[str, Any]) -> str:
-        return json.dumps({k: t[k] for k in ("method", "family", "dim", "theta", "seed", "scale")})
+        fields = ("kind", "method", "family", "dim", "cones", "theta", "seed", "scale")
+        return json.dumps({k: t.get(k) for k in fields})
 
-    finished = {key(r) for r in done if "family" in r and "method" in r}
-    todo = [t for t in tasks(args.quick, seeds, args.device) if key(t) not in finished]
+    finished = {key(r) for r in done}
+    todo = [t for t in todo_all if key(t) not in finished]
     print(f"{len(done)} rows from an earlier run, {len(todo)} to go", flush=True)
-    rows = [r for r in done if "method" in r]
+    rows = list(done)
     with ProcessPoolExecutor(max_workers=args.workers) as pool, log.open("a") as handle:
         for row in pool.map(run_task, todo):
             rows.append(row)
             handle.write(json.dumps(row) + "\n")
             handle.flush()
+            label = row.get("family", "grid")
+            detail = f"N={row['cones']}" if row["kind"] == "grid" else f"seed {row['seed']}"
             print(
-                f"{row['method']:15s} {row['family']:9s} d={row['dim']:3d} seed {row['seed']} "
-                f"scale {row['scale']:g}: error {100 * row['relative_error']:+.2f}% "
-                f"covers {row.get('covers', '-')} ({row['seconds']:.1f} s)",
+                f"{row['kind']:6s} {row.get('method', 'ours'):8s} {label:9s} d={row['dim']:3d} "
+                f"{detail}: error {100 * row['relative_error']:+.2f}% "
+                f"covers {row.get('covers', '-')} {row.get('potential', '')} "
+                f"({row.get('seconds', 0):.1f} s)",
                 flush=True,
             )
-        js_rows = list(pool.map(js_task, js_tasks(args.quick, seeds, args.device)))
-    for row in js_rows:
-        print(
-            f"js {row['family']} d={row['dim']} seed {row['seed']}: truth {row['true']:.4f} "
-            f"js_dual {row['js_dual']:.4f} {row['interval']} js_knn {row['js_knn']:.4f}"
+        js_rows = list(
+            pool.map(js_task, js_tasks(args.quick, 1 if args.quick else 3, args.device))
         )
-    speed = throughput(
-        args.device, steps=100 if args.quick else 500, rounds=3 if args.quick else 5
-    )
-    seconds = timing(args.device)
-    summary = summarise(rows, js_rows)
+    extra = hostile(args.device, args.quick)
+    extra["narrow_coordinate_js"] = narrow_js(args.device, args.quick)
+    seconds = {} if args.quick else timing(args.device)
+    summary = summarise(rows)
+    summary["js_coverage"] = statistics.mean(r["covers"] for r in js_rows)
     print(json.dumps(summary, indent=1))
     path = write_json(
         name,
@@ -584,9 +809,10 @@ def main() -> None:
             "fresh": FRESH,
             "rows": rows,
             "js": js_rows,
+            "hostile": extra,
             "summary": summary,
-            "throughput": speed,
             "default_call_seconds": seconds,
+            "benchmark_seconds": time.perf_counter() - started,
         },
     )
     print(f"wrote {path}")
@@ -595,10 +821,14 @@ def main() -> None:
         print(f"wrote {FIGURE}")
 
 
-def replot() -> None:
-    """The figure again from the committed JSON (no training)."""
-    payload = json.loads((RESULTS / "neural_dual.json").read_text())
-    plot(payload["rows"], FIGURE)
+def js_tasks(quick: bool, seeds: int, device: str) -> list[dict[str, Any]]:
+    dims = (2, 5) if quick else (2, 5, 16, 32)
+    return [
+        {"family": family, "dim": dim, "seed": seed, "device": device}
+        for family in ("gaussian", "mixture")
+        for dim in dims
+        for seed in range(seeds)
+    ]
 
 
 if __name__ == "__main__":

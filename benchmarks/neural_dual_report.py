@@ -1,0 +1,258 @@
+"""The tables of the neural dual estimator's page, rendered from the committed results.
+
+The page (docs/benchmarks/neural_dual.md) calls these while the site is built, so
+every number it states is the one in benchmarks/results/neural_dual.json, with the
+machine and date of the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from neural_dual import FAMILIES, GRID_CONES, GRID_DIMS, PAPER
+
+RESULTS = Path(__file__).resolve().parent / "results" / "neural_dual.json"
+
+
+def load(path: Path = RESULTS) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:+.{digits}f}%"
+
+
+def _share(flags: list[bool]) -> str:
+    return f"{sum(flags)}/{len(flags)}"
+
+
+def machine(payload: dict[str, Any]) -> str:
+    record = payload["machine"]
+    packages = record.get("packages", {})
+    return (
+        f"{record['cpu']}, {record['cores']} cores, CPU only; Python {record['python']}, "
+        f"torch {packages.get('torch')}, POT {packages.get('pot')}; run "
+        f"{record['date'][:10]}, {payload['benchmark_seconds'] / 60:.0f} minutes in all "
+        "(two worker processes of one thread each)"
+    )
+
+
+def grid_table(payload: dict[str, Any]) -> str:
+    rows = {(r["dim"], r["cones"]): r for r in payload["rows"] if r["kind"] == "grid"}
+    lines = [
+        "| D | N | W1 | ours | our lower bound | covers | the paper's GP | the paper's LP |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dim in GRID_DIMS:
+        for cones in GRID_CONES:
+            row = rows.get((dim, cones))
+            if row is None:
+                continue
+            gp, lp = PAPER[(dim, cones)]
+            lines.append(
+                f"| {dim} | {cones} | {row['true']:.3f} | {_percent(row['relative_error'])} | "
+                f"{_percent(row['lower_bound'] / row['true'] - 1)} | "
+                f"{'yes' if row['covers'] else '**no**'} | "
+                f"{_percent(gp, 0)} | {_percent(lp, 0)} |"
+            )
+    return "\n".join(lines)
+
+
+def _ours(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Our runs at data scale 1 (the runs at 10^3 repeat them exactly; see equivariance)."""
+    return [
+        r
+        for r in payload["rows"]
+        if r.get("method", "ours") in ("ours", "callable") and r.get("scale", 1.0) == 1.0
+    ]
+
+
+def equivariance(payload: dict[str, Any]) -> float:
+    """The largest difference of relative error between a run at data scale 10^3 and the
+    same run at scale 1."""
+    rows = payload["rows"]
+    base = {
+        (r["family"], r["dim"], r["theta"], r["seed"]): r
+        for r in rows
+        if r["kind"] == "family" and r.get("method", "ours") == "ours" and r["scale"] == 1.0
+    }
+    return max(
+        abs(
+            r["relative_error"]
+            - base[(r["family"], r["dim"], r["theta"], r["seed"])]["relative_error"]
+        )
+        for r in rows
+        if r["kind"] == "family" and r.get("method", "ours") == "ours" and r["scale"] != 1.0
+    )
+
+
+def _groups(payload: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    ours = _ours(payload)
+    groups = [("published grid (paper's seed)", [r for r in ours if r["kind"] == "grid"])]
+    for family in ("cones", "embedded"):
+        for role in ("choice", "report"):
+            label = f"drawn {family}, {role} seeds"
+            groups.append(
+                (
+                    label,
+                    [
+                        r
+                        for r in ours
+                        if r["kind"] == "drawn" and r["family"] == family and r["role"] == role
+                    ],
+                )
+            )
+    for family in (*FAMILIES, "segments"):
+        groups.append(
+            (family, [r for r in ours if r["kind"] == "family" and r["family"] == family])
+        )
+    return [(label, group) for label, group in groups if group]
+
+
+def coverage_table(payload: dict[str, Any]) -> str:
+    lines = [
+        "| problems | runs | interval covers | lower bound ≤ W1 | median error | "
+        "largest error | median width | potential's median error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, group in _groups(payload):
+        lines.append(
+            f"| {label} | {len(group)} | {_share([r['covers'] for r in group])} | "
+            f"{_share([r['lower_below'] for r in group])} | "
+            f"{100 * statistics.median(abs(r['relative_error']) for r in group):.1f}% | "
+            f"{100 * max(abs(r['relative_error']) for r in group):.1f}% | "
+            f"{100 * statistics.median(r['relative_width'] for r in group):.0f}% | "
+            f"{100 * statistics.median(abs(r['potential_error']) for r in group):.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def drawn_table(payload: dict[str, Any]) -> str:
+    rows = [r for r in _ours(payload) if r["kind"] == "drawn"]
+    lines = [
+        "| family | d | seed | W1 | ours | lower bound | covers | potential |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(
+        rows, key=lambda r: (r["family"], r["role"] != "report", r["dim"], r["seed"])
+    ):
+        lines.append(
+            f"| {row['family']} | {row['dim']} | {row['seed']} ({row['role']}) | "
+            f"{row['true']:.3f} | {_percent(row['relative_error'])} | "
+            f"{_percent(row['lower_bound'] / row['true'] - 1)} | "
+            f"{'yes' if row['covers'] else '**no**'} | {row['potential']} |"
+        )
+    return "\n".join(lines)
+
+
+def families_table(payload: dict[str, Any]) -> str:
+    ours = [r for r in _ours(payload) if r["kind"] == "family"]
+    lp = [r for r in payload["rows"] if r["kind"] == "family" and r.get("method") == "lp"]
+    lines = [
+        "| d | potential's largest error (10⁵ fresh samples) | estimate's largest error | "
+        "critic's largest error | exact LP, 2000 a side (largest) |",
+        "|---|---|---|---|---|",
+    ]
+    for dim in sorted({r["dim"] for r in ours}):
+        here = [r for r in ours if r["dim"] == dim]
+        exact = [abs(r["relative_error"]) for r in lp if r["dim"] == dim]
+        lines.append(
+            f"| {dim} | {100 * max(abs(r['potential_error']) for r in here):.2f}% | "
+            f"{100 * max(abs(r['relative_error']) for r in here):.2f}% | "
+            f"{100 * max(abs(r['critic_error']) for r in here):.2f}% | "
+            f"{'–' if not exact else f'{100 * max(exact):+.0f}%'} |"
+        )
+    return "\n".join(lines)
+
+
+def hostile_table(payload: dict[str, Any]) -> str:
+    hostile = payload["hostile"]
+    sign = hostile["sign_d1"]
+    runs = sign["runs"]
+    narrow = hostile["narrow_coordinate"]
+    lines = [
+        "| input | truth | results |",
+        "|---|---|---|",
+        f"| N(0, 1) against N(2, 1) in d = 1, 2000 a side, seeds 0-{len(runs) - 1} | "
+        f"{sign['exact_lp']:.3f} (exact, these samples) | estimates "
+        f"{min(r['distance'] for r in runs):.3f} to {max(r['distance'] for r in runs):.3f}; "
+        f"critic {min(r['critic_distance'] for r in runs):.3f} to "
+        f"{max(r['critic_distance'] for r in runs):.3f}; "
+        f"{sum(r['interval'][0] <= 2.0 <= r['interval'][1] for r in runs)}/{len(runs)} "
+        "intervals hold W1 = 2 |",
+        f"| (N(0, 10¹⁶), N(0, 1)) against (N(0, 10¹⁶), N(3, 1)), 4000 a side | "
+        f"{narrow['true']:.1f} | "
+        + "; ".join(
+            f"seed {r['seed']}: {r['distance']:.3f} [{r['interval'][0]:.3f}, "
+            f"{r['interval'][1]:.3g}] ({r['potential']})"
+            for r in narrow["runs"]
+        )
+        + " |",
+    ]
+    if "narrow_coordinate_js" in hostile:
+        js = hostile["narrow_coordinate_js"]
+        lines.append(
+            f"| the same with `js_dual` | JS {js['true']:.3f} | "
+            + "; ".join(
+                f"seed {r['seed']}: {r['divergence']:.3f}, lower bound {r['lower_bound']:.3f}"
+                for r in js["runs"]
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def timing_table(payload: dict[str, Any]) -> str:
+    seconds = payload.get("default_call_seconds", {})
+    if not seconds:
+        return "(not measured in this run)"
+    lines = ["| | d = 2 | d = 16 | d = 128 |", "|---|---|---|---|"]
+    for load in ("idle", "one busy process"):
+        for threads in ("default", 2):
+            cells = [seconds.get(f"{load}, d={d}, threads={threads}") for d in (2, 16, 128)]
+            name = "default threads (one)" if threads == "default" else "torch's two threads"
+            lines.append(
+                f"| {load}, {name} | "
+                + " | ".join("–" if c is None else f"{c:.1f}" for c in cells)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+def js_table(payload: dict[str, Any]) -> str:
+    rows = payload.get("js", [])
+    lines = [
+        "| pair | d | JS | js_dual (seeds) | lower bound below JS | interval covers | js_knn |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family in ("gaussian", "mixture"):
+        for dim in sorted({r["dim"] for r in rows}):
+            here = [r for r in rows if r["family"] == family and r["dim"] == dim]
+            if not here:
+                continue
+            below = [r.get("lower_bound", r["interval"][0]) <= r["true"] for r in here]
+            lines.append(
+                f"| {family} | {dim} | {here[0]['true']:.3f} | "
+                + ", ".join(f"{r['js_dual']:.3f}" for r in here)
+                + f" | {_share(below)} | {_share([r['covers'] for r in here])} | "
+                + ", ".join(f"{r['js_knn']:.3f}" for r in here)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+def summary_numbers(payload: dict[str, Any]) -> dict[str, Any]:
+    """A few figures the page's prose quotes, computed here."""
+    ours = _ours(payload)
+    d128 = [r["seconds"] for r in ours if r["dim"] == 128]
+    return {
+        "runs": len(ours),
+        "covers": sum(r["covers"] for r in ours),
+        "below": sum(r["lower_below"] for r in ours),
+        "median_width": statistics.median(r["relative_width"] for r in ours),
+        "median_error": statistics.median(abs(r["relative_error"]) for r in ours),
+        "max_seconds_128": max(d128) if d128 else None,
+    }
