@@ -92,7 +92,8 @@ def test_tutorial_shows_the_executed_output(site: Path):
     ]
     numbers = [float(value) for value in re.findall(r"\d+\.\d+", compare_output)]
     assert any(abs(value - python_w1) < 1e-3 for value in numbers), compare_output
-    assert "95% interval [" in text  # the neural estimate of step 3
+    # the neural estimate of step 3, with its certified lower bound
+    assert "W1 neural" in text and "interval [" in text and "certified: W1 >=" in text
     tutorial = (site / "tutorial" / "index.html").read_text(encoding="utf-8")
     assert 'alt="value and d/dtheta of every method" src="data:image/png;base64,' in tutorial
 
