@@ -9,37 +9,157 @@ sample sets that sees their geometry.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from divergences._backend import ArrayLike, Backend, precise, standardise, times_power_of_two
+from divergences._backend import (
+    ArrayLike,
+    Backend,
+    TorchBackend,
+    precise,
+    standardise,
+    times_power_of_two,
+)
 from divergences._validation import as_samples, backend_for, check_flag
 
 __all__ = ["energy_distance"]
 
-# Coordinates per block of the pairwise distances: a block of rows against m rows in d
-# dimensions spans rows x m x d differences (what autograd may keep for the backward pass),
-# so the rows per block follow m and d and that stays near 16 MB in float64 whatever the
-# sizes (2048 rows regardless of m and d held 2048 x 10^4 x 8 differences, 3.1 GB at the
-# peak, for 10^4 rows a side in d = 8).
+# Coordinates per block of the pairwise distances: the backward pass holds the rows x m x d
+# differences of a block of rows against m rows in d dimensions, so the rows per block
+# follow m and d and that stays near 16 MB in float64 whatever the sizes (2048 rows
+# regardless of m and d held 2048 x 10^4 x 8 differences, 3.1 GB, for 10^4 rows a side in
+# d = 8).
 _BLOCK_VALUES = 1 << 21
 
 
-def _mean_distance(a: Any, b: Any, backend: Backend, *, same: bool, unbiased: bool) -> Any:
-    """The mean of ``|a_i - b_j|`` over all pairs (over ``i != j`` when ``same`` and
-    ``unbiased``), block by block. Distances come from the differences (SciPy's
-    ``cdist``, torch's without the matrix-product shortcut), 4-5x faster than
-    broadcasting them here; their gradient is 0 (not NaN) where two points coincide."""
+def _block_rows(b: Any) -> int:
+    """Rows of ``a`` per block against all of ``b``, so that a block spans about
+    ``_BLOCK_VALUES`` coordinate differences."""
+    return max(1, _BLOCK_VALUES // max(1, b.shape[0] * b.shape[1]))
+
+
+def _distance_sum(a: Any, b: Any, backend: Backend) -> Any:
+    """The sum of ``|a_i - b_j|`` over all pairs, block by block. Distances come from the
+    differences (SciPy's ``cdist``, torch's without the matrix-product shortcut), 4-5x
+    faster than broadcasting them here."""
     total: Any = 0.0
-    rows = max(1, _BLOCK_VALUES // max(1, b.shape[0] * b.shape[1]))
+    rows = _block_rows(b)
     for start in range(0, a.shape[0], rows):
         total = total + backend.sum(backend.distances(a[start : start + rows], b))
-    n, m = a.shape[0], b.shape[0]
-    pairs = n * (n - 1) if same and unbiased else n * m
-    if pairs == 0:
-        return total * 0.0
-    return total / pairs
+    return total
+
+
+def _unit_vector_sums(a: Any, b: Any, *, rows: bool, columns: bool) -> tuple[Any, Any]:
+    """For tensors, ``sum_j u_ij`` for each row ``i`` of ``a`` (if ``rows``) and
+    ``-sum_i u_ij`` for each row ``j`` of ``b`` (if ``columns``; else ``None``), with
+    ``u_ij = (a_i - b_j) / |a_i - b_j|``: the gradients of ``sum_ij |a_i - b_j|``.
+
+    ``u_ij`` is 0 where two points coincide, the subgradient torch's ``cdist`` takes,
+    so that a set compared with itself (its own pairs ``i = j``) gets no NaN. Computed
+    block by block from the differences, never from ``|a|^2 - 2 a.b + |b|^2``, which
+    cancels for close points.
+    """
+    import torch
+
+    row_sums = torch.empty_like(a) if rows else None
+    column_sums = torch.zeros_like(b) if columns else None
+    step = _block_rows(b)
+    for start in range(0, a.shape[0], step):
+        differences = a[start : start + step, None, :] - b[None, :, :]
+        lengths = torch.linalg.vector_norm(differences, dim=-1, keepdim=True)
+        units = differences.mul_(torch.where(lengths > 0, lengths.reciprocal(), 0.0))
+        if row_sums is not None:
+            row_sums[start : start + step] = units.sum(dim=1)
+        if column_sums is not None:
+            column_sums -= units.sum(dim=0)
+    return row_sums, column_sums
+
+
+@functools.cache
+def _pair_sums_function() -> Any:
+    """The autograd function ``(x, y) -> (sum |x_i - y_j|, sum |x_i - x_j|,
+    sum |y_i - y_j|)`` over all pairs, built on first use so that importing the module
+    does not import torch.
+
+    Autograd through the blocks would keep every block of distances for the backward
+    pass (over 1.6 GB for 10^4 points a side in d = 2); this keeps only ``x`` and ``y`` and
+    recomputes each block in the backward pass instead, so the memory is that of one
+    block plus the samples, forward and backward alike.
+    """
+    import torch
+
+    class FirstOrderOnly(torch.autograd.Function):
+        """The identity on a gradient, whose own gradient is an error: a gradient
+        computed outside autograd would otherwise count as a constant in a second
+        derivative (zeros, or a wrong sum, with no warning)."""
+
+        @staticmethod
+        def forward(gradient: torch.Tensor, *anchors: torch.Tensor) -> torch.Tensor:
+            return gradient.view_as(gradient)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            pass
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Any) -> Any:
+            raise RuntimeError(
+                "energy_distance has no second derivative: a gradient taken with "
+                "create_graph=True cannot be differentiated again (the gradient is "
+                "computed block by block outside autograd, to keep the memory bounded)"
+            )
+
+    class PairSums(torch.autograd.Function):
+        @staticmethod
+        def forward(x: torch.Tensor, y: torch.Tensor, backend: Backend) -> tuple[Any, ...]:
+            return (
+                _distance_sum(x, y, backend),
+                _distance_sum(x, x, backend),
+                _distance_sum(y, y, backend),
+            )
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            ctx.save_for_backward(inputs[0], inputs[1])
+
+        @staticmethod
+        def backward(
+            ctx: Any, grad_between: Any, grad_within_x: Any, grad_within_y: Any
+        ) -> tuple[Any, ...]:
+            x, y = ctx.saved_tensors
+            need_x, need_y = ctx.needs_input_grad[:2]
+            grad_x = grad_y = None
+            with torch.no_grad():
+                between_x, between_y = _unit_vector_sums(x, y, rows=need_x, columns=need_y)
+                # Each pair of a set counts twice, once from each end: hence the 2.
+                if need_x:
+                    within = _unit_vector_sums(x, x, rows=True, columns=False)[0]
+                    grad_x = grad_between * between_x + (2 * grad_within_x) * within
+                if need_y:
+                    within = _unit_vector_sums(y, y, rows=True, columns=False)[0]
+                    grad_y = grad_between * between_y + (2 * grad_within_y) * within
+            if torch.is_grad_enabled():  # create_graph=True: refuse what would come next
+                anchors = [
+                    t
+                    for t in (x, y, grad_between, grad_within_x, grad_within_y)
+                    if t.requires_grad
+                ]
+                if anchors:
+                    grad_x = None if grad_x is None else FirstOrderOnly.apply(grad_x, *anchors)
+                    grad_y = None if grad_y is None else FirstOrderOnly.apply(grad_y, *anchors)
+            return grad_x, grad_y, None
+
+    return PairSums
+
+
+def _pair_sums(x: Any, y: Any, backend: Backend) -> tuple[Any, Any, Any]:
+    """``sum |x_i - y_j|``, ``sum |x_i - x_j|`` and ``sum |y_i - y_j|`` over all pairs."""
+    if isinstance(backend, TorchBackend):
+        between, within_x, within_y = _pair_sums_function().apply(x, y, backend)
+        return between, within_x, within_y
+    return _distance_sum(x, y, backend), _distance_sum(x, x, backend), _distance_sum(y, y, backend)
 
 
 def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> Any:
@@ -83,6 +203,9 @@ def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> An
         beyond the float64 range.
     TypeError
         If an input is not an array of real numbers, or ``unbiased`` not a bool.
+    RuntimeError
+        When a gradient of it, taken with ``create_graph=True``, is
+        differentiated again (see Notes).
 
     Notes
     -----
@@ -104,7 +227,17 @@ def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> An
     coordinate differences (SciPy's ``cdist``, torch's ``cdist`` without its
     matrix-product shortcut, which loses digits) in blocks of rows spanning
     about :math:`2^{21}` differences (16 MB in float64), so the memory stays
-    bounded whatever ``n``, ``m`` and ``d``.
+    bounded whatever ``n``, ``m`` and ``d``, with autograd too: the backward
+    pass keeps only the samples and recomputes each block, accumulating
+    :math:`\partial / \partial x_i \sum_j \|x_i - y_j\|
+    = \sum_j (x_i - y_j) / \|x_i - y_j\|` (a term is 0 where two points
+    coincide, the subgradient torch's ``cdist`` takes): the value and its
+    gradient each take :math:`O((n + m)^2 d)` operations and
+    :math:`O(2^{21} + (n + m) d)` memory.
+
+    **First derivatives only.** A gradient taken with ``create_graph=True``
+    cannot be differentiated again: doing so raises a ``RuntimeError`` (rather
+    than counting the energy distance's second derivative as 0).
 
     References
     ----------
@@ -137,9 +270,11 @@ def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> An
             f"unbiased=True needs at least two samples in each of x and y; got {n} and {m}"
         )
     (scaled_x, scaled_y), exponent = standardise([samples_x, samples_y], backend)
-    between = _mean_distance(scaled_x, scaled_y, backend, same=False, unbiased=unbiased)
-    within_x = _mean_distance(scaled_x, scaled_x, backend, same=True, unbiased=unbiased)
-    within_y = _mean_distance(scaled_y, scaled_y, backend, same=True, unbiased=unbiased)
+    sum_between, sum_within_x, sum_within_y = _pair_sums(scaled_x, scaled_y, backend)
+    # A set's pairs i = i are at distance 0: the U-statistic only changes the count.
+    between = sum_between / (n * m)
+    within_x = sum_within_x / (n * (n - 1) if unbiased else n * n)
+    within_y = sum_within_y / (m * (m - 1) if unbiased else m * m)
     value = times_power_of_two(2 * between - within_x - within_y, exponent)
     if not bool(np.isfinite(backend.to_numpy(backend.detach(value)))):
         raise ValueError(
