@@ -390,3 +390,44 @@ def as_weights(value: Any, name: str, count: int, backend: Backend) -> Any:
     if not backend.scalar(total.max()) > 0:
         raise ValueError(f"{name} must have a positive sum; all weights are 0")
     return _unit_sum(w, total, None, backend)
+
+
+def as_loss_batches(fake: Any, real: Any) -> tuple[Any, Any]:
+    """The two batches of a generator's loss, ``loss(fake, real)``, checked.
+
+    ``fake`` must be an (N, d) floating torch tensor, the generator's output: it is
+    returned as it is, with its autograd graph. ``real`` is the data, (M, d): a
+    tensor, a numpy array or a nested list of real numbers, returned on ``fake``'s
+    device in ``fake``'s dtype and detached, since a loss is a function of ``fake``
+    alone. Both go through the rules of every function (:func:`backend_for`,
+    :func:`as_samples`: no meta tensors, no booleans, complex numbers or text, no
+    NaN or inf, one device), except that both must be 2-D, since a batch of
+    generated samples states its ``d``.
+    """
+    if not is_tensor(fake):
+        raise TypeError(
+            f"fake must be a torch.Tensor (the generator's output); got {type(fake).__name__}"
+        )
+    if not fake.is_floating_point():
+        raise TypeError(f"fake must be a floating tensor; got dtype {fake.dtype}")
+    # each alone first, so that a meta or complex tensor is named for what it is
+    # rather than reported as a device mismatch
+    backend_for(fake=fake)
+    backend_for(real=real)
+    backend_for(fake=fake, real=real)
+    backend = TorchBackend(dtype=fake.dtype, device=fake.device)
+    checked = []
+    for name, value in (("fake", fake), ("real", real)):
+        x = as_array(value, name, backend)
+        if x.ndim != 2:
+            raise ValueError(
+                f"{name} must be an (N, d) batch of samples; got shape {tuple(x.shape)}"
+            )
+        checked.append(as_samples(x, name, backend))
+    fake, real = checked
+    if fake.shape[1] != real.shape[1]:
+        raise ValueError(
+            f"fake and real must have the same dimension d; got d = {fake.shape[1]} and "
+            f"d = {real.shape[1]}"
+        )
+    return fake, real.detach()

@@ -14,6 +14,20 @@ the device of ``fake``:
 * :class:`SinkhornLoss`: the debiased Sinkhorn divergence;
 * :class:`EnergyLoss`: the energy distance.
 
+**The batches.** ``fake`` must be a floating torch tensor; ``real`` may be a
+tensor, a numpy array or a nested list of real numbers, and is used on
+``fake``'s device in ``fake``'s dtype. Both go through the checks of every
+function in the package, whose errors name ``fake`` or ``real``: meta tensors
+(which hold no values), booleans, complex numbers, text, NaN and inf, a shape
+other than a non-empty (N, d), two values of ``d`` and tensors on two devices
+are refused.
+
+**Gradients.** A loss is a function of ``fake``: ``real`` is data, and every
+loss here detaches it, so ``real.grad`` stays None after ``backward()`` even
+where ``real`` requires grad. This is what a GAN's training loop expects (the
+generator's step must not reach the data, or whatever produced them), and what
+the adversarial losses must do, since their networks train on both batches.
+
 The networks of the first two are trained by the library's one loop,
 :func:`divergences.neural.train`, on its objectives
 (:class:`~divergences.neural.KantorovichDual`,
@@ -51,7 +65,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from divergences._validation import check_count, check_option, check_real, check_seed
+from divergences._validation import (
+    as_loss_batches,
+    check_count,
+    check_option,
+    check_real,
+    check_seed,
+)
 from divergences.neural._networks import ACTIVATIONS, Critic
 from divergences.neural._objectives import (
     JensenShannonDual,
@@ -82,36 +102,6 @@ GAN_KINDS = {
     "saturating": "minimise E log(1 - D(fake)), the minimax game of Goodfellow et al. (2014)",
     "non_saturating": "minimise -E log D(fake), the heuristic of the same paper",
 }
-
-
-def _batches(fake: Any, real: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``fake`` and ``real`` checked as (N, d) and (M, d) floating tensors; ``real``
-    moved to ``fake``'s device and dtype."""
-    if not isinstance(fake, torch.Tensor):
-        raise TypeError(
-            f"fake must be a torch.Tensor (the generator's output); got {type(fake).__name__}"
-        )
-    if not fake.is_floating_point():
-        raise TypeError(f"fake must be a floating tensor; got dtype {fake.dtype}")
-    real = torch.as_tensor(real, device=fake.device)
-    if not real.is_floating_point():
-        if real.dtype == torch.bool or real.is_complex():
-            raise TypeError(f"real must hold real numbers; got dtype {real.dtype}")
-        real = real.to(fake.dtype)
-    for name, batch in (("fake", fake), ("real", real)):
-        if batch.dim() != 2 or batch.shape[0] == 0 or batch.shape[1] == 0:
-            raise ValueError(
-                f"{name} must be a non-empty (N, d) batch of samples; "
-                f"got shape {tuple(batch.shape)}"
-            )
-        if not bool(torch.isfinite(batch.detach()).all()):
-            raise ValueError(f"{name} holds NaN or inf")
-    if fake.shape[1] != real.shape[1]:
-        raise ValueError(
-            f"fake and real must have the same dimension d; got d = {fake.shape[1]} and "
-            f"d = {real.shape[1]}"
-        )
-    return fake, real.to(fake.dtype)
 
 
 class _Standardise(torch.autograd.Function):
@@ -264,7 +254,7 @@ class _AdversarialLoss(nn.Module):
         """Check the batches, train the network on them, then evaluate it on both (with
         autograd to ``fake``), on the trainer's CPU threads: a small network run on
         two threads of a busy machine is up to 30x slower (see ``train``)."""
-        fake, real = _batches(fake, real)
+        fake, real = as_loss_batches(fake, real)
         network = self._prepare(fake, real)
         options = TrainingOptions(
             steps=self.steps,
@@ -373,8 +363,9 @@ class WassersteinLoss(_AdversarialLoss):
 
     with autograd to the generated samples :math:`x_i`: their gradient is
     :math:`-\nabla f(x_i) / N`, which moves them up the critic, toward the
-    data. This is the generator's loss of Gulrajani et al. (2017) with their
-    five critic steps per generator step, except that each call's critic steps
+    data; ``real`` is detached, as in every loss here, and gets no gradient.
+    This is the generator's loss of Gulrajani et al. (2017) with their five
+    critic steps per generator step, except that each call's critic steps
     reuse the call's batches (with fresh interpolates for the penalty), and
     the default penalty is one-sided (Petzka et al. 2018).
 
@@ -414,9 +405,11 @@ class WassersteinLoss(_AdversarialLoss):
     Raises
     ------
     ValueError, TypeError
-        On a bad option (named), and at a call on batches that are not
-        non-empty (N, d) tensors of the same ``d``, hold NaN or inf, or live
-        on another device than the critic.
+        On a bad option (named), and at a call, naming ``fake`` or ``real``,
+        on batches that are not non-empty (N, d) arrays of real numbers of
+        the same ``d`` (``fake`` a floating tensor), hold NaN or inf, are
+        meta tensors, or live on two devices or on another device than the
+        critic.
 
     Notes
     -----
@@ -519,7 +512,8 @@ class GANLoss(_AdversarialLoss):
     ``discriminator_steps`` steps on the detached batches to maximise
     :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`
     (:class:`~divergences.neural.JensenShannonDual`), whose maximum is
-    :math:`2\,\mathrm{JS} - \log 4`. It then returns, with autograd to ``fake``:
+    :math:`2\,\mathrm{JS} - \log 4`. It then returns, with autograd to ``fake``
+    (``real`` is detached, as in every loss here):
 
     * ``"saturating"``: :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`,
       the value of the minimax game (so :math:`(\text{value} + \log 4) / 2`
@@ -620,7 +614,8 @@ class ExactWassersteinLoss(nn.Module):
     solves the transport between the batches exactly and the gradient in
     ``fake`` is that of the optimal plan's cost with the plan held fixed (the
     envelope theorem), so each generated sample is pulled toward the data
-    points it is matched with. The minibatch distance is biased upward
+    points it is matched with; ``real`` is detached, as in every loss here,
+    and gets no gradient. The minibatch distance is biased upward
     (it does not vanish at P = Q for finite batches) but its gradient is
     the exact one of the batches' problem.
 
@@ -628,6 +623,11 @@ class ExactWassersteinLoss(nn.Module):
     ----------
     p : float, default 1
         The order, ``>= 1``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a bad option, and on batches refused as for :class:`WassersteinLoss`.
 
     Examples
     --------
@@ -647,7 +647,7 @@ class ExactWassersteinLoss(nn.Module):
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
         from divergences.transport import wasserstein
 
-        fake, real = _batches(fake, real)
+        fake, real = as_loss_batches(fake, real)
         return cast(torch.Tensor, wasserstein(fake, real, p=self.p))
 
     def extra_repr(self) -> str:
@@ -658,7 +658,8 @@ class SinkhornLoss(nn.Module):
     r"""The debiased Sinkhorn divergence between the two batches.
 
     :func:`divergences.sinkhorn_divergence` on ``(fake, real)`` (GeomLoss's
-    solver), with autograd to ``fake``.
+    solver), with autograd to ``fake`` only: ``real`` is detached, as in every
+    loss here.
 
     Parameters
     ----------
@@ -672,6 +673,11 @@ class SinkhornLoss(nn.Module):
         (15 against 88 ms for 256 samples a side at blur 0.05), for a value
         up to 25% low at small blurs; the gradient, which is what training
         uses, still points from each sample toward its transport target.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a bad option, and on batches refused as for :class:`WassersteinLoss`.
 
     Examples
     --------
@@ -692,7 +698,7 @@ class SinkhornLoss(nn.Module):
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
         from divergences.sinkhorn import sinkhorn_divergence
 
-        fake, real = _batches(fake, real)
+        fake, real = as_loss_batches(fake, real)
         return sinkhorn_divergence(fake, real, blur=self.blur, p=self.p, scaling=self.scaling)
 
     def extra_repr(self) -> str:
@@ -703,12 +709,18 @@ class EnergyLoss(nn.Module):
     r"""The energy distance between the two batches (MMD with the kernel :math:`-\|x - y\|`).
 
     :func:`divergences.energy_distance` on ``(fake, real)``, with autograd to
-    ``fake``: :math:`2\,\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|`.
+    ``fake`` only (``real`` is detached, as in every loss here):
+    :math:`2\,\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|`.
 
     Parameters
     ----------
     unbiased : bool, default False
         The U-statistic within each batch instead of the V-statistic.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a bad option, and on batches refused as for :class:`WassersteinLoss`.
 
     Examples
     --------
@@ -728,7 +740,7 @@ class EnergyLoss(nn.Module):
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
         from divergences.energy import energy_distance
 
-        fake, real = _batches(fake, real)
+        fake, real = as_loss_batches(fake, real)
         return energy_distance(fake, real, unbiased=self.unbiased)
 
     def extra_repr(self) -> str:

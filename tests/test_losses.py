@@ -228,18 +228,126 @@ def test_critic_built_for_one_dimension_refuses_another() -> None:
         loss(torch.zeros(4, 3), torch.zeros(4, 3))
 
 
+BAD_BATCHES = {
+    "fake not a tensor": (
+        lambda: (np.zeros((4, 1)), torch.zeros(4, 1)),
+        TypeError,
+        r"fake must be a torch\.Tensor",
+    ),
+    "fake of integers": (
+        lambda: (torch.zeros(4, 1, dtype=torch.int64), torch.zeros(4, 1)),
+        TypeError,
+        "fake must be a floating tensor",
+    ),
+    "fake complex": (
+        lambda: (torch.zeros(4, 1, dtype=torch.complex64), torch.zeros(4, 1)),
+        TypeError,
+        "fake must be a floating tensor",
+    ),
+    "fake on meta": (
+        lambda: (torch.zeros(4, 1, device="meta"), torch.zeros(4, 1)),
+        ValueError,
+        "fake is a tensor on the 'meta' device",
+    ),
+    "real on meta": (
+        lambda: (torch.zeros(4, 1), torch.zeros(4, 1, device="meta")),
+        ValueError,
+        "real is a tensor on the 'meta' device",
+    ),
+    "real of text": (
+        lambda: (torch.zeros(1, 2), [["a", "b"]]),
+        TypeError,
+        "real must hold real numbers",
+    ),
+    "real a string": (lambda: (torch.zeros(1, 2), "ab"), TypeError, "real must be"),
+    "real None": (lambda: (torch.zeros(1, 2), None), TypeError, "real must be"),
+    "real complex tensor": (
+        lambda: (torch.zeros(2, 1), torch.zeros(2, 1, dtype=torch.complex64)),
+        TypeError,
+        "real must hold real numbers",
+    ),
+    "real complex list": (
+        lambda: (torch.zeros(1, 2), [[1j, 2.0]]),
+        TypeError,
+        "real must hold real numbers",
+    ),
+    "real boolean tensor": (
+        lambda: (torch.zeros(2, 1), torch.tensor([[True], [False]])),
+        TypeError,
+        "real must hold real numbers",
+    ),
+    "real boolean array": (
+        lambda: (torch.zeros(2, 1), np.zeros((2, 1), dtype=bool)),
+        TypeError,
+        "real must hold real numbers",
+    ),
+    "real NaN": (
+        lambda: (torch.zeros(4, 1), torch.tensor([[0.0], [math.nan], [1.0], [2.0]])),
+        ValueError,
+        "real must contain only finite numbers",
+    ),
+    "fake inf": (
+        lambda: (torch.tensor([[0.0], [math.inf]], requires_grad=True), torch.zeros(2, 1)),
+        ValueError,
+        "fake must contain only finite numbers",
+    ),
+    "fake 1-D": (
+        lambda: (torch.zeros(4), torch.zeros(4, 1)),
+        ValueError,
+        r"fake must be an \(N, d\)",
+    ),
+    "real 3-D": (
+        lambda: (torch.zeros(4, 1), torch.zeros(4, 1, 1)),
+        ValueError,
+        r"real must be an \(N, d\)",
+    ),
+    "real empty": (
+        lambda: (torch.zeros(4, 1), np.zeros((0, 1))),
+        ValueError,
+        "real must hold at least one sample",
+    ),
+    "ragged real": (lambda: (torch.zeros(2, 2), [[1.0, 2.0], [3.0]]), ValueError, "real must be"),
+    "two values of d": (
+        lambda: (torch.zeros(4, 1), torch.zeros(4, 2)),
+        ValueError,
+        "fake and real must have the same dimension d; got d = 1 and d = 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BATCHES))
 @pytest.mark.parametrize("loss", every_loss(), ids=lambda loss: type(loss).__name__)
-def test_bad_batches(loss: torch.nn.Module) -> None:
-    with pytest.raises(TypeError, match=r"fake must be a torch\.Tensor"):
-        loss(np.zeros((4, 1)), torch.zeros(4, 1))
-    with pytest.raises(ValueError, match="fake must be a non-empty"):
-        loss(torch.zeros(4), torch.zeros(4, 1))
-    with pytest.raises(ValueError, match="same dimension"):
-        loss(torch.zeros(4, 1), torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="real holds NaN"):
-        loss(torch.zeros(4, 1), torch.tensor([[0.0], [math.nan], [1.0], [2.0]]))
-    with pytest.raises(TypeError, match="real must hold real numbers"):
-        loss(torch.zeros(2, 1), torch.tensor([[True], [False]]))
+def test_bad_batches_are_refused_by_name(loss: torch.nn.Module, case: str) -> None:
+    """Every loss checks its batches as the functions check their arguments: the error
+    is a ValueError or TypeError that names ``fake`` or ``real``."""
+    make, error, message = BAD_BATCHES[case]
+    fake, real = make()
+    with pytest.raises(error, match=message):
+        loss(fake, real)
+
+
+def test_tensors_on_two_devices_are_refused(device: str) -> None:
+    if device == "cpu":
+        pytest.skip("needs a second device: runs where CUDA is present")
+    for loss in every_loss():
+        with pytest.raises(ValueError, match="fake on cuda:0, real on cpu"):
+            loss(torch.zeros(4, 1, device=device), torch.zeros(4, 1))
+
+
+@pytest.mark.parametrize("loss", every_loss(), ids=lambda loss: type(loss).__name__)
+def test_real_is_data_and_gets_no_gradient(loss: torch.nn.Module) -> None:
+    """One rule for all: the loss is a function of ``fake``; ``real`` is detached, even
+    where it requires grad, as a leaf or as the output of another parameter."""
+    fake, data = batches(1.0, n=32)
+    real = data.clone().requires_grad_(True)
+    source = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    for given, leaf in ((real, real), (data + source, source)):
+        fake.grad = None
+        loss(fake, given).backward()
+        assert leaf.grad is None
+        assert fake.grad is not None
+        assert bool(torch.isfinite(fake.grad).all())
+        assert float(fake.grad.abs().sum()) > 0
 
 
 def test_bad_options() -> None:

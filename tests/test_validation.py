@@ -10,6 +10,7 @@ from divergences._backend import NumpyBackend, TorchBackend
 from divergences._validation import (
     as_array,
     as_covariance,
+    as_loss_batches,
     as_vector,
     as_weights,
     backend_for,
@@ -189,3 +190,36 @@ def test_probability_pair_leaves_masked_entries_out_of_both():
     )
     np.testing.assert_allclose(p, [0.5, 0.5, 0.0])
     np.testing.assert_allclose(q, [0.25, 0.75, 0.0])
+
+
+def test_loss_batches_keep_fake_and_give_real_detached_in_its_dtype():
+    fake = torch.zeros(3, 2, dtype=torch.float32, requires_grad=True)
+    real = torch.ones(4, 2, dtype=torch.float64, requires_grad=True)
+    checked_fake, checked_real = as_loss_batches(fake, real)
+    assert checked_fake is fake  # the generator's graph is untouched
+    assert checked_real.dtype == torch.float32 and not checked_real.requires_grad
+    np.testing.assert_array_equal(checked_real.numpy(), np.ones((4, 2)))
+    _, listed = as_loss_batches(fake, [[1, 2], [3, 4]])
+    assert listed.dtype == torch.float32
+    np.testing.assert_array_equal(listed.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize(
+    ("fake", "real", "error", "message"),
+    [
+        (torch.zeros(2, 1, device="meta"), [[0.0], [1.0]], ValueError, "fake is a tensor on"),
+        (torch.zeros(2, 1), torch.zeros(2, 1, device="meta"), ValueError, "real is a tensor on"),
+        (torch.zeros(1, 2), [["a", "b"]], TypeError, "real must hold real numbers"),
+        (torch.zeros(1, 2), [[True, False]], TypeError, "real must hold real numbers"),
+        (torch.zeros(1, 2), [[1j, 0]], TypeError, "real must hold real numbers"),
+        (np.zeros((1, 2)), torch.zeros(1, 2), TypeError, r"fake must be a torch\.Tensor"),
+        (torch.zeros(1, 2, dtype=torch.int32), [[0, 1]], TypeError, "fake must be a floating"),
+        (torch.zeros(2), [[0.0], [1.0]], ValueError, r"fake must be an \(N, d\) batch"),
+        (torch.zeros(2, 1), [0.0, 1.0], ValueError, r"real must be an \(N, d\) batch"),
+        (torch.zeros(2, 1), [[np.inf], [0.0]], ValueError, "real must contain only finite"),
+        (torch.zeros(2, 1), [[0.0, 1.0]], ValueError, "same dimension d; got d = 1 and d = 2"),
+    ],
+)
+def test_loss_batches_refuse_by_name(fake, real, error, message):
+    with pytest.raises(error, match=message):
+        as_loss_batches(fake, real)

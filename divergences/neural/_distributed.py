@@ -11,12 +11,22 @@ updates, so they stay equal; the checkpoint scores, the calibration points and
 the test statistics are reduced across ranks, and every rank returns the same
 result. Outside a process group (or in a group of one) nothing here
 communicates.
+
+So the ranks must be given the same arrays (the same rows, in the same order, of
+the same dtype), the same options and the same warm starts; only callables,
+whose draws are each rank's own, and the device may differ. :func:`check_inputs`
+makes sure of it before the first collective: ranks given different inputs would
+otherwise meet in collectives of different sizes, which abort in C++ or hang, or
+pass silently and train on mismatched shards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,6 +101,33 @@ class Group:
             grad.copy_(flat[offset : offset + grad.numel()].reshape(grad.shape))
             offset += grad.numel()
 
+    def agree(self, facts: Mapping[str, object]) -> None:
+        """Check that every rank holds the same ``facts`` (names and values); where
+        they do not, raise on every rank one ``ValueError`` that says which ranks differ
+        in what.
+
+        The ranks compare a fixed pair of int64 values (how many facts, and a hash of
+        them as text), so that ranks holding facts of different number still meet in one
+        collective of one size; only where these differ do they gather the facts
+        themselves, to name the differences. Call it before any other collective.
+        """
+        if not self.active:
+            return
+        shown = {name: str(value) for name, value in facts.items()}
+        digest = hashlib.blake2b(repr(list(shown.items())).encode(), digest_size=8).digest()
+        summary = torch.tensor(
+            [len(shown), int.from_bytes(digest, "little", signed=True)],
+            dtype=torch.int64,
+            device=self.device,
+        )
+        summaries = [torch.zeros_like(summary) for _ in range(self.size)]
+        torch.distributed.all_gather(summaries, summary)
+        if all(torch.equal(other, summaries[0]) for other in summaries):
+            return
+        every: list[Any] = [None] * self.size
+        torch.distributed.all_gather_object(every, shown)
+        raise ValueError(disagreement(every))
+
     @property
     def device(self) -> torch.device:
         """Where this backend's collectives run: CUDA for NCCL, else the CPU."""
@@ -104,3 +141,143 @@ def current() -> Group:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return Group(torch.distributed.get_rank(), torch.distributed.get_world_size())
     return Group()
+
+
+def disagreement(facts: list[dict[str, str]]) -> str:
+    """The message for ranks whose ``facts`` (one mapping per rank, in rank order) differ:
+    each fact that differs, with the ranks that hold each value, rank 0's last."""
+    names = list(dict.fromkeys(name for held in facts for name in held))
+    differences = []
+    for name in names:
+        values = [held.get(name) for held in facts]
+        if len(set(values)) == 1:
+            continue
+        holders: dict[str | None, list[int]] = {}
+        for rank, value in enumerate(values):
+            holders.setdefault(value, []).append(rank)
+        order = sorted(holders, key=lambda value: value == values[0])
+        parts: list[str] = []
+        for value in order:
+            ranks = holders[value]
+            who = f"rank {ranks[0]}" if len(ranks) == 1 else "ranks " + ", ".join(map(str, ranks))
+            verb = ("has " if len(ranks) == 1 else "have ") if not parts else ""
+            parts.append(
+                f"{who} {verb}no {name}" if value is None else f"{who} {verb}{name} = {value}"
+            )
+        differences.append(", ".join(parts))
+    if not differences:  # pragma: no cover - equal facts hash alike
+        differences = ["their inputs differ"]
+    shown = "; ".join(differences[:_SHOWN])
+    if len(differences) > _SHOWN:
+        shown += f"; and {len(differences) - _SHOWN} more"
+    return (
+        "every process must be given the same samples, options and warm starts (they train "
+        f"one network, each on its shard of the same samples), but {shown}"
+    )
+
+
+#: At most this many differences are listed in the message of :func:`disagreement`.
+_SHOWN = 4
+#: Rows at each end of an array that its fingerprint hashes.
+_ROWS = 8
+#: Options that may differ between ranks: each rank's own device, threads and progress bar.
+_OWN_OPTIONS = ("device", "threads", "progress")
+
+
+class _Replayed:
+    """A callable whose first draw (of two samples, as the driver first asks) was taken
+    early to read its dimension: it hands that draw back on the first call for two, so
+    that the callable sees the calls it would have seen."""
+
+    def __init__(self, draw: Callable[[int], Any]) -> None:
+        self.draw = draw
+        self.first: Any = draw(2)
+
+    def __call__(self, size: int) -> Any:
+        if self.first is not None and size == 2:
+            first, self.first = self.first, None
+            return first
+        return self.draw(size)
+
+
+def _describe(samples: Any, name: str) -> dict[str, object]:
+    """What the ranks must agree on about one side's samples, named ``name``: its d, and
+    for an array its number of rows, dtype and a hash of its first and last rows in
+    float64 (a cheap fingerprint of the data: equal rows in the same order hash alike,
+    NaN and inf included). What cannot be read is described as "?"; the driver's own
+    checks then name it."""
+    if isinstance(samples, _Replayed):
+        return {f"{name} d": _dim(np.shape(samples.first)), f"{name} n": "(a callable)"}
+    try:
+        if isinstance(samples, torch.Tensor):
+            dtype = str(samples.dtype).removeprefix("torch.")
+            ends = [part.detach().cpu().double().numpy() for part in _ends(samples)]
+        else:
+            array = samples if isinstance(samples, np.ndarray) else np.asarray(samples)
+            dtype = str(array.dtype)
+            ends = [np.asarray(part, dtype=np.float64) for part in _ends(array)]
+        shape = tuple(samples.shape) if hasattr(samples, "shape") else np.shape(samples)
+    except (TypeError, ValueError, IndexError, RuntimeError, NotImplementedError):
+        return {f"{name} d": "?", f"{name} n": "?"}
+    first, last = (hashlib.blake2b(part.tobytes(), digest_size=6).hexdigest() for part in ends)
+    return {
+        f"{name} d": _dim(shape),
+        f"{name} n": shape[0] if shape else "?",
+        f"{name} dtype": dtype,
+        f"the hash of {name}[:{_ROWS}]": first,
+        f"the hash of {name}[-{_ROWS}:]": last,
+    }
+
+
+def _ends(array: Any) -> list[Any]:
+    return [array[:_ROWS], array[-_ROWS:]]
+
+
+def _dim(shape: tuple[int, ...]) -> object:
+    """d of samples of this shape: a 1-D array holds values of d = 1."""
+    if len(shape) == 1:
+        return 1
+    return shape[1] if len(shape) == 2 else "?"
+
+
+def check_inputs(
+    group: Group,
+    objective: object,
+    pairs: list[tuple[Any, Any, str]],
+    warm: list[Any],
+    options: Any,
+    candidates: bool,
+) -> list[tuple[Any, Any, str]]:
+    """Make the ranks of ``group`` agree on the fitting driver's inputs (see
+    :meth:`Group.agree`): the objective, the number of problems, each side's samples
+    (:func:`_describe`), the warm starts and the options (but each rank's own device,
+    threads and progress bar). Returns ``pairs`` with each callable replaced by one that
+    replays the draw taken to read its dimension."""
+    if not group.active:
+        return pairs
+    replayed: dict[int, _Replayed] = {}
+
+    def probed(samples: Any) -> Any:
+        if not callable(samples) or isinstance(samples, (np.ndarray, torch.Tensor)):
+            return samples
+        if id(samples) not in replayed:
+            replayed[id(samples)] = _Replayed(samples)
+        return replayed[id(samples)]
+
+    pairs = [(probed(p), probed(q), suffix) for p, q, suffix in pairs]
+    facts: dict[str, object] = {"problems": len(pairs), "objective": repr(objective)}
+    for (p, q, suffix), network in zip(pairs, warm, strict=True):
+        facts.update(_describe(p, f"samples_p{suffix}"))
+        facts.update(_describe(q, f"samples_q{suffix}"))
+        facts[f"warm_start{suffix}"] = (
+            "none"
+            if network is None
+            else f"a critic of d {network.dim}, width {network.width}, depth {network.depth}, "
+            f"activation {network.activation}"
+        )
+    facts["candidates"] = candidates
+    for field in dataclasses.fields(options):
+        if field.name not in _OWN_OPTIONS:
+            facts[field.name] = getattr(options, field.name)
+    group.agree(facts)
+    return pairs

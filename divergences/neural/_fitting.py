@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from divergences._validation import as_samples, backend_for
-from divergences.neural._distributed import Group, current
+from divergences.neural._distributed import Group, check_inputs, current
 from divergences.neural._networks import (
     Critic,
     CriticStack,
@@ -522,10 +522,13 @@ def fit(
     """
     device = options.torch_device
     group = current()
-    options = options.replace(seed=group.same_seed(options.seed))
-    rng = np.random.default_rng(options.seed)
     pairs = _pairs(samples_p, samples_q, batch)
     warm = _warm_starts(warm_start, len(pairs), batch)
+    # before any other collective: ranks given different inputs would meet in ones of
+    # different sizes, which abort or hang
+    pairs = check_inputs(group, objective, pairs, warm, options, candidates)
+    options = options.replace(seed=group.same_seed(options.seed))
+    rng = np.random.default_rng(options.seed)
     # an objective whose value does not change under a map of each coordinate (JS) trains
     # with every coordinate at unit spread: one common spread would leave a narrow
     # coordinate below float32's resolution beside a wide one
