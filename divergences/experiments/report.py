@@ -5,7 +5,9 @@ user's file: it refuses an output folder that already holds files unless told
 to overwrite, checks that it can write there before computing anything, writes
 into a temporary folder beside the output and moves the results into place
 only when all of them are written, so an interrupted run leaves the old
-results as they were.
+results as they were. The move itself never replaces a file that another run
+wrote meanwhile (unless told to overwrite): it refuses, and says where this
+run's results are.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -115,8 +119,12 @@ def run(
     Raises
     ------
     FileExistsError
-        If ``output`` is a file, or a folder that holds files and
-        ``overwrite`` is False.
+        If ``output`` is a file, a symbolic link to anything but a folder (a
+        dangling one included), or a folder that holds files and ``overwrite``
+        is False: checked before anything is computed. Also, without
+        ``overwrite``, if files appeared in ``output`` during the run (another
+        run into the same folder): nothing is replaced, and the message names
+        the folder beside it that holds this run's results.
     PermissionError
         If ``output`` (or the folder it would be made in) is not writable;
         checked before anything is computed.
@@ -139,24 +147,57 @@ def write_into(
     """Let ``write`` fill a staging folder beside ``output``, then move its files there.
 
     The safety of every experiment's run: a folder that already holds files is
-    refused unless ``overwrite``, writability is checked before ``write``
-    starts, nothing replaces a file until every file is written (and ``stop``,
-    if given, answered no), and the staging folder never stays behind.
+    refused unless ``overwrite``, and so is a symbolic link to anything but a
+    folder; writability is checked before ``write`` starts; nothing replaces a
+    file until every file is written (and ``stop``, if given, answered no).
+    Without ``overwrite`` the final move replaces nothing: if files appeared in
+    ``output`` while ``write`` ran (another run into the same folder), it
+    raises ``FileExistsError`` and leaves this run's files in the staging
+    folder, which the message names. Otherwise the staging folder never stays
+    behind. An interrupt during the move (a few renames) is answered once the
+    files are in place, so that ``output`` never holds half of them.
     Returns the paths in ``output``.
     """
     output = Path(output)
     staging = _staging_folder(output, overwrite)
+    keep = False
     try:
         paths = write(staging)
-        if stop is not None and stop():
-            raise KeyboardInterrupt
-        return _move_into_place(staging, output, paths)
+        with _signals_deferred():
+            if stop is not None and stop():
+                raise KeyboardInterrupt
+            try:
+                return _move_into_place(staging, output, paths, overwrite)
+            except _OutputTaken:
+                keep = True  # the results exist nowhere else
+                raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+class _OutputTaken(FileExistsError):
+    """Files appeared in the output during the run; this run's results stay in staging."""
+
+    def __init__(self, output: Path, staging: Path) -> None:
+        super().__init__(
+            f"{output} received files from elsewhere (another run?) while this run worked; "
+            f"nothing was replaced, and this run's results are in {staging}: move them "
+            "yourself, or run again allowing the replacement (--overwrite on the command "
+            "line, overwrite=True in Python)"
+        )
 
 
 def _staging_folder(output: Path, overwrite: bool) -> Path:
     """A fresh folder beside ``output`` to write into; refuses what would lose files."""
+    if output.is_symlink() and not output.is_dir():
+        # refused here, before the run: the final rename onto the link would fail
+        # after all the work (a dangling link), or replace a file (a link to one)
+        what = "is not a folder" if output.exists() else "does not exist"
+        raise FileExistsError(
+            f"{output} is a symbolic link to {os.readlink(output)}, which {what}; "
+            "choose another --output, or remove the link"
+        )
     if output.exists() and not output.is_dir():
         raise FileExistsError(f"{output} exists and is not a folder; choose another --output")
     if output.is_dir():
@@ -180,13 +221,69 @@ def _staging_folder(output: Path, overwrite: bool) -> Path:
     return staging
 
 
-def _move_into_place(staging: Path, output: Path, paths: dict[str, Path]) -> dict[str, Path]:
-    if not output.exists():
-        os.replace(staging, output)
-    else:
+def _move_into_place(
+    staging: Path, output: Path, paths: dict[str, Path], overwrite: bool
+) -> dict[str, Path]:
+    """Move ``paths`` from ``staging`` into ``output``, checked again: ``output`` was
+    checked when the run began, and another run may have written there since."""
+    placed = {key: output / path.name for key, path in paths.items()}
+    if not os.path.lexists(output):
+        # A new folder: the staging folder becomes it in one rename. rename() replaces
+        # an empty folder that appeared meanwhile (nothing is lost) and fails on one
+        # that holds files, or on a file or a link: then the checks below decide.
+        with contextlib.suppress(OSError):
+            os.rename(staging, output)
+            return placed
+    if overwrite and output.is_dir():
         for path in paths.values():
             os.replace(path, output / path.name)
-    return {key: output / path.name for key, path in paths.items()}
+        return placed
+    if not output.is_dir() or any(output.iterdir()):
+        raise _OutputTaken(output, staging)
+    # Each name is claimed with O_EXCL, which fails if the name exists, decided
+    # atomically; only then is the result renamed onto this run's own empty file.
+    # Checking and renaming instead would replace a file written in between.
+    claimed: list[Path] = []
+    try:
+        for path in paths.values():
+            target = output / path.name
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            claimed.append(target)
+    except FileExistsError:
+        for target in claimed:
+            target.unlink(missing_ok=True)
+        raise _OutputTaken(output, staging) from None
+    for path in paths.values():
+        os.replace(path, output / path.name)
+    return placed
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them.
+
+    For the short steps that must not stop halfway: the final move of the
+    results, and the stopping of the workers (a second Ctrl-C there would leave
+    workers running, and the interpreter's exit would wait for them). The
+    handlers run in the main thread only; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(signum)
+        if handler is not None and handler is not signal.SIG_IGN:  # None: set outside Python
+            previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in previous:  # SIGTERM first: it decides the exit status
+            if signum in caught:
+                signal.raise_signal(signum)
 
 
 def _write_all(
@@ -340,7 +437,10 @@ def run_generators(
     steps of 384 samples, the rate decayed linearly to 0, measured every 500
     (``quick``: the ring, one seed, 300 steps of 256, the rate 1e-3). Writes
     the files of :data:`GENERATOR_FILES`; the run is as safe as :func:`run`'s.
-    ``workers`` > 1 trains that many runs at once in separate processes.
+    ``workers`` > 1 trains that many runs at once in separate processes; an
+    interrupt (``KeyboardInterrupt``) or a failed run cancels the runs not
+    started and ends the workers at once. The workers ignore SIGINT: Ctrl-C
+    reaches the whole process group, and this process alone answers it.
     """
     return write_into(
         output,
@@ -489,23 +589,66 @@ _SLOWEST_FIRST = (
 )
 
 
+#: Seconds a worker has to end after SIGTERM before it is killed.
+_WORKER_GRACE = 1.0
+
+
 @contextlib.contextmanager
 def _pool(workers: int) -> Iterator[Any]:
-    """``workers`` processes for the runs (``None``: run them in this process)."""
+    """``workers`` processes for the runs (``None``: run them in this process).
+
+    If the block raises (Ctrl-C and SIGTERM included), the runs not started are
+    cancelled and the workers stopped at once, not waited for: the executor's
+    own exit would wait for every queued run.
+    """
     if workers <= 1:
         yield None
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_setup)
+    try:
         yield pool
+        pool.shutdown()
+    except BaseException:
+        with _signals_deferred():
+            _stop_workers(pool)
+        raise
 
 
-def _one_thread() -> None:
-    """A worker's setting: one torch thread, so that the workers share the cores."""
+def _worker_setup() -> None:
+    """A worker's settings. Ctrl-C reaches the whole process group: the parent alone
+    answers it and stops the workers, so they ignore SIGINT; SIGTERM ends them at once
+    (not the parent's handler, which a fork copies). One torch thread, so that the
+    workers share the cores."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import torch
 
     torch.set_num_threads(1)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Cancel ``pool``'s queued calls and end its workers: SIGTERM, then SIGKILL after
+    :data:`_WORKER_GRACE` seconds (a worker may be starting and still hold the parent's
+    handlers); every wait is bounded."""
+    # The handles, taken before shutdown() drops them: the executor has no public way to
+    # end its workers before Python 3.14 (whose terminate_workers reads the same dict).
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + _WORKER_GRACE
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(_WORKER_GRACE)
+    # its manager thread notices the dead workers and ends; the interpreter's exit joins it
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(_WORKER_GRACE)
 
 
 def _shared_measures(
