@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import itertools
 import json
 import math
 import os
@@ -224,7 +226,19 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
     A ``.npy`` file of more than :data:`MAPPED_BYTES` of data is not read
     into memory: it comes back memory-mapped, in the file's own dtype, after
     a check for NaN and inf that reads a block of rows at a time (so memory
-    does not grow with the file).
+    does not grow with the file). Its header is parsed as literals, never
+    evaluated; a file whose header is not (an expression, a header of more
+    than the 10000 bytes that numpy reads) is refused as malformed.
+
+    A text file is read a block of lines at a time straight into float64
+    arrays: peak memory is about the result's size (8 bytes a number) plus a
+    few megabytes and the longest line. A file whose numbers would need more
+    memory than allowed (half of what is available, the exact solver's rule)
+    is refused as soon as the part read shows it: the rest of the file is
+    taken to hold at least half as many numbers per byte as that part, or
+    one per 32 bytes if that is fewer (a float64 round-trips in 24
+    characters), so that a file far larger than memory is refused after its
+    first block, and a file padded with spaces is not refused from its size.
 
     Parameters
     ----------
@@ -244,8 +258,8 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
     InputError
         If the file is missing or unreadable, of another type, not 1-D or
         2-D, empty, not all numbers (the message gives the line and column
-        of a text file), or holds NaN or inf; the message names ``name`` and
-        the path.
+        of a text file), holds NaN or inf, has a malformed ``.npy`` header,
+        or does not fit in memory; the message names ``name`` and the path.
 
     Examples
     --------
@@ -267,14 +281,11 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{name}: {path} is not a file")
     suffix = path.suffix.lower()
-    where: Callable[[int, int], str]
     try:
         if suffix == ".npy":
             data = _read_npy(path, name)
-            where = _array_position
         elif suffix in (".csv", ".txt", ".tsv"):
-            data, lines = _read_text(path, name)
-            where = _line_position(lines)
+            data = _read_text(path, name)  # checked for NaN and inf as it is read
         else:
             raise InputError(
                 f"{name}: expected a .npy file or a text file (.csv, .txt, .tsv); got {path}"
@@ -296,13 +307,10 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
         )
     if data.size == 0:
         raise InputError(f"{name}: {path} holds no samples (shape {data.shape})")
-    bad = _first_non_finite(data)
+    bad = _first_non_finite(data) if suffix == ".npy" else None
     if bad is not None:
         row, column, value = bad
-        raise InputError(
-            f"{name}: {path} holds NaN or inf ({value} at {where(row, column)}); "
-            "expected finite numbers"
-        )
+        raise _non_finite(name, path, value, _array_position(row, column))
     return data
 
 
@@ -341,8 +349,66 @@ def _array_position(row: int, column: int) -> str:
     return f"row {row}, column {column} (counting from 0)"
 
 
-def _line_position(lines: Sequence[int]) -> Callable[[int, int], str]:
-    return lambda row, column: f"line {lines[row]}, column {column + 1}"
+def _non_finite(name: str, path: Path, value: float, position: str) -> InputError:
+    return InputError(
+        f"{name}: {path} holds NaN or inf ({value} at {position}); expected finite numbers"
+    )
+
+
+# numpy.load's own bound (max_header_size): a longer header is not parsed, as a safety
+# measure. A plain array's header takes under 128 bytes.
+_NPY_MAX_HEADER = 10_000
+
+
+def _npy_header_length(path: Path, version: tuple[int, int]) -> int:
+    """The length that a .npy file's header says it has (after the magic and version)."""
+    size = 2 if version == (1, 0) else 4
+    with path.open("rb") as handle:
+        handle.seek(len(_NPY_MAGIC) + 2)
+        return int.from_bytes(handle.read(size), "little")
+
+
+def _npy_dtype(path: Path, name: str) -> np.dtype:
+    """The dtype that a .npy file's header declares, read without evaluating anything.
+
+    numpy's header readers parse the header as Python literals (``ast.literal_eval``) and
+    raise ValueError for anything else: an expression, a call, a header too long to parse
+    safely. That is a malformed file, not one of Python objects, which the header would
+    declare as such (dtype ``O``).
+    """
+    with path.open("rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+        except ValueError as error:
+            raise InputError(
+                f"{name}: {path} is not a valid .npy file: {_reason(error)}"
+            ) from None
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0  # 3.0 differs only in the text encoding
+        )
+        try:
+            _, _, dtype = read_header(handle, max_header_size=_NPY_MAX_HEADER)
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as error:
+            length = _npy_header_length(path, version)
+            if length > _NPY_MAX_HEADER:
+                detail = (
+                    f"{length} bytes long, where numpy reads at most {_NPY_MAX_HEADER} (a "
+                    "plain array's header takes under 128)"
+                )
+            else:
+                reason = _reason(error)
+                # literal_eval's message names an AST node at a memory address
+                known = "" if " object at 0x" in reason else f" ({reason})"
+                detail = (
+                    "expected a dictionary of the literal values 'descr', 'fortran_order' "
+                    f"and 'shape'{known}"
+                )
+            raise InputError(
+                f"{name}: {path} is not a valid .npy file: its header is malformed: {detail}"
+            ) from None
+    return dtype
 
 
 def _read_npy(path: Path, name: str) -> np.ndarray:
@@ -354,11 +420,12 @@ def _read_npy(path: Path, name: str) -> np.ndarray:
                 f"{name}: {path} is not a NumPy .npy file (no .npy header); write arrays with "
                 "numpy.save, or use a text file"
             )
+    dtype = _npy_dtype(path, name)
+    if dtype.hasobject:  # objects anywhere, records of them included
+        raise InputError(f"{name}: {path} holds {_REFUSED_KINDS['O']}; dtype {dtype}")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
-        if "object" in str(error).lower() or "pickle" in str(error).lower():
-            raise InputError(f"{name}: {path} holds {_REFUSED_KINDS['O']}") from None
         raise InputError(f"{name}: {path} is not a valid .npy file: {_reason(error)}") from None
     refused = _REFUSED_KINDS.get(array.dtype.kind)
     if refused is not None:
@@ -388,50 +455,256 @@ def _delimiter(line: str) -> str | None:
     return None
 
 
-def _read_text(path: Path, name: str) -> tuple[np.ndarray, list[int]]:
-    """A text file's samples and the line number (from 1) of each."""
-    text = path.read_text(encoding="utf-8-sig")
-    lines = text.splitlines()
-    numbered = [
-        (number, content)
-        for number, content in (
-            (index + 1, line.split("#", 1)[0].strip()) for index, line in enumerate(lines)
-        )
-        if content
-    ]
-    if not numbered:
-        raise InputError(f"{name}: {path} holds no samples (no line of numbers)")
-    # the delimiter from a data line: the second line when the first may be a header
-    delimiter = _delimiter(numbered[min(1, len(numbered) - 1)][1])
+_SEPARATED = {None: "spaces", ";": "semicolons", ",": "commas", "\t": "tabs"}
 
-    def fields(line: str) -> list[str]:
-        parts = line.split(delimiter) if delimiter is not None else line.split()
-        return [part.strip() for part in parts]
+# Values of a text file converted to float64 at a time: a block of lines whose fields
+# (Python strings, about 60 bytes each) stay near 4 MB.
+_TEXT_BLOCK_VALUES = 1 << 16
 
-    if not all(_is_number(field) for field in fields(numbered[0][1])):
-        numbered.pop(0)  # a header
-        if not numbered:
-            raise InputError(f"{name}: {path} holds a header line and no samples")
-    width = len(fields(numbered[0][1]))
-    rows = []
-    for number, line in numbered:
-        values = fields(line)
-        if len(values) != width:
-            separated = {None: "spaces", ";": "semicolons", ",": "commas", "\t": "tabs"}
+# A line longer than this many characters has its fields split a piece at a time, so
+# that a line of a million columns never becomes a list of a million strings.
+_PIECE_CHARS = 1 << 18
+
+# The reader refuses a text file once the numbers it will hold, extrapolated from the part
+# read, need more memory than allowed. The rest of the file is taken to hold at least half
+# as many numbers per byte as the part read, and never more than one per this many bytes
+# (a float64 round-trips in 24 characters: -1.2345678901234567e-308): a sound lower bound
+# for files as programs write them, where the numbers fill the lines evenly.
+_MOST_BYTES_PER_VALUE = 32
+
+# str.splitlines breaks lines at these as well as at newlines; a text file read by lines
+# (universal newlines) does not, so its lines are split again where they hold one.
+_OTHER_LINE_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_WHITESPACE = re.compile(r"\s")
+
+
+def _content_lines(handle: Any) -> Iterator[tuple[int, str]]:
+    """A text's lines that hold something besides a comment: (number from 1, content)."""
+    number = 0
+    for physical in handle:
+        parts = physical.splitlines() if _OTHER_LINE_BREAKS.search(physical) else [physical]
+        # dropped once their content is taken, so that a long line is not held twice
+        # while its numbers are parsed
+        physical = ""
+        for index in range(len(parts)):
+            number += 1
+            content = parts[index].split("#", 1)[0].strip()
+            parts[index] = ""
+            if content:
+                yield number, content
+
+
+def _split(content: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return content.split()
+    return [part.strip() for part in content.split(delimiter)]
+
+
+def _pieces(content: str, delimiter: str | None) -> Iterator[list[str]]:
+    """``_split(content, delimiter)`` in consecutive parts of about ``_PIECE_CHARS`` characters.
+
+    Each cut is made at a separator, so no field is split between two parts.
+    """
+    start, length = 0, len(content)
+    while start < length:
+        end = start + _PIECE_CHARS
+        if end >= length:
+            yield _split(content[start:], delimiter)
+            return
+        if delimiter is None:
+            cut = end
+            while cut > start and not content[cut].isspace():
+                cut -= 1
+            if cut == start:  # one field longer than a piece: up to the next space
+                found = _WHITESPACE.search(content, end)
+                cut = length if found is None else found.start()
+            yield content[start:cut].split()
+            start = cut
+        else:
+            cut = content.rfind(delimiter, start, end)
+            if cut < 0:
+                cut = content.find(delimiter, end)
+            if cut < 0:
+                yield _split(content[start:], delimiter)
+                return
+            yield _split(content[start:cut], delimiter)
+            start = cut + 1
+            if start == length:  # a delimiter at the end: one empty field after it
+                yield [""]
+
+
+class _TextSamples:
+    """A text file's data lines parsed into one growing float64 buffer.
+
+    Lines are converted a block at a time (``_TEXT_BLOCK_VALUES`` values), long lines a
+    piece at a time, so that memory holds the numbers as float64 and only a block's
+    worth of Python strings. The buffer grows by a quarter when full (``ndarray.resize``:
+    a ``realloc``, which moves no pages of a large array on Linux), and is cut to its size
+    at the end. Errors are raised in the order of the lines; a NaN or inf is reported
+    only when the whole file parses, as a missing value after a typo would mislead.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        delimiter: str | None,
+        size: tuple[int, Callable[[], int]],
+        allowed: tuple[float, str] | None,
+    ) -> None:
+        self.path, self.name, self.delimiter = path, name, delimiter
+        # the file's bytes, and how many have been read
+        self.file_bytes, self.bytes_read = size
+        # the memory the numbers may take, and where that bound comes from
+        self.allowed = allowed
+        self.width = 0
+        self.first_line = 0
+        self.buffer = np.empty(_TEXT_BLOCK_VALUES)
+        self.size = 0
+        self.fields: list[str] = []
+        self.lines: list[tuple[int, str]] = []
+        self.non_finite: tuple[float, int, int] | None = None  # value, line, column
+
+    def add(self, number: int, content: str) -> None:
+        if len(content) > _PIECE_CHARS:
+            self.flush()
+            self._add_long(number, content)
+            return
+        values = _split(content, self.delimiter)
+        self._check_width(number, len(values))
+        self.fields.extend(values)
+        self.lines.append((number, content))
+        if len(self.fields) >= _TEXT_BLOCK_VALUES:
+            self.flush()
+
+    def _check_width(self, number: int, count: int) -> None:
+        if not self.width:
+            self.width, self.first_line = count, number
+        elif count != self.width:
+            self.flush()  # a typo in an earlier line is reported first
             raise InputError(
-                f"{name}: {path} line {number} has {len(values)} values and line "
-                f"{numbered[0][0]} has {width} (values separated by {separated[delimiter]})"
+                f"{self.name}: {self.path} line {number} has {count} values and line "
+                f"{self.first_line} has {self.width} (values separated by "
+                f"{_SEPARATED[self.delimiter]})"
             )
+
+    def flush(self) -> None:
+        """Convert the pending lines' fields into the buffer."""
+        if not self.fields:
+            return
         try:
-            rows.append([float(value) for value in values])
+            block = np.fromiter(map(float, self.fields), np.float64, count=len(self.fields))
         except ValueError:
-            column, value = next((i, v) for i, v in enumerate(values) if not _is_number(v))
-            hint = " (a decimal comma? write decimal points)" if "," in value else ""
+            for number, content in self.lines:
+                self._refuse_non_numbers(number, _split(content, self.delimiter), 0)
+            raise  # pragma: no cover (a field that float refused is found above)
+        self._keep(block, lambda i: (self.lines[i // self.width][0], i % self.width))
+        self.fields.clear()
+        self.lines.clear()
+        self._check_memory()
+
+    def _add_long(self, number: int, content: str) -> None:
+        if self.delimiter is None:
+            count = sum(len(piece) for piece in _pieces(content, None))
+        else:
+            count = content.count(self.delimiter) + 1
+        self._check_width(number, count)
+        column = 0
+        for piece in _pieces(content, self.delimiter):
+            try:
+                block = np.fromiter(map(float, piece), np.float64, count=len(piece))
+            except ValueError:
+                self._refuse_non_numbers(number, piece, column)
+                raise  # pragma: no cover
+
+            def position(i: int, start: int = column) -> tuple[int, int]:
+                return number, start + i
+
+            self._keep(block, position)
+            column += len(piece)
+            self._check_memory()
+
+    def _refuse_non_numbers(self, number: int, values: Sequence[str], first_column: int) -> None:
+        for column, value in enumerate(values, start=first_column + 1):
+            if not _is_number(value):
+                hint = " (a decimal comma? write decimal points)" if "," in value else ""
+                raise InputError(
+                    f"{self.name}: {self.path} line {number}, column {column}: {value!r} is "
+                    f"not a number{hint}"
+                )
+
+    def _keep(self, block: np.ndarray, position: Callable[[int], tuple[int, int]]) -> None:
+        """Append ``block``; ``position(i)``: the line and column (from 0) of its i-th value."""
+        if self.non_finite is None:
+            finite = np.isfinite(block)
+            if not finite.all():
+                index = int(np.argmin(finite))
+                self.non_finite = (float(block[index]), *position(index))
+        end = self.size + block.size
+        if end > self.buffer.size:
+            # no view of the buffer outlives a statement, so it may be moved
+            self.buffer.resize(max(end, self.buffer.size + self.buffer.size // 4), refcheck=False)
+        self.buffer[self.size : end] = block
+        self.size = end
+
+    def _check_memory(self) -> None:
+        if self.allowed is None or not self.size:
+            return
+        bytes_read = self.bytes_read()
+        rest = max(0, self.file_bytes - bytes_read)
+        bytes_per_value = max(_MOST_BYTES_PER_VALUE, 2 * bytes_read / self.size)
+        values = self.size + rest / bytes_per_value
+        limit, origin = self.allowed
+        if 8 * values > limit:
             raise InputError(
-                f"{name}: {path} line {number}, column {column + 1}: {value!r} is not a "
-                f"number{hint}"
-            ) from None
-    return np.array(rows, dtype=np.float64), [number for number, _ in numbered]
+                f"{self.name}: {self.path} does not fit in memory: its first "
+                f"{bytes_read / 1e6:.3g} MB hold {self.size} numbers, so its "
+                f"{self.file_bytes / 1e6:.3g} MB hold about {values:.0f} or more, "
+                f"{8 * values / 1e9:.3g} GB as float64, more than the {limit / 1e9:.3g} GB "
+                f"allowed ({origin}); save the samples with numpy.save (a .npy file larger "
+                "than memory is memory-mapped, not loaded)"
+            )
+
+    def result(self) -> np.ndarray:
+        if self.non_finite is not None:
+            value, number, column = self.non_finite
+            raise _non_finite(self.name, self.path, value, f"line {number}, column {column + 1}")
+        self.buffer.resize(self.size, refcheck=False)
+        return self.buffer.reshape(-1, self.width)
+
+
+def _read_text(path: Path, name: str) -> np.ndarray:
+    """A text file's samples as an (n, d) float64 array, read a block of lines at a time.
+
+    Peak memory is about the array's size plus a few megabytes, whatever the file's
+    length or width (one line is held whole). A file whose numbers would need more
+    memory than allowed (half of what is available, as for the exact solver) is refused
+    as soon as the part read shows it, from the file's size (see
+    ``_MOST_BYTES_PER_VALUE``); errors name the line and column.
+    """
+    from divergences.transport import _allowed_memory
+
+    file_bytes = path.stat().st_size
+    allowed = _allowed_memory(None)
+    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as handle:
+        lines = _content_lines(handle)
+        head = list(itertools.islice(lines, 2))
+        if not head:
+            raise InputError(f"{name}: {path} holds no samples (no line of numbers)")
+        # the delimiter from a data line: the second line when the first may be a header
+        delimiter = _delimiter(head[-1][1])
+        first = head[0][1]
+        if not all(_is_number(field) for piece in _pieces(first, delimiter) for field in piece):
+            head.pop(0)  # a header
+        samples = _TextSamples(path, name, delimiter, (file_bytes, raw.tell), allowed)
+        while head:  # emptied as it is read, so that its lines are not held to the end
+            samples.add(*head.pop(0))
+        for number, content in lines:
+            samples.add(number, content)
+        if not samples.width:
+            raise InputError(f"{name}: {path} holds a header line and no samples")
+        samples.flush()
+        return samples.result()
 
 
 def _reason(error: BaseException) -> str:
@@ -1135,8 +1408,25 @@ _EXIT_STATUS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reads every number as a value, ``-1e-3`` and ``-inf`` included.
+
+    argparse takes an argument for an option's value only when it looks like a negative
+    number by its own rule, ``-5`` or ``-.5``: ``--thetas -1e-3`` would be an unknown
+    option and ``--thetas`` would have no value. No option of this command looks like a
+    number, so anything that does is a value. Subcommands' parsers are of this class too
+    (``add_subparsers`` makes them of the parent's class).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(
+            r"^-(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="divergences",
         description="Divergences between distributions, and what their gradients do "
         "when the supports do not overlap.",
@@ -1422,6 +1712,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as error:  # the boundary: one line, never a traceback
+        if _TERMINATED.is_set():
+            # a SIGTERM to the process group ends the workers at once: the run can fail
+            # for that (a broken process pool) before this process's handler raises
+            print(f"{prefix} terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print(f"{prefix} {_user_message(error)}", file=sys.stderr)
         return 1
 
