@@ -468,16 +468,51 @@ def _estimate(
         options=options,
         candidates=True,
     )
-    chosen = []
-    for candidates in fits:
-        calibrated = [_calibrate(fitted, rescale) for fitted in candidates]
-        # the critic with the higher calibrated estimate on the validation split
-        chosen.append(max(calibrated, key=lambda c: c.validation_distance))
+    chosen = _chosen(fits, rescale)
     certificates = certify([c.fitted for c in chosen], [c.fitted.network for c in chosen])
     return [
         _result(calibrated, certificate, start)
         for calibrated, certificate in zip(chosen, certificates, strict=True)
     ]
+
+
+def _chosen(fits: list[list[Fitted]], rescale: bool) -> list[_Calibrated]:
+    """For each problem, the critic with the higher calibrated estimate on the validation
+    split."""
+    chosen = []
+    for candidates in fits:
+        calibrated = [_calibrate(fitted, rescale) for fitted in candidates]
+        chosen.append(max(calibrated, key=lambda c: c.validation_distance))
+    return chosen
+
+
+def trained_critic(
+    samples_p: Any,
+    samples_q: Any,
+    *,
+    warm_start: Critic | None = None,
+    options: TrainingOptions,
+) -> Critic:
+    """The critic :func:`wasserstein_dual` would train and calibrate (the same network for
+    the same seed), in the data's units, without the certified side: for loops that only
+    follow the critic's gradient (the training dynamics of ``divergences gradients``),
+    where the cones, ridges and LP of every call would cost several times the critic."""
+    objective = KantorovichDual("gp", None)
+    fits = fit(
+        objective,
+        samples_p,
+        samples_q,
+        batch=False,
+        warm_start=warm_start,
+        options=options,
+        candidates=True,
+    )
+    (calibrated,) = _chosen(fits, rescale=True)
+    model, problem = calibrated.fitted.network, calibrated.fitted.problem
+    with torch.no_grad():
+        model.center.copy_(problem.center)
+        model.spread.copy_(problem.spread)
+    return model
 
 
 @dataclass
