@@ -400,19 +400,36 @@ def precise(backend: Backend) -> Backend:
     return backend.with_dtype(dtype)
 
 
-# Powers of two up to this exponent are finite floats; larger shifts go in steps.
+# Powers of two up to this exponent are finite float64 numbers (scaled_norm's clip).
 _SAFE_EXPONENT = 1000
+
+
+def largest_step(x: Any) -> int:
+    """The largest ``k`` for which ``2**k`` and ``2**-k`` are normal numbers in ``x``'s dtype.
+
+    1022 for float64 (and Python floats), 126 for float32 and bfloat16, 14 for float16.
+    """
+    torch = torch_module()
+    if torch is not None and isinstance(x, torch.Tensor):
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+        return math.frexp(float(torch.finfo(dtype).max))[1] - 2
+    dtype = np.result_type(x)
+    return int(np.finfo(dtype).maxexp) - 2 if np.issubdtype(dtype, np.floating) else 1022
 
 
 def times_power_of_two(x: Any, exponent: int) -> Any:
     """``x * 2**exponent``, exact unless the result leaves the normal range (inf beyond).
 
-    ``2**exponent`` itself overflows beyond 1023 (and ``2**-1074`` is the
-    smallest subnormal), so large shifts are applied in steps.
+    The factor is applied in steps whose powers of two are normal numbers in ``x``'s
+    own dtype: ``2.0**1024`` overflows float64, and a Python factor multiplies a tensor
+    in the tensor's dtype, where ``2.0**128`` is already inf in float32. Each step moves
+    ``x`` towards the result, so no intermediate overflows or underflows where the
+    result does not.
     """
+    largest = largest_step(x)
     with np.errstate(over="ignore"):  # an inf here is for the caller to refuse by name
         while exponent:
-            step = max(-_SAFE_EXPONENT, min(_SAFE_EXPONENT, exponent))
+            step = max(-largest, min(largest, exponent))
             x = x * 2.0**step
             exponent -= step
     return x
@@ -423,18 +440,8 @@ def exponent_above(value: float) -> int:
     return math.frexp(value)[1] if value else 0
 
 
-def standardise(arrays: Sequence[Any], backend: Backend) -> tuple[list[Any], int]:
-    """Translate and scale point sets together into the cube ``[-1, 1]^d``.
-
-    Returns the arrays ``(x - c) / 2**k`` and ``k``: ``c`` is the midpoint of the
-    bounding box of all the points, ``2**k`` the first power of two above its
-    half-width. Distances between the returned points are the originals divided by
-    ``2**k`` with no rounding beyond that of the subtraction (a power of two
-    scales exactly), so squares of coordinate differences neither overflow nor
-    underflow at any input scale, and absolute tolerances downstream (POT's
-    network simplex, k-d tree ties) act relative to the data's own extent.
-    ``c`` and ``k`` are constants for autograd: gradients flow through ``x``.
-    """
+def bounding_box(arrays: Sequence[Any], backend: Backend) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest coordinates over all the point sets, as float64 arrays (d,)."""
     low = np.min(
         np.stack([backend.to_numpy(backend.min(backend.detach(a), axis=0)) for a in arrays]),
         axis=0,
@@ -443,6 +450,23 @@ def standardise(arrays: Sequence[Any], backend: Backend) -> tuple[list[Any], int
         np.stack([backend.to_numpy(backend.max(backend.detach(a), axis=0)) for a in arrays]),
         axis=0,
     )
+    return low, high
+
+
+def standardise(arrays: Sequence[Any], backend: Backend) -> tuple[list[Any], int]:
+    """Translate and scale point sets together into the cube ``[-1, 1]^d``.
+
+    Returns the arrays ``(x - c) / 2**k`` and ``k``: ``c`` is the midpoint of the
+    bounding box of all the points, ``2**k`` the first power of two above its
+    half-width. Distances between the returned points are the originals divided by
+    ``2**k`` with no rounding beyond that of the subtraction (a power of two
+    scales exactly, in steps that stay within the arrays' dtype, float32 data beyond
+    ``2**127`` or subnormal included), so squares of coordinate differences neither
+    overflow nor underflow at any input scale, and absolute tolerances downstream
+    (POT's network simplex, k-d tree ties) act relative to the data's own extent.
+    ``c`` and ``k`` are constants for autograd: gradients flow through ``x``.
+    """
+    low, high = bounding_box(arrays, backend)
     # Halves first: high - low can overflow where each half cannot.
     center = low / 2 + high / 2
     exponent = exponent_above(float(np.max(high / 2 - low / 2)))

@@ -12,16 +12,27 @@ the benchmark page.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
-from divergences._backend import ArrayLike, TorchBackend, standardise, times_power_of_two
+import numpy as np
+
+from divergences._backend import (
+    ArrayLike,
+    TorchBackend,
+    bounding_box,
+    largest_step,
+    standardise,
+    times_power_of_two,
+)
 from divergences._validation import as_samples, backend_for, check_real
 from divergences.transport import _refuse_beyond_memory
 
 __all__ = ["sinkhorn_divergence"]
 
-#: From this temperature on, relative to the cost between the standardised samples
-#: (|x - y|^p with the points in [-1, 1]^d), the divergence is computed as its limit
+#: From this temperature on, relative to the samples' extent to the power p (the
+#: largest half-width of their bounding box), the divergence is computed as its limit
 #: blur -> infinity: the solver's softmins compute C / eps next to 1 and lose the
 #: digits of C (float32 off by 1e-3 at 1e4, 0 at 1e8; float64 0 at 1e199), while the
 #: limit is within about 0.2 / ratio of the value (measured: see the Notes).
@@ -30,6 +41,11 @@ LIMIT_FROM_FLOAT64, LIMIT_FROM_FLOAT32 = 1e4, 1e3
 #: Bytes per entry of the (n + m) x (n + m) pairwise table that GeomLoss's tensorized
 #: backend holds at once: the three cost matrices and the softmin temporaries, float64.
 BYTES_PER_PAIR = 48
+
+#: Powers of two kept this far inside the working dtype's exponent range let autograd
+#: chain the rescalings as they are (upstream gradients and the solver's gradient, of
+#: order 1/n, have room); beyond, the two factors are merged (see _in_sample_units).
+_GRADIENT_HEADROOM = 32
 
 
 def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
@@ -116,7 +132,14 @@ def sinkhorn_divergence(
     ValueError
         On NaN or inf, empty samples, sets of different dimension, tensors on
         different devices, ``blur <= 0``, ``p`` other than 1 or 2, ``scaling``
-        outside (0, 1).
+        outside (0, 1); where the divergence is positive but not a normal number
+        of the output dtype (beyond its largest number, or below its smallest
+        normal one, where it would keep fewer digits: ``p = 2`` squares the
+        scale, so float64 samples at 1e155 or 1e-200 are refused, float32 ones
+        from about 1e19 or 1e-19); and where the temperature ``blur^p`` is so
+        small against the samples' costs that the solver's quotients
+        :math:`C / \varepsilon` would overflow the working dtype (below about
+        1e-307 times the largest cost in float64, 1e-37 in float32).
     TypeError
         If an input is not an array of real numbers.
     ProblemTooLargeError
@@ -126,18 +149,38 @@ def sinkhorn_divergence(
 
     Notes
     -----
-    The samples are translated and scaled together by a power of two first
-    (exactly), and ``blur`` with them, so the value is the same at every
-    scale of the data: :math:`S` is homogeneous of degree ``p`` in the
-    samples and ``blur`` together.
+    **Scale.** The samples are translated and scaled together by a power of
+    two first (exactly, in steps that stay inside the dtype), and ``blur``
+    with them, and the costs are computed from coordinate differences, so
+    :math:`S` is homogeneous of degree ``p`` in the samples and ``blur``
+    together in floating point too: ``sinkhorn_divergence(s*x, s*y,
+    blur=s*b, p=p)`` is ``s**p * sinkhorn_divergence(x, y, blur=b, p=p)`` to
+    1e-9 relative in float64 (float32: to its rounding) wherever both are
+    representable, and a ``ValueError`` (never an inf, a 0 or a drifted
+    value) where the result is not. The gradient follows: in the samples it
+    is :math:`s^{p-1}` times the unit-scale one, finite wherever that number
+    is representable (at scales where the chain of factors :math:`2^{pk}`
+    and :math:`2^{-k}` would leave the working dtype, they are merged into
+    one). The gradient is first-order only: the costs' backward (torch's
+    ``cdist``) has no derivative, so a second derivative raises an error
+    rather than give a number.
+
+    **Equal sets.** Where all the points of both sets are one point, or
+    ``x`` and ``y`` hold the same samples, the divergence is exactly 0 with a
+    zero gradient (its minimum), without calling the solver.
+
+    **Dtypes.** numpy inputs compute in float64; float32 and float64 tensors
+    in their own dtype, float16 and bfloat16 in float32, with the result (and
+    the check above) in their own dtype.
 
     **Large blur.** As blur → ∞ the divergence tends to half the MMD with
     the kernel :math:`-C` (Feydy et al. 2019): half the energy distance
     (:func:`~divergences.energy_distance`) for ``p = 1``,
     :math:`\|\bar x - \bar y\|^2 / 2` for ``p = 2``, within about
-    :math:`0.2\,(\mathrm{extent} / \varepsilon)` relative. From
-    :math:`\varepsilon` = 10^4 times the samples' extent (10^3 in float32)
-    that limit is returned, with its gradient: there the solver's softmins
+    :math:`0.2\,(\mathrm{extent}^p / \varepsilon)` relative. From
+    :math:`\varepsilon` = 10^4 times the samples' extent to the power p (10^3 in
+    float32; the extent is the largest half-width of their bounding box) that
+    limit is returned, with its gradient: there the solver's softmins
     round the cost away against ε (float32 is 0.2% off at 10^5 and returns 0
     from 10^8; float64 returns 0 for data at 10^-200 with the default blur).
 
@@ -190,26 +233,190 @@ def sinkhorn_divergence(
     _check_memory(n, m, memory_limit)
     # GeomLoss works in float32 or float64; half precision is computed in float32.
     working = torch.float64 if backend.dtype == torch.float64 else torch.float32
-    (scaled_x, scaled_y), exponent = standardise(
-        [samples_x.to(working), samples_y.to(working)], backend.with_dtype(working)
+    inputs = [samples_x.to(working), samples_y.to(working)]
+    (scaled_x, scaled_y), exponent = standardise(inputs, backend.with_dtype(working))
+    scaled_x, scaled_y = (
+        _in_solver_units(scaled, original, exponent, p)
+        for scaled, original in zip((scaled_x, scaled_y), inputs, strict=True)
     )
-    relative_blur = blur * 2.0**-exponent
-    if not relative_blur > 1e-300:
-        raise ValueError(
-            f"blur must be resolvable at the samples' scale; got {blur}, below 1e-300 of "
-            f"their extent (about {2.0**exponent:.3g})"
-        )
-    limit_from = LIMIT_FROM_FLOAT64 if working == torch.float64 else LIMIT_FROM_FLOAT32
-    if relative_blur**p >= limit_from:
-        value = _large_blur_limit(scaled_x, scaled_y, p)
+    low, high = bounding_box([scaled_x, scaled_y], backend)
+    half_width = float(np.max(high / 2 - low / 2))  # in (1/2, 1], or 0
+    if half_width == 0 or (scaled_x.shape == scaled_y.shape and torch.equal(scaled_x, scaled_y)):
+        # P = Q (one Dirac for both, or the same samples): S = 0 is its minimum, so the
+        # gradient is 0 too. GeomLoss cannot take the first (its schedule starts at the
+        # log of a zero diameter).
+        value = 0.0 * (scaled_x.sum() + scaled_y.sum()) + 0.0  # + 0.0: never -0.0
     else:
-        loss = SamplesLoss("sinkhorn", p=p, blur=relative_blur, scaling=scaling, debias=True)
-        value = loss(scaled_x.contiguous(), scaled_y.contiguous())
-    # debiasing cancels exactly at P = Q, up to rounding of either sign
-    value = times_power_of_two(torch.clamp(value, min=0.0), p * exponent)
+        # eps / extent^p (log2), from logarithms: eps and the extent themselves can leave
+        # the float range where their ratio does not
+        temperature = p * (math.log2(blur) - exponent - math.log2(half_width))
+        limit_from = LIMIT_FROM_FLOAT64 if working == torch.float64 else LIMIT_FROM_FLOAT32
+        # the same floor, relative to extent^p: the solver works in units of 2^exponent
+        floor = _smallest_temperature(float(np.linalg.norm(high - low)), p, working)
+        floor -= p * math.log2(half_width)
+        if temperature >= math.log2(limit_from):
+            value = _large_blur_limit(scaled_x, scaled_y, p)
+        elif temperature < floor:
+            extent = math.ldexp(half_width, exponent)
+            raise ValueError(_unresolvable_blur(blur, p, temperature, floor, extent, working))
+        else:
+            loss = SamplesLoss(
+                "sinkhorn",
+                p=p,
+                blur=math.ldexp(blur, -exponent),
+                scaling=scaling,
+                debias=True,
+                cost=_COSTS[p],
+                backend="tensorized",
+            )
+            value = loss(scaled_x.contiguous(), scaled_y.contiguous())
+            # debiasing cancels exactly at P = Q, up to rounding of either sign
+            value = torch.clamp(value, min=0.0)
+    value = _in_sample_units(value, exponent, p, backend.output_dtype)
     if not isinstance(given, TorchBackend):
         return float(value)
     return backend.to_output(value)
+
+
+def _exact_distances(x: Any, y: Any) -> Any:
+    """|x_i - y_j| from the coordinate differences, for GeomLoss's (B, N, D) batches.
+
+    GeomLoss's own cost takes the square root of the matrix-product form
+    |x|^2 + |y|^2 - 2 x.y clamped at 1e-8: distances below 1e-4 (in the units the
+    solver sees) become 1e-4 and the rest carry the form's rounding, which does not
+    scale with the data, so the divergence of s x and s y drifted from s times that
+    of x and y by 5e-5. From the differences the cost scales with the samples to the
+    last bit, and its gradient is 0 (not NaN) where two points coincide.
+    """
+    return _torch().cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _half_squared_distances(x: Any, y: Any) -> Any:
+    """|x_i - y_j|^2 / 2 from the coordinate differences (see :func:`_exact_distances`)."""
+    return _exact_distances(x, y).square() / 2
+
+
+#: GeomLoss's cost for each p: |x - y| and |x - y|^2 / 2, computed from differences.
+_COSTS = {1: _exact_distances, 2: _half_squared_distances}
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _safe_for_autograd(exponent: int, p: int, dtype: Any) -> bool:
+    """Whether the factors 2^(p k) (output) and 2^-k (input) keep the gradients that
+    autograd chains through them inside ``dtype``'s range, with headroom."""
+    room = largest_step(_torch().zeros((), dtype=dtype)) - _GRADIENT_HEADROOM
+    return abs(p * exponent) <= room and abs(exponent) <= room
+
+
+def _in_solver_units(scaled: Any, original: Any, exponent: int, p: int) -> Any:
+    """The standardised samples, with a gradient autograd can carry back to ``original``.
+
+    The divergence is 2^(p k) S(x / 2^k), so its gradient in x is 2^((p - 1) k) times
+    the solver's gradient. Chained as autograd would, the upstream gradient is first
+    multiplied by 2^(p k) and later by 2^-k, and the first factor leaves the range of
+    float32 at p = 1 for data beyond 2^127 (at p = 2 beyond 2^64) where the gradient
+    itself does not. There the samples carry the merged factor instead, and the output
+    passes its gradient through unchanged (:func:`_in_sample_units`).
+    """
+    if not original.requires_grad or _safe_for_autograd(exponent, p, scaled.dtype):
+        return scaled
+    return _scaled_gradient().apply(scaled.detach(), original, (p - 1) * exponent)
+
+
+def _in_sample_units(value: Any, exponent: int, p: int, output_dtype: Any) -> Any:
+    """``value * 2^(p k)``, the divergence in the samples' units; a ValueError where it
+    is positive but not a normal number of ``output_dtype``."""
+    number = float(value.detach())
+    if number > 0:
+        _check_representable(number, p * exponent, p, output_dtype)
+    if not value.requires_grad or _safe_for_autograd(exponent, p, value.dtype):
+        return times_power_of_two(value, p * exponent)
+    # the samples carry the whole factor of the gradient (see _in_solver_units)
+    return _scaled_gradient().apply(times_power_of_two(value.detach(), p * exponent), value, 0)
+
+
+def _check_representable(number: float, shift: int, p: int, dtype: Any) -> None:
+    """Refuse ``number * 2**shift`` where ``dtype`` holds it only as inf, 0 or a
+    subnormal number (which keeps fewer digits than the dtype's precision)."""
+    info = _torch().finfo(dtype)
+    mantissa, power = math.frexp(number)
+    log2_value = math.log2(mantissa) + power + shift
+    dtype_name = str(dtype).replace("torch.", "")
+    advice = "rescale the samples" + (
+        "" if dtype_name == "float64" else ", or pass float64 tensors"
+    )
+    where = "the cost |x - y|^2 / 2 squares their scale; " if p == 2 else ""
+    if log2_value > math.log2(float(info.max)):
+        raise ValueError(
+            f"the Sinkhorn divergence of these samples (about 2^{log2_value:.0f}) exceeds "
+            f"the range of {dtype_name} (largest {float(info.max):.4g}); {where}{advice}"
+        )
+    if log2_value < math.log2(float(info.tiny)):
+        raise ValueError(
+            f"the Sinkhorn divergence of these samples (about 2^{log2_value:.0f}) is below "
+            f"the smallest normal {dtype_name} number ({float(info.tiny):.4g}), where it "
+            f"would lose its digits; {where}{advice}"
+        )
+
+
+def _smallest_temperature(diameter: float, p: int, dtype: Any) -> float:
+    """log2 of the smallest temperature the solver resolves in ``dtype``, in its units.
+
+    Its softmins compute ``-eps * logsumexp(g / eps - C / eps)`` with costs up to
+    ``diameter^p / p`` (GeomLoss's diameter: that of the samples' bounding box) and
+    potentials of the same size: the quotients must stay below the dtype's largest
+    number, with room for their sum, and ``eps`` itself a normal number.
+    """
+    info = _torch().finfo(dtype)
+    largest_cost = p * math.log2(diameter) - math.log2(p)
+    return max(math.log2(float(info.tiny)), largest_cost + 2 - math.log2(float(info.max)))
+
+
+def _unresolvable_blur(
+    blur: float, p: int, temperature: float, floor: float, extent: float, working: Any
+) -> str:
+    """The error for a temperature too small for the working dtype at the samples' scale."""
+    dtype_name = str(working).replace("torch.", "")
+    advice = "increase blur" + ("" if dtype_name == "float64" else ", or pass float64 tensors")
+    return (
+        f"blur = {blur:.4g} is too small for samples of extent {extent:.4g} (the largest "
+        f"half-width of their bounding box) in {dtype_name}: the temperature blur^{p} is "
+        f"2^{temperature:.0f} times extent^{p}, below 2^{floor:.0f}, the smallest at which the "
+        f"solver's softmins (which divide the costs by it) stay finite; {advice}"
+    )
+
+
+@functools.cache
+def _scaled_gradient() -> Any:
+    """The autograd function behind :func:`_in_solver_units` (defined on first use, so
+    that importing the module does not import torch)."""
+    import torch
+
+    class ScaledGradient(torch.autograd.Function):
+        """``value`` (computed outside autograd) as a function of ``source`` whose
+        Jacobian is ``2**exponent`` times the identity."""
+
+        @staticmethod
+        def forward(value: Any, source: Any, exponent: int) -> Any:
+            return value.view_as(value)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            ctx.exponent = inputs[2]
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx: Any, grad: Any) -> tuple[Any, ...]:
+            # once_differentiable: a second derivative would see each sample's factor
+            # twice and the output's never, so it is an error rather than a wrong number
+            return None, times_power_of_two(grad, ctx.exponent), None
+
+    return ScaledGradient
 
 
 def _large_blur_limit(x: Any, y: Any, p: int) -> Any:
