@@ -1404,7 +1404,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 _EXIT_STATUS = (
     "exit status: 0 on success; 1 when a file, an option's value or the machine cannot "
     "do what was asked (one line on stderr says what was wrong and what was expected); "
-    "2 for a usage error."
+    "2 for a usage error; 130 after Ctrl-C and 143 after SIGTERM, within a second or two, "
+    "workers included, with nothing written."
 )
 
 
@@ -1542,7 +1543,9 @@ def _parser() -> argparse.ArgumentParser:
         "Nothing is lost: a folder that already holds files is refused unless --overwrite is "
         "given, whether the folder can be written is checked before the run, and the results "
         "are written to a temporary folder beside it and moved into place at the end, so an "
-        "interrupted run leaves the folder as it was.",
+        "interrupted run leaves the folder as it was. Files that another run wrote there "
+        "meanwhile are not replaced either: this run's results then stay in the temporary "
+        "folder, which the error names.",
         epilog="examples:\n  divergences gradients --output results\n"
         "  divergences gradients --quick --output /tmp/smoke --device cpu\n\n" + _EXIT_STATUS,
         formatter_class=_HelpFormatter,
