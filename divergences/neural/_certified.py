@@ -134,14 +134,21 @@ class ConePotential(Potential):
 
 def cone_minimum(z: torch.Tensor, centres: torch.Tensor, heights: torch.Tensor) -> torch.Tensor:
     r""":math:`\min_j (h_j + \sqrt{\|z - c_j\|^2 + \epsilon^2} - \epsilon)` for (..., N, d)
-    rows and (..., M, d) centres (a leading axis for a stack), differentiable everywhere."""
-    squares = (
-        z.square().sum(-1, keepdim=True)
-        - 2 * z @ centres.transpose(-1, -2)
-        + centres.square().sum(-1).unsqueeze(-2)
-    )
-    distances = torch.sqrt(squares.clamp(min=0) + _TIP**2) - _TIP
-    return (distances + heights.unsqueeze(-2)).min(dim=-1).values
+    rows and (..., M, d) centres (a leading axis for a stack), differentiable everywhere.
+
+    The minimum's gradient reaches only the cone that attains it, so the (..., N, M)
+    table that finds that cone is built without autograd, and the value is recomputed
+    from the chosen cone alone, from the differences: the backward pass costs
+    :math:`O(N d)` per network instead of :math:`O(N M d)`, and keeps no table."""
+    with torch.no_grad():  # one table, updated in place: each pass over it costs as much
+        table = z @ centres.transpose(-1, -2)
+        table.mul_(-2).add_(centres.square().sum(-1).unsqueeze(-2))
+        table.add_(z.square().sum(-1, keepdim=True)).clamp_(min=0)
+        table.add_(_TIP**2).sqrt_().add_(heights.unsqueeze(-2))
+        index = table.argmin(dim=-1, keepdim=True)
+    chosen = torch.take_along_dim(centres, index, dim=-2)
+    height = torch.take_along_dim(heights, index.squeeze(-1), dim=-1)
+    return torch.sqrt((z - chosen).square().sum(-1) + _TIP**2) - _TIP + height
 
 
 class RidgePotential(Potential):

@@ -486,33 +486,37 @@ def _chosen(fits: list[list[Fitted]], rescale: bool) -> list[_Calibrated]:
     return chosen
 
 
-def trained_critic(
+def trained_critics(
     samples_p: Any,
     samples_q: Any,
     *,
-    warm_start: Critic | None = None,
+    batch: bool = False,
+    warm_start: Any = None,
     options: TrainingOptions,
-) -> Critic:
-    """The critic :func:`wasserstein_dual` would train and calibrate (the same network for
-    the same seed), in the data's units, without the certified side: for loops that only
-    follow the critic's gradient (the training dynamics of ``divergences gradients``),
-    where the cones, ridges and LP of every call would cost several times the critic."""
-    objective = KantorovichDual("gp", None)
+) -> list[Critic]:
+    """The critics :func:`wasserstein_dual` (or, with ``batch``,
+    :func:`wasserstein_dual_batch`) would train and calibrate, the same networks for the
+    same seed, in the data's units, without the certified side: for loops that only
+    follow a critic's gradient (the training dynamics of ``divergences gradients``) and
+    for timing the critics' training, where the cones, ridges and LP of every call would
+    cost several times the critic."""
     fits = fit(
-        objective,
+        KantorovichDual("gp", None),
         samples_p,
         samples_q,
-        batch=False,
+        batch=batch,
         warm_start=warm_start,
         options=options,
         candidates=True,
     )
-    (calibrated,) = _chosen(fits, rescale=True)
-    model, problem = calibrated.fitted.network, calibrated.fitted.problem
-    with torch.no_grad():
-        model.center.copy_(problem.center)
-        model.spread.copy_(problem.spread)
-    return model
+    critics = []
+    for calibrated in _chosen(fits, rescale=True):
+        model, problem = calibrated.fitted.network, calibrated.fitted.problem
+        with torch.no_grad():
+            model.center.copy_(problem.center)
+            model.spread.copy_(problem.spread)
+        critics.append(model)
+    return critics
 
 
 @dataclass
