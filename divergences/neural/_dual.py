@@ -459,6 +459,26 @@ def _estimate(
     batch: bool,
 ) -> list[DualResult]:
     start = time.perf_counter()
+    chosen = _chosen(samples_p, samples_q, objective, rescale, warm_start, options, batch=batch)
+    certificates = certify([c.fitted for c in chosen], [c.fitted.network for c in chosen])
+    return [
+        _result(calibrated, certificate, start)
+        for calibrated, certificate in zip(chosen, certificates, strict=True)
+    ]
+
+
+def _chosen(
+    samples_p: Any,
+    samples_q: Any,
+    objective: KantorovichDual,
+    rescale: bool,
+    warm_start: Any,
+    options: TrainingOptions,
+    *,
+    batch: bool,
+) -> list[_Calibrated]:
+    """The candidate critics of each problem trained, calibrated, and the one with the
+    higher calibrated estimate on the validation split kept."""
     fits = fit(
         objective,
         samples_p,
@@ -468,17 +488,6 @@ def _estimate(
         options=options,
         candidates=True,
     )
-    chosen = _chosen(fits, rescale)
-    certificates = certify([c.fitted for c in chosen], [c.fitted.network for c in chosen])
-    return [
-        _result(calibrated, certificate, start)
-        for calibrated, certificate in zip(chosen, certificates, strict=True)
-    ]
-
-
-def _chosen(fits: list[list[Fitted]], rescale: bool) -> list[_Calibrated]:
-    """For each problem, the critic with the higher calibrated estimate on the validation
-    split."""
     chosen = []
     for candidates in fits:
         calibrated = [_calibrate(fitted, rescale) for fitted in candidates]
@@ -500,17 +509,11 @@ def trained_critics(
     follow a critic's gradient (the training dynamics of ``divergences gradients``) and
     for timing the critics' training, where the cones, ridges and LP of every call would
     cost several times the critic."""
-    fits = fit(
-        KantorovichDual("gp", None),
-        samples_p,
-        samples_q,
-        batch=batch,
-        warm_start=warm_start,
-        options=options,
-        candidates=True,
-    )
+    objective = KantorovichDual("gp", None)
     critics = []
-    for calibrated in _chosen(fits, rescale=True):
+    for calibrated in _chosen(
+        samples_p, samples_q, objective, True, warm_start, options, batch=batch
+    ):
         model, problem = calibrated.fitted.network, calibrated.fitted.problem
         with torch.no_grad():
             model.center.copy_(problem.center)
