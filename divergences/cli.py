@@ -682,10 +682,10 @@ def _read_text(path: Path, name: str) -> np.ndarray:
     as soon as the part read shows it, from the file's size (see
     ``_MOST_BYTES_PER_VALUE``); errors name the line and column.
     """
-    from divergences.transport import _allowed_memory
+    from divergences._memory import allowed_memory
 
     file_bytes = path.stat().st_size
-    allowed = _allowed_memory(None)
+    allowed = allowed_memory(None)
     with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as handle:
         lines = _content_lines(handle)
         head = list(itertools.islice(lines, 2))

@@ -26,8 +26,8 @@ from divergences._backend import (
     standardise,
     times_power_of_two,
 )
+from divergences._memory import refuse_beyond_memory
 from divergences._validation import as_samples, backend_for, check_real
-from divergences.transport import _refuse_beyond_memory
 
 __all__ = ["sinkhorn_divergence"]
 
@@ -50,7 +50,7 @@ _GRADIENT_HEADROOM = 32
 
 def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
     needed = BYTES_PER_PAIR * (n + m) ** 2
-    _refuse_beyond_memory(
+    refuse_beyond_memory(
         needed,
         memory_limit,
         lambda limit, origin: (

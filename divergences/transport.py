@@ -14,7 +14,6 @@ weights.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from divergences._backend import (
     standardise,
     times_power_of_two,
 )
+from divergences._memory import ProblemTooLargeError, refuse_beyond_memory
 from divergences._validation import (
     as_samples,
     as_weights,
@@ -64,7 +64,6 @@ _BYTES_PER_ENTRY = 48
 _SORT_BYTES_MATCHED = 32
 _SORT_BYTES_MERGED = 112
 # Share of the available memory a problem may use when no memory_limit is given.
-_MEMORY_FRACTION = 0.5
 # Sorting two large 1-D sample sets in two threads halves the wall time.
 _PARALLEL_SORT_SIZE = 1 << 16
 # Projected values (samples of both sets times directions) per call of POT's 1-D solver in
@@ -97,10 +96,6 @@ _RELAXATION_ULPS = 4
 
 class SolverError(RuntimeError):
     """The transport linear program did not reach an optimal solution."""
-
-
-class ProblemTooLargeError(MemoryError):
-    """An exact transport problem would need more memory than allowed."""
 
 
 def _euclidean(differences: Any, backend: Backend) -> Any:
@@ -363,21 +358,6 @@ def _cost_1d(problem: _Problem) -> _ScaledCost:
     return _power_mean(x_matched, y_matched, widths, problem.p, backend)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations, or ``None`` if unknown."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _refuse_early(
     x: Any,
     y: Any,
@@ -410,29 +390,9 @@ def _refuse_early(
     _check_memory(n, m, memory_limit)
 
 
-def _allowed_memory(memory_limit: float | None) -> tuple[float, str] | None:
-    """The bytes a problem may use and where that bound comes from; None if unknown."""
-    if memory_limit is not None:
-        return memory_limit, "memory_limit"
-    available = available_memory()
-    if available is None:
-        return None
-    return _MEMORY_FRACTION * available, f"half of the {available / 1e9:.1f} GB available"
-
-
-def _refuse_beyond_memory(
-    needed: float, memory_limit: float | None, explain: Callable[[float, str], str]
-) -> None:
-    """Raise :class:`ProblemTooLargeError` when ``needed`` bytes exceed the memory allowed
-    (``memory_limit``, or half of what is available); ``explain(limit, origin)`` words it."""
-    allowed = _allowed_memory(memory_limit)
-    if allowed is not None and needed > allowed[0]:
-        raise ProblemTooLargeError(explain(*allowed))
-
-
 def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
     needed = _BYTES_PER_ENTRY * n * m
-    _refuse_beyond_memory(
+    refuse_beyond_memory(
         needed,
         memory_limit,
         lambda limit, origin: (
@@ -448,7 +408,7 @@ def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
 
 def _check_sort_memory(n: int, m: int, per_value: int, memory_limit: float | None) -> None:
     needed = per_value * (n + m)
-    _refuse_beyond_memory(
+    refuse_beyond_memory(
         needed,
         memory_limit,
         lambda limit, origin: (

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from divergences import cli, transport
+from divergences import _memory, cli
 from divergences.closed_form import segments
 
 # ---------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_text_reader_gives_the_values_of_numpy_loadtxt(tmp_path, monkeypatch):
 
 
 def fake_available_memory(monkeypatch, available):
-    monkeypatch.setattr(transport, "available_memory", lambda: available)
+    monkeypatch.setattr(_memory, "available_memory", lambda: available)
 
 
 def numbers_then_garbage(path: Path, rows: int, garbage_at: int) -> None:

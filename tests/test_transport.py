@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 import divergences as dv
-from divergences import transport
+from divergences import _memory, transport
 from divergences.families import segment_samples
 from tests.conftest import convert, to_numpy
 
@@ -237,7 +237,7 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
         dv.wasserstein(big, big)
     with pytest.raises(MemoryError, match="sliced_wasserstein"):
         dv.optimal_transport(np.zeros((100, 2)), np.zeros((100, 2)), memory_limit=1e5)
-    monkeypatch.setattr(transport, "available_memory", lambda: 1_000_000)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1_000_000)
     with pytest.raises(dv.ProblemTooLargeError, match=r"half of the 0\.0 GB available"):
         dv.wasserstein(np.zeros((200, 2)), np.ones((200, 2)))
     # the 1-D path builds no matrix: its sorted copies (32 bytes a sample here) fit
@@ -245,7 +245,7 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
 
 
 def test_one_dimensional_guard_refuses_from_the_shapes(monkeypatch, tmp_path):
-    monkeypatch.setattr(transport, "available_memory", lambda: 1_000_000)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1_000_000)
     # 32 bytes a sample for equal sizes and uniform weights, 112 where the levels merge
     assert dv.wasserstein(np.zeros(7000), np.ones(7000)) == 1.0
     with pytest.raises(dv.ProblemTooLargeError, match="112 bytes per sample"):
