@@ -347,19 +347,32 @@ def summary_table(
     path: str | Path, thetas: Sequence[float] = (-1.0, -0.05, 0.05, 0.5, 2.0)
 ) -> str:
     """The derivative of each method at a few theta, from a ``gradients.json``, as text."""
+    from divergences.experiments.gradients import METHODS
+
     payload = json.loads(Path(path).read_text())
     summary = payload["summary"]
     present = [t for t in thetas if t in summary["w_exact"]["theta"]]
+    # the labels without their parenthesised details: the table stays under 100 columns
+    labels = {method: METHODS.get(method, method).split(" (")[0] for method in summary}
+    width = max(map(len, labels.values())) + 2
     lines = [
-        "d value / d theta (mean over seeds); P = (0, U[0,1]), Q_theta = (theta, U[0,1])",
-        f"{'method':22s}" + "".join(f"{f'theta={t:g}':>13s}" for t in present),
+        "d value / d theta, mean over seeds, at the offsets theta of "
+        "P = (0, U[0,1]) against Q_theta = (theta, U[0,1])",
+        f"{'method':{width}s}" + "".join(f"{f'theta={t:g}':>13s}" for t in present),
     ]
+    undefined = False
     for method, entry in summary.items():
         cells = []
         for theta in present:
             value = entry["derivative"][entry["theta"].index(theta)]
-            cells.append(f"{value:>13s}" if isinstance(value, str) else f"{value:13.3f}")
-        lines.append(f"{method:22s}" + "".join(cells))
+            if isinstance(value, str) or not math.isfinite(value):
+                undefined = True
+                cells.append(f"{'undefined':>13s}")
+            else:
+                cells.append(f"{value:13.3f}")
+        lines.append(f"{labels[method]:{width}s}" + "".join(cells))
+    if undefined:
+        lines.append("undefined: the value is +inf there (KL between disjoint supports)")
     timing = payload["batched_timing"]
     lines.append(
         f"{timing['count']} critics trained as one stack: {timing['ratio']:.2f}x the time of "
