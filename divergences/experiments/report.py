@@ -22,6 +22,7 @@ import shutil
 import signal
 import statistics
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -785,7 +786,15 @@ def generator_table(path: str | Path, *, markdown: bool = False) -> str:
     """:func:`generator_summary` as a text table, or a Markdown one."""
     from divergences.experiments.generators import TARGETS
 
-    header = ["loss", "target", "W1 / floor (median, worst)", "modes", "near", "s", "rate"]
+    header = [
+        "loss",
+        "target",
+        "W1 / floor (median, worst)",
+        "modes covered",
+        "near a mode",
+        "seconds",
+        "learning rate",
+    ]
     lines = []
     for row in generator_summary(path):
         count = len(TARGETS[row["target"]].modes)
@@ -811,7 +820,22 @@ def generator_table(path: str | Path, *, markdown: bool = False) -> str:
             ["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(r) + " |" for r in lines]
         )
     widths = [max(len(header[i]), *(len(r[i]) for r in lines)) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True))
+    table = [
+        "  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip()
         for r in [header, *lines]
-    )
+    ]
+    legend = [textwrap.fill(line, 96, subsequent_indent="    ") for line in _GENERATOR_LEGEND]
+    return "\n".join([*table, "", *legend])
+
+
+#: What the columns of :func:`generator_table` mean, printed under it.
+_GENERATOR_LEGEND = (
+    "W1 / floor: the exact W1 between the generator's samples and the target's, over the "
+    "W1 between two samples of the target (1 is as good as sampling gets), over the seeds",
+    "modes covered: modes with at least a quarter of a fair share (n / modes) of the "
+    "samples within 3 standard deviations (fewest-most over the seeds; - for the Swiss "
+    "roll, which has none)",
+    "near a mode: the share of samples within 3 standard deviations of a mode (of the roll, "
+    "for the Swiss roll; mean over the seeds)",
+    "seconds: training time of a run (mean); learning rate: the generator's, from the sweep",
+)
