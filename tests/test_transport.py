@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 
 import numpy as np
 import ot
@@ -16,6 +18,7 @@ from scipy.spatial.distance import cdist
 import divergences as dv
 from divergences import _memory, transport
 from divergences.families import segment_samples
+from divergences.transport import _costs, _sliced
 from tests.conftest import convert, to_numpy
 
 
@@ -263,7 +266,7 @@ def test_sliced_directions_in_blocks_give_the_same_value(monkeypatch):
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(300, 3)), rng.normal(size=(250, 3)) + 1
     whole = {p: dv.sliced_wasserstein(x, y, p=p, n_projections=50, seed=0) for p in (1, 2)}
-    monkeypatch.setattr(transport, "_SLICED_BLOCK_VALUES", 7 * 550)  # blocks of 7 directions
+    monkeypatch.setattr(_sliced, "_SLICED_BLOCK_VALUES", 7 * 550)  # blocks of 7 directions
     for p in (1, 2):
         blocked = dv.sliced_wasserstein(x, y, p=p, n_projections=50, seed=0)
         np.testing.assert_allclose(blocked, whole[p], rtol=1e-13)
@@ -362,7 +365,7 @@ def test_high_dimensional_cost_matrix_is_accurate(offset):
     rng = np.random.default_rng(12)
     x = rng.normal(size=(120, 40)) + offset
     y = np.vstack([x[:30], rng.normal(size=(60, 40)) + offset + 0.5])
-    costs = transport._distance_matrix(x, y, "euclidean")
+    costs = _costs._distance_matrix(x, y, "euclidean")
     reference = cdist(x, y)
     np.testing.assert_allclose(costs, reference, rtol=1e-12, atol=1e-12 * (1 + offset))
     np.testing.assert_array_equal(np.diag(costs[:30, :30]), np.zeros(30))
@@ -553,3 +556,31 @@ def test_a_memory_map_too_large_is_refused_before_it_is_read(tmp_path):
         dv.wasserstein(mapped, mapped)
     with pytest.raises(dv.ProblemTooLargeError):
         dv.optimal_transport(mapped, mapped)
+
+
+def test_transport_is_a_package_of_one_concern_per_module():
+    # Issue 26: the public names re-exported with __all__, each private module
+    # saying in its first line what it does.
+    assert sorted(transport.__all__) == sorted(
+        [
+            "METRICS",
+            "ProblemTooLargeError",
+            "SolverError",
+            "TransportResult",
+            "default_max_iter",
+            "optimal_transport",
+            "sliced_wasserstein",
+            "wasserstein",
+        ]
+    )
+    for name in transport.__all__:
+        assert hasattr(transport, name), name
+    modules = [info.name for info in pkgutil.iter_modules(transport.__path__)]
+    assert {"_exact", "_lp", "_one_d", "_potentials", "_sliced"} <= set(modules)
+    for name in modules:
+        module = importlib.import_module(f"divergences.transport.{name}")
+        first_line = (module.__doc__ or "").strip().splitlines()[0]
+        assert first_line.endswith("."), name
+    for function in (transport.wasserstein, transport.optimal_transport):
+        assert function.__module__ == "divergences.transport._exact"
+    assert transport.sliced_wasserstein.__module__ == "divergences.transport._sliced"
