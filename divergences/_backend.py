@@ -11,7 +11,10 @@ half-precision tensors, which are computed in float32 (every float16 and
 bfloat16 number is exact there, and torch lacks half kernels such as the CPU
 Cholesky), and inside the functions that compute in float64 whatever came in
 (:func:`precise`). The module also holds the scale-safe helpers that several
-modules share: :func:`scaled_norm` and :func:`standardise`.
+modules share, :func:`scaled_norm` and :func:`standardise`, and functions that
+take either kind of array (:func:`array_module`, :func:`take_along_rows` and the
+like) for code written once against numpy's namespace, whose arrays' kind is not
+fixed by one backend.
 """
 
 from __future__ import annotations
@@ -369,6 +372,68 @@ class TorchBackend:
 
 
 Backend = NumpyBackend | TorchBackend
+
+
+# Functions that take whichever kind of array they are given, for code written once
+# against numpy's namespace (``xp = array_module(x)``) where the arrays' kind is not
+# the backend's: the blocked neighbour search of ``divergences.knn`` runs on numpy
+# arrays for CPU tensors (their memory, not a copy) and on tensors for CUDA ones.
+
+
+def array_module(x: Any) -> Any:
+    """numpy for numpy arrays, torch for tensors: the namespace whose functions take ``x``."""
+    return torch_module() if is_tensor(x) else np
+
+
+def take_along_rows(values: Any, columns: Any) -> Any:
+    """``values[i, columns[i, j]]`` for every row ``i``."""
+    if is_tensor(values):
+        return values.gather(1, columns)
+    return np.take_along_axis(values, columns, axis=1)
+
+
+def stable_argsort(values: Any) -> Any:
+    """Sorting order along the last axis; equal values keep their order."""
+    if is_tensor(values):
+        return values.argsort(dim=-1, stable=True)
+    return np.argsort(values, axis=-1, kind="stable")
+
+
+def smallest_in_rows(values: Any, count: int) -> Any:
+    """Column indices of the ``count`` smallest entries of each row, in no particular order.
+
+    Every other entry of a row is at least the largest of those returned.
+    """
+    if is_tensor(values):
+        return values.topk(count, dim=1, largest=False, sorted=False).indices
+    return np.argpartition(values, count - 1, axis=1)[:, :count]
+
+
+def nonzero_indices(mask: Any) -> tuple[Any, Any]:
+    """Row and column indices of the true entries of a 2-D mask."""
+    rows, columns = mask.nonzero(as_tuple=True) if is_tensor(mask) else mask.nonzero()
+    return rows, columns
+
+
+def astype(x: Any, dtype: str) -> Any:
+    """``x`` converted to the dtype named ``dtype`` (``"float32"``), of its own kind."""
+    if is_tensor(x):
+        return x.to(getattr(torch_module(), dtype))
+    return x.astype(dtype)
+
+
+def empty_like(like: Any, shape: tuple[int, ...]) -> Any:
+    """An uninitialised array of ``shape`` of ``like``'s kind, dtype and device."""
+    if is_tensor(like):
+        return like.new_empty(shape)
+    return np.empty(shape, dtype=like.dtype)
+
+
+def arange_like(like: Any, stop: int) -> Any:
+    """``0, 1, ..., stop - 1`` as integers of ``like``'s kind (and device)."""
+    if is_tensor(like):
+        return array_module(like).arange(stop, device=like.device)
+    return np.arange(stop)
 
 
 def psd_factor(a: Any, backend: Backend) -> Any:

@@ -8,7 +8,11 @@ estimator breaks. Other tolerances are justified where they are set.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
+import pkgutil
+import re
 
 import numpy as np
 import pytest
@@ -16,8 +20,9 @@ import torch
 from scipy.spatial.distance import cdist
 
 import divergences as dv
-from divergences import knn
+from divergences import _backend, knn
 from divergences.closed_form import gaussian_kl
+from divergences.knn import _balls, _search
 from tests.conftest import convert, to_numpy
 from tests.problems import KNN_GAUSSIAN_PROBLEMS
 
@@ -219,7 +224,7 @@ def test_far_ball_asymptotic_joins_the_exact_probability():
     # Where SciPy's CDF is small but still used (above 1e-50), the Laplace asymptotic
     # that replaces it further out agrees to O(1/gap^2) in the log: 6e-2 at gap 12-14.
     offsets, radii = np.array([14.0, 16.0, 15.0]), np.array([2.0, 3.0, 1.5])
-    exact, _, _ = knn._log_gaussian_ball(offsets, radii, 3)
+    exact, _, _ = _balls._log_gaussian_ball(offsets, radii, 3)
     gap = offsets - radii
     asymptotic = (
         -1.5 * math.log(2 * math.pi)
@@ -227,7 +232,7 @@ def test_far_ball_asymptotic_joins_the_exact_probability():
         - np.log(gap)
         + np.log(2 * math.pi * radii / offsets)
     )
-    assert np.all(exact > math.log(knn._SMALL_BALL))
+    assert np.all(exact > math.log(_balls._SMALL_BALL))
     np.testing.assert_allclose(exact, asymptotic, atol=6e-2)
 
 
@@ -315,7 +320,7 @@ def test_far_apart_samples_cost_no_more_than_near_ones(monkeypatch):
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
     values = [dv.kl_knn(a, b + np.array([offset, 0.0])) for offset in (10.0, 1e3, 1e6, 1e8)]
-    assert max(largest) <= knn._CDF_OFFSET**2
+    assert max(largest) <= _balls._CDF_OFFSET**2
     assert all(math.isfinite(v) for v in values)
     assert values == sorted(values)  # grows with the gap
 
@@ -337,7 +342,7 @@ def test_ball_probability_far_out_against_mpmath(dim):
 
     offsets = np.array([50.0, 1e3, 1e6, 1e8, 1e6])
     radii = offsets - np.array([2.0, -1.0, 5.0, 0.5, 30.0])
-    value, d_offset, d_radius = knn._log_gaussian_ball(offsets, radii, dim)
+    value, d_offset, d_radius = _balls._log_gaussian_ball(offsets, radii, dim)
     for i, (a, r) in enumerate(zip(offsets, radii, strict=True)):
         a_mp, r_mp = mpmath.mpf(a), mpmath.mpf(r)
         np.testing.assert_allclose(value[i], float(log_ball(a_mp, r_mp)), rtol=1e-9, atol=1e-9)
@@ -352,12 +357,12 @@ def test_quadrature_agrees_with_scipys_cdf_where_that_is_accurate():
 
     for d in (2, 5, 30):
         offsets = np.repeat([0.5, 5.0, 20.0, 40.0], 5)
-        radii = np.sqrt(2 * (d - 1) + knn._QUADRATURE_MARGIN) + np.tile(
+        radii = np.sqrt(2 * (d - 1) + _balls._QUADRATURE_MARGIN) + np.tile(
             [0.0, 5.0, 10.0, 30.0, 60.0], 4
         )
         reference = special.chndtr(radii**2, d, offsets**2)
         usable = reference > 1e-50
-        value, _, _ = knn._log_ball_by_quadrature(offsets[usable], radii[usable], d)
+        value, _, _ = _balls._log_ball_by_quadrature(offsets[usable], radii[usable], d)
         np.testing.assert_allclose(value, np.log(reference[usable]), rtol=1e-8, atol=1e-9)
 
 
@@ -492,3 +497,62 @@ def test_bad_max_samples(max_samples, error, match):
             estimator(x, x + 1, max_samples=max_samples)
     with pytest.raises(ValueError, match="seed must be at least 0"):
         dv.kl_knn(x, x + 1, seed=-1)
+
+
+def test_knn_is_a_package_of_one_concern_per_module():
+    # Issue 26: the public names re-exported with __all__, unchanged; each private
+    # module saying in its first line what it does.
+    assert sorted(knn.__all__) == ["METHODS", "SEARCHES", "js_knn", "kl_knn"]
+    for name in knn.__all__:
+        assert getattr(dv, name, getattr(knn, name)) is getattr(knn, name), name
+    modules = {info.name for info in pkgutil.iter_modules(knn.__path__)}
+    assert modules == {"_balls", "_estimators", "_pairing", "_samples", "_search"}
+    for name in modules:
+        module = importlib.import_module(f"divergences.knn.{name}")
+        first_line = (module.__doc__ or "").strip().splitlines()[0]
+        assert first_line.endswith("."), name
+    assert dv.kl_knn.__module__ == dv.js_knn.__module__ == "divergences.knn._estimators"
+    assert knn.SEARCHES is _search.SEARCHES
+    assert knn.SEARCHES == ("auto", "tree", "blocked")
+    assert knn.METHODS == ("reference", "plain")
+
+
+def test_knn_uses_the_package_array_layer():
+    # One numpy/torch layer for the whole package: no k-NN module switches on the
+    # array's kind itself; the search takes _backend's functions.
+    for info in pkgutil.iter_modules(knn.__path__):
+        source = inspect.getsource(importlib.import_module(f"divergences.knn.{info.name}"))
+        assert not re.search(r"isinstance\([^)]*np\.ndarray", source), info.name
+    for name in ("array_module", "take_along_rows", "stable_argsort", "smallest_in_rows"):
+        assert getattr(_search, name) is getattr(_backend, name), name
+
+
+def test_backend_array_functions_agree_with_numpy(kind):
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 5, size=(6, 40)).astype(float)  # ties, for the stable sort
+    columns = rng.integers(0, 40, size=(6, 7))
+    array = convert(values, kind)
+    assert _backend.array_module(array) is (torch if kind == "torch" else np)
+    index = torch.from_numpy(columns) if kind == "torch" else columns
+    np.testing.assert_array_equal(
+        to_numpy(_backend.take_along_rows(array, index)),
+        np.take_along_axis(values, columns, axis=1),
+    )
+    np.testing.assert_array_equal(
+        to_numpy(_backend.stable_argsort(array)), np.argsort(values, axis=-1, kind="stable")
+    )
+    chosen = np.sort(to_numpy(_backend.smallest_in_rows(array, 9)), axis=1)
+    selected = np.take_along_axis(values, chosen, axis=1)
+    assert selected.shape == (6, 9) and all(len(set(row)) == 9 for row in chosen)
+    # Every entry left out is at least the largest one chosen.
+    assert np.all(np.sort(values, axis=1)[:, 8] == selected.max(axis=1))
+    rows, cols = _backend.nonzero_indices(array > 2)
+    expected_rows, expected_cols = np.nonzero(values > 2)
+    np.testing.assert_array_equal(to_numpy(rows), expected_rows)
+    np.testing.assert_array_equal(to_numpy(cols), expected_cols)
+    single = _backend.astype(array, "float32")
+    assert str(single.dtype).endswith("float32") and type(single) is type(array)
+    empty = _backend.empty_like(single, (3, 2))
+    assert tuple(empty.shape) == (3, 2) and empty.dtype == single.dtype
+    assert type(empty) is type(array)
+    np.testing.assert_array_equal(to_numpy(_backend.arange_like(array, 4)), np.arange(4))

@@ -17,6 +17,7 @@ from scipy.spatial.distance import cdist
 import divergences as dv
 from divergences import knn
 from divergences._backend import NumpyBackend, TorchBackend
+from divergences.knn import _search
 from tests.conftest import convert, to_numpy
 
 SEARCHES = ("tree", "blocked")
@@ -58,7 +59,7 @@ def test_blocked_search_gives_the_trees_neighbours(data, d, k):
     width = min(k + 1, len(distinct))
     backend = NumpyBackend()
     results = {
-        search: knn._SEARCHES[search](distinct, first, points, queries, width, backend)
+        search: _search._SEARCHES[search](distinct, first, points, queries, width, backend)
         for search in SEARCHES
     }
     for found, where in results.values():
@@ -75,7 +76,7 @@ def test_rows_in_doubt_are_settled_exactly(data, monkeypatch):
     # Integer points tie beyond every spare candidate: those rows go to the exact
     # settlement. In the clusters float32 cannot rank: float64 proposes again.
     settled, proposed = [], []
-    settle, sorted_exactly = knn._settle, knn._sorted_exactly
+    settle, sorted_exactly = _search._settle, _search._sorted_exactly
 
     def spy_settle(scores, limit, queries, points, width):
         settled.append(len(queries))
@@ -85,11 +86,11 @@ def test_rows_in_doubt_are_settled_exactly(data, monkeypatch):
         proposed.append(len(queries))
         return sorted_exactly(queries, points, candidates, width)
 
-    monkeypatch.setattr(knn, "_settle", spy_settle)
-    monkeypatch.setattr(knn, "_sorted_exactly", spy_sorted_exactly)
+    monkeypatch.setattr(_search, "_settle", spy_settle)
+    monkeypatch.setattr(_search, "_sorted_exactly", spy_sorted_exactly)
     rng = np.random.default_rng(0)
     distinct = np.unique(sample_points(data, 3000, 8, rng), axis=0)
-    found, where = knn._blocked_neighbours(distinct, distinct, 6)
+    found, where = _search._blocked_neighbours(distinct, distinct, 6)
     check_search(distinct, distinct, found, where, 6)
     if data == "integer":
         assert sum(settled) > 0
@@ -98,20 +99,20 @@ def test_rows_in_doubt_are_settled_exactly(data, monkeypatch):
 
 
 def test_blocks_of_one_row_and_a_short_last_block(monkeypatch, kind):
-    monkeypatch.setattr(knn, "_BLOCK_BYTES", {"numpy": 1, "torch": 1})
+    monkeypatch.setattr(_search, "_BLOCK_BYTES", {"numpy": 1, "torch": 1})
     rng = np.random.default_rng(1)
     distinct = np.unique(rng.integers(0, 3, size=(300, 4)).astype(float), axis=0)
     queries = np.concatenate([distinct[:5], rng.normal(size=(7, 4))])
-    found, where = knn._blocked_neighbours(convert(distinct, kind), convert(queries, kind), 4)
+    found, where = _search._blocked_neighbours(convert(distinct, kind), convert(queries, kind), 4)
     check_search(distinct, queries, to_numpy(found), to_numpy(where), 4)
 
 
-@pytest.mark.parametrize("columns", [50, 64 * knn._GROUP])
+@pytest.mark.parametrize("columns", [50, 64 * _search._GROUP])
 def test_smallest_leaves_only_larger_entries_out(columns, kind):
     # The plain selection (short rows), and the grouped one (whole groups).
     rng = np.random.default_rng(columns)
     values = rng.integers(0, 50, size=(30, columns)).astype(np.float32)
-    chosen = to_numpy(knn._smallest(torch.tensor(values) if kind == "torch" else values, 10))
+    chosen = to_numpy(_search._smallest(torch.tensor(values) if kind == "torch" else values, 10))
     assert chosen.shape == (30, 10)
     for row, columns in zip(values, chosen, strict=True):
         assert len(set(columns.tolist())) == 10
@@ -122,14 +123,14 @@ def test_smallest_leaves_only_larger_entries_out(columns, kind):
 def test_torch_search_on_the_tensors_device(device, monkeypatch):
     # CUDA tensors are searched on the GPU; on the CPU the same torch code runs here.
     if device == "cpu":
-        monkeypatch.setattr(knn, "_DEVICE_SEARCH", ("cpu",))
+        monkeypatch.setattr(_search, "_DEVICE_SEARCH", ("cpu",))
     rng = np.random.default_rng(2)
     for data in ("normal", "integer", "clusters"):
         points = sample_points(data, 800, 12, rng)
         distinct, first = np.unique(points, axis=0, return_index=True)
         backend = TorchBackend(torch.float64, torch.device(device))
         tensor = torch.tensor(points, device=device)
-        found, where = knn._blocked_search(distinct, first, tensor, tensor, 6, backend)
+        found, where = _search._blocked_search(distinct, first, tensor, tensor, 6, backend)
         assert isinstance(found, np.ndarray) and isinstance(where, np.ndarray)
         check_search(distinct, points, found, where, 6)
 
@@ -142,7 +143,7 @@ def test_too_few_distinct_points_are_refused_alike(search):
     # Three distinct points, each query on one of them: two others remain, not k = 3.
     corners = np.repeat(np.eye(3), 4, axis=0)
     with pytest.raises(ValueError, match="at least k=3 distinct points at a positive distance"):
-        knn._kth_neighbours(corners, corners, 3, "samples_p", NumpyBackend(), search)
+        _search._kth_neighbours(corners, corners, 3, "samples_p", NumpyBackend(), search)
 
 
 @pytest.mark.parametrize("d", [2, 12])
@@ -161,7 +162,7 @@ def test_estimates_do_not_depend_on_the_search(kind, d):
 def test_gradients_through_the_blocked_search(monkeypatch):
     # The torch search code (run on the CPU here) only fixes the neighbours; torch
     # differentiates the distances, as after the tree: the same gradients.
-    monkeypatch.setattr(knn, "_DEVICE_SEARCH", ("cpu",))
+    monkeypatch.setattr(_search, "_DEVICE_SEARCH", ("cpu",))
     rng = np.random.default_rng(4)
     x0, y0 = rng.normal(size=(300, 3)), rng.normal(size=(200, 3)) * 0.6 + 0.3
     estimators = [
@@ -194,11 +195,11 @@ def test_unknown_search_lists_the_choices():
 
 def test_auto_takes_the_tree_in_low_dimension_only(monkeypatch):
     host = NumpyBackend()
-    assert knn._uses_tree(3, 10**6, host) and knn._uses_tree(8, 100, host)
-    assert not knn._uses_tree(9, 19_999, host) and knn._uses_tree(9, 20_000, host)
-    assert not knn._uses_tree(10, 49_999, host) and knn._uses_tree(10, 50_000, host)
-    assert not knn._uses_tree(11, 10**6, host) and not knn._uses_tree(64, 100, host)
+    assert _search._uses_tree(3, 10**6, host) and _search._uses_tree(8, 100, host)
+    assert not _search._uses_tree(9, 19_999, host) and _search._uses_tree(9, 20_000, host)
+    assert not _search._uses_tree(10, 49_999, host) and _search._uses_tree(10, 50_000, host)
+    assert not _search._uses_tree(11, 10**6, host) and not _search._uses_tree(64, 100, host)
     # Searched on the device where the tensors are: the tree only below d = 6.
-    monkeypatch.setattr(knn, "_DEVICE_SEARCH", ("cpu",))
+    monkeypatch.setattr(_search, "_DEVICE_SEARCH", ("cpu",))
     device = TorchBackend(torch.float64, torch.device("cpu"))
-    assert knn._uses_tree(5, 10**5, device) and not knn._uses_tree(6, 100, device)
+    assert _search._uses_tree(5, 10**5, device) and not _search._uses_tree(6, 100, device)
