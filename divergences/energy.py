@@ -28,9 +28,8 @@ __all__ = ["energy_distance"]
 
 # Coordinates per block of the pairwise distances: the backward pass holds the rows x m x d
 # differences of a block of rows against m rows in d dimensions, so the rows per block
-# follow m and d and that stays near 16 MB in float64 whatever the sizes (2048 rows
-# regardless of m and d held 2048 x 10^4 x 8 differences, 3.1 GB, for 10^4 rows a side in
-# d = 8).
+# follow m and d and that stays near 16 MiB in float64 whatever the sizes (a fixed number
+# of rows would grow with m * d).
 _BLOCK_VALUES = 1 << 21
 
 
@@ -42,8 +41,8 @@ def _block_rows(b: Any) -> int:
 
 def _distance_sum(a: Any, b: Any, backend: Backend) -> Any:
     """The sum of ``|a_i - b_j|`` over all pairs, block by block. Distances come from the
-    differences (SciPy's ``cdist``, torch's without the matrix-product shortcut), 4-5x
-    faster than broadcasting them here."""
+    differences (SciPy's ``cdist``, torch's without the matrix-product shortcut), which
+    need no rows x m x d temporary, unlike broadcasting them here."""
     total: Any = 0.0
     rows = _block_rows(b)
     for start in range(0, a.shape[0], rows):
@@ -84,7 +83,7 @@ def _pair_sums_function() -> Any:
     does not import torch.
 
     Autograd through the blocks would keep every block of distances for the backward
-    pass (over 1.6 GB for 10^4 points a side in d = 2); this keeps only ``x`` and ``y`` and
+    pass, :math:`O(nm)` memory; this keeps only ``x`` and ``y`` and
     recomputes each block in the backward pass instead, so the memory is that of one
     block plus the samples, forward and backward alike.
     """
@@ -212,8 +211,8 @@ def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> An
     **SciPy's convention.** :func:`scipy.stats.energy_distance` (1-D only)
     returns the square root, :math:`\sqrt{\mathcal E} = \sqrt 2\,\|F_P - F_Q\|_2`
     with :math:`F` the empirical distribution functions, so in one dimension
-    ``energy_distance(u, v) == scipy.stats.energy_distance(u, v) ** 2``
-    (the tests check it). GeomLoss's ``SamplesLoss("energy")`` is half of
+    ``energy_distance(u, v) == scipy.stats.energy_distance(u, v) ** 2``.
+    GeomLoss's ``SamplesLoss("energy")`` is half of
     :math:`\mathcal E` (it writes the MMD with a factor 1/2).
 
     **Gradient on disjoint supports.** For P uniform on the segment
@@ -222,18 +221,16 @@ def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> An
     near 0; its gradient never vanishes at θ ≠ 0, unlike the JS divergence's.
 
     The samples are first translated and scaled together by a power of two
-    (exactly), so no square overflows or underflows at any scale. Cost:
-    :math:`O((n + m)^2 d)` operations, the distances computed from the
-    coordinate differences (SciPy's ``cdist``, torch's ``cdist`` without its
-    matrix-product shortcut, which loses digits) in blocks of rows spanning
-    about :math:`2^{21}` differences (16 MB in float64), so the memory stays
-    bounded whatever ``n``, ``m`` and ``d``, with autograd too: the backward
+    (exactly), so no square overflows or underflows at any scale. The
+    distances come from the coordinate differences (SciPy's ``cdist``,
+    torch's ``cdist`` without its matrix-product shortcut, which loses digits)
+    in blocks of rows spanning about :math:`2^{21}` differences; the backward
     pass keeps only the samples and recomputes each block, accumulating
     :math:`\partial / \partial x_i \sum_j \|x_i - y_j\|
     = \sum_j (x_i - y_j) / \|x_i - y_j\|` (a term is 0 where two points
-    coincide, the subgradient torch's ``cdist`` takes): the value and its
-    gradient each take :math:`O((n + m)^2 d)` operations and
-    :math:`O(2^{21} + (n + m) d)` memory.
+    coincide, the subgradient torch's ``cdist`` takes). The value and its
+    gradient each cost :math:`O((n + m)^2 d)` operations and
+    :math:`O(2^{21} + (n + m) d)` memory, whatever ``n``, ``m`` and ``d``.
 
     **First derivatives only.** A gradient taken with ``create_graph=True``
     cannot be differentiated again: doing so raises a ``RuntimeError`` (rather

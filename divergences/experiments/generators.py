@@ -163,9 +163,8 @@ def noise_floor(target: Target, size: int, pairs: int = 20) -> tuple[float, floa
 
     Its mean and standard deviation over ``pairs`` independent pairs (from a
     fixed seed: the floor is a property of the target and the size, the same
-    for every run). One pair is a noisy reference: on the ring, at 2000
-    samples, single pairs spread by about 20% around the mean, because the
-    share of samples in each mode varies from draw to draw.
+    for every run). One pair is a noisy reference, because the share of
+    samples in each mode varies from draw to draw.
     """
     if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1:
         raise ValueError(f"pairs must be a positive integer; got {pairs!r}")
@@ -283,13 +282,14 @@ def train_generator(
     is trained by Adam (betas 0.5, 0.9) for ``steps`` steps of ``batch_size``
     noise and target samples, at ``learning_rate`` decayed linearly to 0 over
     the steps (``schedule="linear"``, as in Gulrajani et al.'s image
-    experiments; it halved the final W1 of the roll here) or held constant
+    experiments) or held constant
     (``"constant"``); the loss's own networks
     (a critic, a discriminator) use its defaults, seeded by ``seed``, so that a
     run gives the same numbers whatever ran before it in the process. Each measure draws
     ``evaluation_size`` fresh samples of each; the last one averages the W1
-    of ``final_draws`` such draws (one draw's W1 varies by about 20% on the
-    ring), the modes and the share near them come from its first draw. The
+    of ``final_draws`` such draws (one draw's W1 varies with the share of
+    samples in each mode), the modes and the share near them come from its
+    first draw. The
     noise floor is the mean exact W1 between two independent target samples
     of that size (:func:`noise_floor`).
     """
@@ -347,8 +347,8 @@ def _train_generator(
     noise = torch.Generator(device=torch_device).manual_seed(seed)
     checkpoints: list[Checkpoint] = []
     floor, floor_sd = noise_floor(spec, evaluation_size)
-    # the losses' first optimiser pays torch's one-time import of its compiler (3 s
-    # here); pay it before the clock starts
+    # the losses' first optimiser pays torch's one-time import of its compiler, which
+    # would be charged to the first loss timed; pay it before the clock starts
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     start, measuring = time.perf_counter(), 0.0
 

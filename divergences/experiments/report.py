@@ -578,20 +578,17 @@ def _sweep_choice(rows: list[dict[str, Any]], tolerance: float) -> float:
     """The largest learning rate whose final W1 is within ``tolerance`` of the lowest.
 
     The same rule for every loss. An 800-step run measures the rates to a few
-    percent only (the same loss and rate measured 0.3-3% apart in two sweeps
-    that differed only in the critic's initial weights), and a short run
-    favours small rates: with the rate decayed to 0 over the run, a larger
-    one that ties at 800 steps has the longer run to settle. In this
-    benchmark's runs the larger rate won at 3000 steps for WassersteinLoss
-    (25/25 grid modes at 2e-3, 17-24 at 1e-3) and the saturating GAN loss
-    (19-21 at 2e-3, 14-18 at 5e-4) after the sweep had preferred the smaller.
+    percent only, and a short run favours small rates: with the rate decayed
+    to 0 over the run, a larger one that ties at 800 steps has the longer run
+    to settle, so a tie goes to the larger rate (``docs/benchmarks/generators.md``
+    has the sweeps).
     """
     best = min(row["w1"] for row in rows)
     return max(row["learning_rate"] for row in rows if row["w1"] <= best * (1 + tolerance))
 
 
-#: The losses from the slowest run to the fastest (mean seconds per run in the committed
-#: benchmark: Sinkhorn 69, Wasserstein 61, exact 42, the GANs 28, energy 18). The
+#: The losses from the slowest run to the fastest (the mean training time per run in
+#: docs/benchmarks/generators.md). The
 #: workers take the slow runs first, so that they finish together; the order of the
 #: results does not change.
 _SLOWEST_FIRST = (

@@ -22,9 +22,9 @@ from divergences._backend import Backend
 # accuracy (it underflows to 0 from about 1e-90); the far-ball asymptotic takes over,
 # whose relative error in the probability is O(1/gap^2), a few percent there.
 _SMALL_BALL = 1e-50
-# SciPy's noncentral chi-square CDF sums about sqrt(lambda) Poisson terms: 1.5 us
-# at offset 10, 60 us at 1000, 0.06 s (and NaN) at 1e6. Balls centred farther
-# out than this offset use the quadrature below instead.
+# SciPy's noncentral chi-square CDF sums about sqrt(lambda) Poisson terms, so its
+# cost grows with the offset (and it returns NaN for very far balls). Balls centred
+# farther out than this offset use the quadrature below, whose cost is fixed.
 _CDF_OFFSET = 40.0
 # Gauss-Laguerre nodes for the ball probability as an expectation over a
 # chi-square variable: agrees with SciPy's CDF to 1e-9 in the log for d <= 300,

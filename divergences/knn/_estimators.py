@@ -210,8 +210,8 @@ def kl_knn(
         ``None`` draws fresh entropy.
     search : {"auto", "tree", "blocked"}, default "auto"
         The neighbour search: k-d trees, all pairs by blocked matrix products,
-        or (``"auto"``) the one measured faster for the dimension and size (see
-        Notes). All give the same estimate.
+        or (``"auto"``) the one expected to be faster for the dimension and size
+        (see Notes). All give the same estimate.
 
     Returns
     -------
@@ -235,88 +235,63 @@ def kl_knn(
 
     Notes
     -----
-    Accuracy: over 8 seeds with ``n = m = 20000`` in ``d = 3``, the default's
-    root-mean-square error is a fraction of the plain estimator's best ``k``
-    where :math:`Q` is more concentrated than :math:`P` (plain: −29% for
-    :math:`Q = \mathcal N(0, \mathrm{diag}(0.25, 1, 1))`, default: −2%), and no
-    larger on the easy pairs; ``docs/benchmarks/knn.md`` has the tables. The
-    reference step is exact for Gaussians but needs no Gaussianity: any
-    reference gives a consistent estimate, a closer one a smaller bias (the
-    benchmark includes a bimodal :math:`P`).
+    Which method: the plain estimator is biased downward where :math:`Q` is
+    more concentrated than :math:`P` (its density varies across the neighbour
+    balls); the default removes most of that bias and is about as accurate on
+    easy pairs, so use ``method="plain"`` only to compare with the literature
+    (``docs/benchmarks/knn.md``). Any reference gives a consistent estimate, a
+    closer one a smaller bias; Gaussian ones are exact for Gaussians.
 
-    Overlap: both estimators are consistent only for distributions with
-    densities whose supports overlap (:math:`P \ll Q`). For disjoint supports,
-    or samples on a lower-dimensional set (segments), the true divergence is
-    infinite but the estimates are finite numbers that grow with the gap; do
-    not read them as divergences. A Gaussian reference needs samples that
-    span all ``d`` dimensions: where either sample's covariance is singular
-    (smallest eigenvalue below ``1e-10`` of the largest, as for points on a
-    line or fewer points than dimensions) the default falls back to the plain
-    estimator, whose values then grow like :math:`d \log` of the gap instead
-    of with the inverse of a ridge.
+    Overlap: both estimators are consistent only where :math:`P \ll Q` with
+    densities. For disjoint supports, or samples on a lower-dimensional set,
+    the true divergence is infinite but the estimates are finite numbers that
+    grow with the gap. Where either sample's covariance is singular (smallest
+    eigenvalue below ``1e-10`` of the largest: points on a line, fewer points
+    than dimensions) the default falls back to the plain estimator.
 
-    Repeated points count once: :math:`\rho_k(i)` and :math:`\nu_k(i)` are
-    distances to the k-th nearest *distinct* point at a positive distance, and
+    Repeated points count once: :math:`\rho_k(i)` and :math:`\nu_k(i)` reach
+    the k-th nearest *distinct* point at a positive distance, and
     :math:`n - 1` and :math:`m` become the numbers of distinct points other
-    than :math:`x_i`. This keeps the
-    logarithms finite for data with repeats (rounded values, bootstrap
-    resamples), and repeating every sample the same number of times changes
-    nothing; a ``ValueError`` is raised if fewer than ``k`` distinct points
-    remain.
+    than :math:`x_i`, so data with repeats give finite logarithms and
+    repeating every sample the same number of times changes nothing.
 
-    Independent samples: the estimators assume that the two samples are drawn
-    independently. Samples of Q made by perturbing P's own points
-    (``x + 1e-3``) put a point of Q next to nearly every point of P and give
-    meaningless, negative values; they are refused with a ``ValueError`` that
-    says so. The test: x_i's nearest point of Q closer than
-    :math:`\delta` times its nearest other point of P, with
+    Independent samples are assumed. Samples of Q made by perturbing P's own
+    points (``x + 1e-3``) give meaningless, negative values and are refused:
+    the test is x_i's nearest point of Q closer than :math:`\delta` times its
+    nearest other point of P, with
     :math:`\delta = \min(0.1, (0.01 (n - 1) / m)^{1/d})`, for a quarter of
-    P's points; independent samples (locally Poisson) do that for at most 1%
-    of them whatever the two densities, since :math:`E_P[q/p] \le 1`.
-    Identical samples are not paired (repeated points count once).
+    P's points, which independent samples (locally Poisson) do for at most 1%
+    of them whatever the densities, since :math:`E_P[q/p] \le 1`.
 
-    Scale: the estimate is invariant under a common translation and scaling of
-    both samples, and so is the computation: they are moved and scaled
-    together (by a power of two) into :math:`[-1, 1]^d` first, so data at
-    1e-300 or 1e300 give the same value as at 1. Tensors of any floating dtype
+    Scale: both samples are moved and scaled together (by a power of two)
+    into :math:`[-1, 1]^d` first, so the estimate is invariant under a common
+    translation and scaling at any magnitude. Tensors of any floating dtype
     are computed in float64 and the result returned in their dtype.
 
     Cost: two neighbour searches and one Gaussian ball probability per
-    sample. A k-d tree (SciPy's ``cKDTree``, queried on all cores) costs
+    sample. A k-d tree (SciPy's ``cKDTree``, on all cores) costs
     :math:`O((n + m) \log(n + m))` in low dimension, but the points it visits
-    grow about exponentially with ``d``; all pairs by blocked matrix products
-    cost :math:`O(n (n + m) d)` whatever the data, with at most 64 MB of
-    scores at a time (1 GB on a GPU). ``search="auto"`` takes the tree where
-    it was measured faster on a 2-core CPU: ``d <= 8``, ``d <= 9`` from
-    20 000 distinct points, ``d <= 10`` from 50 000; for CUDA tensors, against
-    the blocked search on the GPU, ``d <= 5`` (``docs/benchmarks/knn.md``).
-    The ball probabilities come from SciPy's noncentral chi-square CDF near
-    the reference and from a fixed quadrature (or Laplace's method) farther
-    out, whose cost does not grow with the distance, so samples far apart cost
-    no more than near ones.
+    grow about exponentially with ``d``; blocked matrix products cost
+    :math:`O(n (n + m) d)` whatever the data, with at most 64 MiB of scores at
+    a time (1 GiB on a GPU). ``search="auto"`` takes the tree where it is the
+    faster: ``d <= 8``, ``d <= 9`` from 20 000 distinct points, ``d <= 10``
+    from 50 000, and for CUDA tensors ``d <= 5``. The ball probabilities cost
+    the same however far a sample lies from the reference.
 
     Large samples: a sample of more than ``max_samples`` rows is replaced by
-    ``max_samples`` of them, ``rows = numpy.sort(rng.choice(n, max_samples,
-    replace=False))`` with ``rng = numpy.random.default_rng(seed)``, drawn for
-    ``samples_p`` first and then for ``samples_q``. Only those rows are read
-    (and checked for NaN), so a ``numpy.memmap`` (``numpy.load(path,
-    mmap_mode="r")``) costs the rows drawn, not the file. The estimate is that
-    of the subsample, with its sampling noise. Tensors are indexed alike, on
-    their device; gradients reach the rows drawn.
+    the rows ``numpy.sort(rng.choice(n, max_samples, replace=False))``,
+    ``rng = numpy.random.default_rng(seed)``, drawn for ``samples_p`` first.
+    Only those rows are read (and checked), so a ``numpy.memmap`` costs the
+    rows drawn, not the file; tensors are indexed alike, on their device.
 
-    Gradients (torch): the neighbour search runs on the host (in the CPU
-    tensors' own memory), or on the GPU for CUDA tensors when the blocked
-    search is chosen; only neighbour indices leave it. The selected
-    distances are then recomputed in torch from the neighbour indices, held
-    fixed, so gradients flow through the distances (and, for the default, the
-    Gaussian fits and the ball probabilities, whose derivatives are analytic)
-    to both samples. Between neighbour switches the estimate is a smooth
-    function of the samples and this is its exact gradient. As an estimate of
-    the divergence's gradient it is noisy in low dimension: each sample
-    contributes a term of size :math:`1/\nu_k \sim n^{1/d}`, so the noise
-    shrinks like :math:`n^{1/d - 1/2}`; in ``d = 1`` it grows with ``n`` and
-    the gradient is useless, from ``d = 3`` on it is within about 10% of the
-    true one at :math:`n = 10^4` (for a translation).
+    Gradients (torch): the neighbour search runs on the host, or on the GPU
+    for CUDA tensors with the blocked search; the selected distances are
+    recomputed in torch with the neighbour indices held fixed, so gradients
+    reach both samples through the distances (and the Gaussian fits and ball
+    probabilities, whose derivatives are analytic). This is the exact
+    gradient of the estimate between neighbour switches. As an estimate of the
+    divergence's gradient its noise shrinks like :math:`n^{1/d - 1/2}`: useless
+    in ``d = 1``, usable from ``d = 3`` on with large samples.
 
     References
     ----------
@@ -467,7 +442,7 @@ def js_knn(
     The mixture's density is at least half of :math:`p` wherever :math:`p > 0`,
     so the log ratios stay bounded (:math:`\log p/m \le \log 2`) and the plain
     estimator's bias is much smaller here than for KL between concentrated
-    and spread distributions; ``docs/benchmarks/knn.md`` has measurements.
+    and spread distributions (``docs/benchmarks/knn.md``, "JS").
     Repeated points follow the rule of :func:`kl_knn` (they count once), so
     identical samples give exactly 0. For disjoint supports the estimate is close to
     :math:`\log 2` and the gradient close to 0, as for the true JS. Gradients

@@ -31,19 +31,16 @@ from divergences._backend import (
 
 # Neighbour search. SciPy's k-d tree visits a number of points that grows about
 # exponentially with d, where all pairs by matrix products cost the same whatever
-# d. The tree is used up to the dimension where it is the faster, as measured by
-# benchmarks/knn_search.py on a 2-core CPU (docs/benchmarks/knn.md): d <= 8 from
-# 5e3 points, 9 from 2e4, 10 from 5e4 (with 1e5 and 2e5 points the tree is 1.3
-# times faster at d = 10, the blocked search 1.2 times faster at d = 11). Rows:
-# (points searched, at least; largest dimension for the tree).
+# d. The tree is used up to the dimension where it is the faster; the crossover
+# moves up slowly with the number of points (benchmarks/knn_search.py, "The
+# neighbour search in high dimension" in docs/benchmarks/knn.md). Rows: (points
+# searched, at least; largest dimension for the tree).
 _TREE_DIMENSIONS = ((0, 8), (20_000, 9), (50_000, 10))
-# For tensors searched on a GPU, against the tree on the host: up to d = 5 (an
-# H100 and its host's 16 cores, 2e5 points a side: 1.0 s and 1.3 s at d = 5, 1.4 s
-# each at d = 6; at 2e4 points, 0.1 s or less either way).
+# For tensors searched on a GPU, against the tree on the host: a GPU's matrix
+# product is faster than the host's, so the tree keeps a smaller range of d.
 _DEVICE_TREE_MAX_DIMENSION = 5
-# Bytes of scores per block of query rows, in host memory or on a GPU, where larger
-# blocks launch fewer kernels (2e5 points a side on an H100, selecting by top-k in
-# whole rows: 8.2 s in blocks of 64 MB, 3.2 s in blocks of 1 GB).
+# Bytes of scores per block of query rows, in host memory or on a GPU: a GPU runs a
+# few kernels per block whatever its size, so it takes larger blocks.
 _BLOCK_BYTES = {"numpy": 64 * 2**20, "torch": 2**30}
 # Candidates kept beyond the k + 1 needed, so that a near-tie at the k-th
 # neighbour rarely sends a row to the exact settlement.
@@ -96,8 +93,8 @@ def _distinct_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``points`` and the index of each one's first occurrence.
 
     Where the first coordinates already differ (continuous data) the rows are
-    the points themselves, in their order: ``np.unique`` sorts rows, 0.15 s for
-    2e4 rows in ``d = 64``, where sorting one column takes a millisecond.
+    the points themselves, in their order: ``np.unique`` sorts whole rows, far
+    dearer than the one column that settles it for continuous data.
     """
     if len(np.unique(points[:, 0])) == len(points):
         return points, np.arange(len(points))
@@ -316,7 +313,7 @@ def _smallest(values: Any, count: int) -> Any:
     # Columns j, j + groups, j + 2 groups, ... form group j. The `count` smallest
     # entries of a row lie in the `count` groups of smallest minimum, so one pass
     # for the minima and selections in 1/_GROUP of the row replace a selection
-    # in all of it, which took as long as the matrix product.
+    # in all of it, which would cost about as much as the matrix product itself.
     xp = array_module(values)
     minima = xp.amin(values.reshape(rows, _GROUP, groups), axis=1)
     chosen = smallest_in_rows(minima, count)

@@ -81,12 +81,11 @@ DECAY_ABOVE_DIMENSION = 32
 def default_weight_decay(dim: int) -> float:
     """Decoupled weight decay of the default critics: 1 above d = 32, else 0.
 
-    In high dimension a finite sample cannot pin down the optimal critic: at
-    d = 128 with 2 x 10^4 samples a side, the critic fits directions of the
-    sample's noise and its estimate on fresh samples fell 3.0-3.5% short on a
-    translation. A decay of 1 (AdamW, so 1e-3 of the weights per step at the
-    default rate) halved that (1.8-2.0%) and lowered the error of every other
-    family measured at d = 64 and 128; the benchmark page has the runs.
+    In high dimension a finite sample cannot pin down the optimal critic: it
+    fits directions of the sample's noise, and its estimate on fresh samples
+    falls short. Decoupled decay (AdamW, so 1e-3 of the weights per step at the
+    default rate) keeps the weights off those directions and lowers that
+    error; in low dimension there is no such noise to fit, and no decay.
     """
     return 1.0 if dim > DECAY_ABOVE_DIMENSION else 0.0
 
@@ -102,8 +101,7 @@ def default_architecture(dim: int) -> list[tuple[int, int, str]]:
     pieces for the radial functions that separate distributions of different
     spread (``|x|`` in high dimension) and under-estimates there, while a
     smooth one bends where the optimal critic is linear (a translation) and
-    wastes part of its slope. The benchmark page shows the measurements
-    behind these choices.
+    wastes part of its slope (``docs/benchmarks/neural_dual.md``).
 
     Examples
     --------
@@ -223,11 +221,9 @@ class _Perceptron(nn.Module):
         Only for LeakyReLU networks: their slopes are constant where they exist,
         so the backward pass is a handful of matrix products written out here
         (the same products autograd would run, without its graph and its
-        per-operation overhead: about a third fewer operations per step on
-        the CPU). On the CPU, the pass back through the input gradients takes
-        only the rows where ``gradient_loss`` returns a non-zero derivative
-        (the one-sided penalty is flat below norm 1). The tests check it
-        against autograd.
+        per-operation overhead). On the CPU, the pass back through the input
+        gradients takes only the rows where ``gradient_loss`` returns a non-zero
+        derivative (the one-sided penalty is flat below norm 1).
         """
         if self.activation != "leaky_relu":
             raise ValueError("explicit gradients are written for LeakyReLU critics only")

@@ -16,7 +16,7 @@ import numpy as np
 from divergences._backend import Backend, NumpyBackend
 
 # From this dimension on, Euclidean cost matrices go through a matrix product
-# (BLAS), faster there than SciPy's cdist.
+# (BLAS), faster there than SciPy's cdist (docs/benchmarks/exact_wasserstein.md).
 _GRAM_MIN_DIMENSION = 24
 # Gram entries below this share of the squared norms lose digits to cancellation
 # and are recomputed from differences.

@@ -189,9 +189,9 @@ def wasserstein(
     and the result is returned in their dtype.
 
     Cost: the linear program needs :math:`O(nm)` memory and, in practice,
-    about :math:`nm` to :math:`(nm)^{1.2}` time (the exact-Wasserstein
-    benchmark page gives measured times); the 1-D path is :math:`O((n + m) \log(n + m))` and
-    builds no cost matrix.
+    about :math:`nm` to :math:`(nm)^{1.2}` time
+    (``docs/benchmarks/exact_wasserstein.md``); the 1-D path is
+    :math:`O((n + m) \log(n + m))` and builds no cost matrix.
 
     Gradients (torch): by the envelope theorem, through the optimal plan held
     fixed (positions) and the dual potentials (weights). They are exact

@@ -21,9 +21,9 @@ from divergences.transport._costs import _METRICS, _NUMPY, _distance_matrix
 from divergences.transport._problem import _Problem
 from divergences.transport._scale import _refuse_resolution, _ScaledCost
 
-# Peak memory of ot.emd per cost-matrix entry, measured with POT 0.9.7 at
-# n = m = 2000 and 4000 (41 bytes: the cost matrix, the plan and the solver's
-# network), rounded up for what our own call adds.
+# Peak memory of ot.emd per cost-matrix entry (the cost matrix, the plan and the
+# solver's network; docs/benchmarks/exact_wasserstein.md has the measured figure),
+# rounded up for what our own call adds.
 _BYTES_PER_ENTRY = 48
 
 # POT's network simplex result codes.
@@ -56,10 +56,11 @@ def _check_memory(n: int, m: int, memory_limit: float | None) -> None:
 def default_max_iter(n: int, m: int) -> int:
     """The network simplex iteration cap used when ``max_iter`` is not given.
 
-    The solver needed about :math:`3 N \\log N` pivots for ``n = m = N`` random
-    2-D problems (47 000 at N = 2000, more than POT's default cap of 100 000 from
-    N = 4000 on). The cap is ten times the number of variables ``n * m``, far
-    above any count seen, so that it only stops a solver that would never finish.
+    The pivots needed grow faster than the sample size, so POT's default cap of
+    100 000 stops random problems short of the optimum from a few thousand
+    points a side (docs/benchmarks/exact_wasserstein.md). The cap is ten times
+    the number of variables ``n * m``, so that it only stops a solver that would
+    never finish.
 
     Examples
     --------

@@ -15,13 +15,14 @@ from divergences._memory import refuse_beyond_memory
 from divergences.transport._problem import _Problem
 from divergences.transport._scale import _refuse_resolution, _ScaledCost
 
-# Peak memory of the 1-D path per sample (tracemalloc, n + m = 2 x 10^6 and 1.7 x 10^6,
-# float64 and float32 inputs): 32 bytes where equal uniform weights pair the sorted samples
-# directly, 112 where the two quantile functions are merged (the order, the sorted copies,
-# the cumulative weights and the merged levels).
+# Peak memory of the 1-D path per sample, whatever the input dtype: the sorted float64
+# copies where equal uniform weights pair the sorted samples directly; the order, the
+# sorted copies, the cumulative weights and the merged levels where the two quantile
+# functions are merged.
 _SORT_BYTES_MATCHED = 32
 _SORT_BYTES_MERGED = 112
-# Sorting two large 1-D sample sets in two threads halves the wall time.
+# numpy releases the GIL while sorting, so two large 1-D sample sets are sorted in two
+# threads at once (docs/benchmarks/exact_wasserstein.md, "One dimension").
 _PARALLEL_SORT_SIZE = 1 << 16
 
 

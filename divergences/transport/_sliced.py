@@ -13,10 +13,9 @@ from divergences.transport._problem import _prepare
 from divergences.transport._scale import _ScaledCost
 
 # Projected values (samples of both sets times directions) per call of POT's 1-D solver in
-# the sliced distance. That solver keeps about 110 bytes per projected value (sorted
-# copies, cumulative weights and their merge; tracemalloc peak at n = m = 2^16 and 2^18
-# with 200 directions), so a block of 2^20 values stays near 115 MB, where all 200
-# directions at once took 2.8 GB for n = m = 2^16.
+# the sliced distance. That solver keeps about a hundred bytes per projected value (sorted
+# copies, cumulative weights and their merge), so its memory follows the block size, where
+# all directions at once would grow with their number.
 _SLICED_BLOCK_VALUES = 1 << 20
 
 
@@ -81,8 +80,8 @@ def sliced_wasserstein(
     -----
     Cost :math:`O(L (n + m) (d + \log(n + m)))` time for :math:`L` projections and
     no :math:`n \times m` matrix. The directions are handed to POT's 1-D solver a
-    block at a time, so that its memory (about 110 bytes per projected value)
-    stays near 115 MB whatever :math:`L`; for very large samples use a
+    block of about :math:`2^{20}` projected values at a time, so that its memory
+    stays bounded whatever :math:`L`; for very large samples use a
     subsample (the ``divergences compare`` command does so for memory-mapped
     files).
 
