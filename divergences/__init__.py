@@ -19,6 +19,7 @@ accepted; torch in gives torch out, with autograd.
 from typing import Any
 
 from divergences import closed_form, families, problems
+from divergences.comparison import Comparison, compare
 from divergences.energy import energy_distance
 from divergences.information import js, js_distance, kl
 from divergences.knn import js_knn, kl_knn
@@ -34,6 +35,7 @@ from divergences.transport import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "DiscriminatorResult",
     "DualResult",
     "ProblemTooLargeError",
@@ -41,6 +43,7 @@ __all__ = [
     "TransportResult",
     "__version__",
     "closed_form",
+    "compare",
     "energy_distance",
     "families",
     "js",
@@ -50,6 +53,7 @@ __all__ = [
     "js_knn",
     "kl",
     "kl_knn",
+    "losses",
     "optimal_transport",
     "problems",
     "sinkhorn_divergence",

@@ -33,6 +33,32 @@ import numpy as np
 from divergences._backend import Backend, NumpyBackend, TorchBackend, is_tensor
 
 
+class _NamedArgument(Exception):
+    """An error about one argument, which it carries as data.
+
+    The message is ``f"{argument} {detail}"``, as every check here words it; a caller
+    that calls the argument something else (the command line's files P and Q) can say
+    the same thing in its own words from ``argument`` and ``detail``.
+    """
+
+    def __init__(self, argument: str, detail: str) -> None:
+        super().__init__(f"{argument} {detail}")
+        self.argument = argument
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # rebuilt from both parts when it crosses a process boundary (a worker's error)
+        return type(self), (self.argument, self.detail)
+
+
+class ArgumentError(_NamedArgument, ValueError):
+    """A ``ValueError`` about the argument named by ``argument``; ``detail``: what is wrong."""
+
+
+class ArgumentTypeError(_NamedArgument, TypeError):
+    """A ``TypeError`` about the argument named by ``argument``; ``detail``: what is wrong."""
+
+
 def backend_for(**arrays: Any) -> Backend:
     """Choose the backend for a call from its array arguments (given by name).
 
@@ -49,16 +75,19 @@ def backend_for(**arrays: Any) -> Backend:
         raise ValueError(f"tensor arguments must be on the same device; got {listing}")
     for name, value in tensors.items():
         if value.is_meta:
-            raise ValueError(
-                f"{name} is a tensor on the 'meta' device, which has a shape but no values; "
-                "pass a tensor that holds data (on the CPU or a GPU)"
+            raise ArgumentError(
+                name,
+                "is a tensor on the 'meta' device, which has a shape but no values; "
+                "pass a tensor that holds data (on the CPU or a GPU)",
             )
     dtype = None
     for name, value in tensors.items():
         if value.is_complex():
-            raise TypeError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
+            raise ArgumentTypeError(
+                name, f"must hold real numbers; got a tensor of dtype {value.dtype}"
+            )
         if value.dtype == torch.bool:
-            raise TypeError(f"{name} must hold real numbers; got a boolean tensor")
+            raise ArgumentTypeError(name, "must hold real numbers; got a boolean tensor")
         if value.is_floating_point():
             dtype = value.dtype if dtype is None else torch.promote_types(dtype, value.dtype)
     if dtype is None:
@@ -70,32 +99,34 @@ def backend_for(**arrays: Any) -> Backend:
 def as_array(value: Any, name: str, backend: Backend) -> Any:
     """Convert ``value`` to a floating array of ``backend``; reject non-numbers."""
     if value is None:
-        raise TypeError(f"{name} must be an array of numbers; got None")
+        raise ArgumentTypeError(name, "must be an array of numbers; got None")
     if is_tensor(value):
         if isinstance(backend, NumpyBackend):  # pragma: no cover - backend_for prevents it
-            raise TypeError(f"{name} is a tensor but the other arguments are not")
+            raise ArgumentTypeError(name, "is a tensor but the other arguments are not")
         return value.to(dtype=backend.dtype)
     if isinstance(value, np.ma.MaskedArray):
         if np.ma.getmaskarray(value).any():
-            raise TypeError(
-                f"{name} is a masked array, whose mask would be ignored here; pass an "
+            raise ArgumentTypeError(
+                name,
+                f"is a masked array, whose mask would be ignored here; pass an "
                 f"ordinary array: drop the masked entries ({name}.compressed(), or "
-                f"numpy.ma.compress_rows for samples) or fill them ({name}.filled(value))"
+                f"numpy.ma.compress_rows for samples) or fill them ({name}.filled(value))",
             )
         value = np.ma.getdata(value)
     if not isinstance(value, (np.ndarray, numbers.Number, list, tuple)):
-        raise TypeError(
-            f"{name} must be a numpy array, a list of numbers or a torch tensor; "
-            f"got {type(value).__name__}"
+        raise ArgumentTypeError(
+            name,
+            f"must be a numpy array, a list of numbers or a torch tensor; "
+            f"got {type(value).__name__}",
         )
     try:
         raw = np.asarray(value)
     except ValueError as error:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
+        raise ArgumentError(name, f"must be a rectangular array of numbers: {error}") from None
     if raw.dtype == np.bool_:
-        raise TypeError(f"{name} must hold real numbers; got booleans")
+        raise ArgumentTypeError(name, "must hold real numbers; got booleans")
     if raw.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold real numbers; got an array of dtype {raw.dtype}")
+        raise ArgumentTypeError(name, f"must hold real numbers; got an array of dtype {raw.dtype}")
     if isinstance(backend, TorchBackend):
         return backend.asarray(raw.astype(np.float64))
     return backend.asarray(raw)
@@ -104,19 +135,19 @@ def as_array(value: Any, name: str, backend: Backend) -> Any:
 def check_not_empty(x: Any, name: str) -> None:
     """Reject an array with no elements."""
     if math.prod(tuple(x.shape)) == 0:
-        raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
+        raise ArgumentError(name, f"must not be empty; got shape {tuple(x.shape)}")
 
 
 def check_finite(x: Any, name: str, backend: Backend) -> None:
     """Reject NaN and infinities."""
     if not backend.all_finite(x):
-        raise ValueError(f"{name} must contain only finite numbers; found NaN or inf")
+        raise ArgumentError(name, "must contain only finite numbers; found NaN or inf")
 
 
 def check_nonnegative(x: Any, name: str, backend: Backend) -> None:
     """Reject negative entries."""
     if backend.any_negative(x):
-        raise ValueError(f"{name} must be non-negative; found a negative entry")
+        raise ArgumentError(name, "must be non-negative; found a negative entry")
 
 
 def check_axis(axis: Any, ndim: int) -> int | None:
@@ -163,19 +194,19 @@ def check_distance_base(base: Any) -> float:
 def check_flag(value: Any, name: str) -> bool:
     """A boolean option (``True``/``False``, NumPy booleans included)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}")
+        raise ArgumentTypeError(name, f"must be True or False; got {value!r}")
     return bool(value)
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:
     """A finite real scalar, optionally bounded below (inclusive)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
+        raise ArgumentTypeError(name, f"must be a real number; got {value!r}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
+        raise ArgumentError(name, f"must be finite; got {value}")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum:g}; got {value:g}")
+        raise ArgumentError(name, f"must be >= {minimum:g}; got {value:g}")
     return value
 
 
@@ -184,12 +215,12 @@ def check_count(
 ) -> int:
     """An integer count of at least ``minimum`` (and at most ``maximum``, for ``why``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
+        raise ArgumentTypeError(name, f"must be an integer; got {value!r}")
     count = int(value)
     if count < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+        raise ArgumentError(name, f"must be at least {minimum}; got {value}")
     if maximum is not None and count > maximum:
-        raise ValueError(f"{name} must be at most {maximum}{why}; got {value}")
+        raise ArgumentError(name, f"must be at most {maximum}{why}; got {value}")
     return count
 
 
@@ -205,7 +236,7 @@ def check_option(value: Any, name: str, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
         listing = ", ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{name} must be one of {listing}; got {value!r}")
+        raise ArgumentError(name, f"must be one of {listing}; got {value!r}")
     return value
 
 
@@ -233,7 +264,7 @@ def probability_pair(
     q = as_array(q, name_q, backend)
     for x, name in ((p, name_p), (q, name_q)):
         if x.ndim == 0:
-            raise ValueError(f"{name} must be an array of probabilities, not a scalar")
+            raise ArgumentError(name, "must be an array of probabilities, not a scalar")
         check_not_empty(x, name)
         check_finite(x, name, backend)
         check_nonnegative(x, name, backend)
@@ -259,9 +290,9 @@ def probability_pair(
     for x, name in ((p, name_p), (q, name_q)):
         total = _total(x, checked_axis, backend)
         if bool((total <= 0).any()):
-            raise ValueError(
-                f"{name} must have positive total mass along axis {axis}; "
-                "found a slice that sums to 0"
+            raise ArgumentError(
+                name,
+                f"must have positive total mass along axis {axis}; found a slice that sums to 0",
             )
         normalised.append(_unit_sum(x, total, checked_axis, backend))
     return normalised[0], normalised[1], checked_axis, kept_shape, backend
@@ -292,7 +323,7 @@ def as_vector(value: Any, name: str, backend: Backend) -> Any:
     if x.ndim == 0:
         x = backend.reshape(x, (1,))
     if x.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D vector; got shape {tuple(x.shape)}")
+        raise ArgumentError(name, f"must be a 1-D vector; got shape {tuple(x.shape)}")
     check_not_empty(x, name)
     check_finite(x, name, backend)
     return x
@@ -307,23 +338,23 @@ def as_covariance(value: Any, name: str, backend: Backend, dim: int, *, definite
     if c.ndim == 0:
         c = backend.reshape(c, (1, 1))
     if tuple(c.shape) != (dim, dim):
-        raise ValueError(
-            f"{name} must be a ({dim}, {dim}) matrix to match the mean; got shape {tuple(c.shape)}"
+        raise ArgumentError(
+            name, f"must be a ({dim}, {dim}) matrix to match the mean; got shape {tuple(c.shape)}"
         )
     check_finite(c, name, backend)
     scale = backend.scalar(backend.abs(c).max())
     asymmetry = backend.scalar(backend.abs(c - backend.transpose(c)).max())
     if asymmetry > 1e-10 * max(scale, 1e-300):
-        raise ValueError(f"{name} must be symmetric; max |C - C^T| is {asymmetry:.3g}")
+        raise ArgumentError(name, f"must be symmetric; max |C - C^T| is {asymmetry:.3g}")
     c = (c + backend.transpose(c)) / 2
     if definite:
         if backend.cholesky(c) is None:
-            raise ValueError(f"{name} must be positive definite")
+            raise ArgumentError(name, "must be positive definite")
     else:
         smallest = backend.scalar(backend.eigvalsh(c).min())
         if smallest < -1e-10 * max(scale, 1e-300):
-            raise ValueError(
-                f"{name} must be positive semi-definite; its smallest eigenvalue is {smallest:.3g}"
+            raise ArgumentError(
+                name, f"must be positive semi-definite; its smallest eigenvalue is {smallest:.3g}"
             )
     return c
 
@@ -334,14 +365,15 @@ def as_samples(value: Any, name: str, backend: Backend) -> Any:
     if x.ndim == 1:
         x = backend.reshape(x, (-1, 1))
     if x.ndim != 2:
-        raise ValueError(
-            f"{name} must be an (n, d) array of samples or a 1-D array of n values; "
-            f"got shape {tuple(x.shape)}"
+        raise ArgumentError(
+            name,
+            f"must be an (n, d) array of samples or a 1-D array of n values; "
+            f"got shape {tuple(x.shape)}",
         )
     if x.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one sample; got shape {tuple(x.shape)}")
+        raise ArgumentError(name, f"must hold at least one sample; got shape {tuple(x.shape)}")
     if x.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one coordinate; got shape {tuple(x.shape)}")
+        raise ArgumentError(name, f"must have at least one coordinate; got shape {tuple(x.shape)}")
     check_finite(x, name, backend)
     return x
 
@@ -380,15 +412,16 @@ def as_weights(value: Any, name: str, count: int, backend: Backend) -> Any:
         return backend.from_numpy(np.full(count, 1.0 / count))
     w = as_array(value, name, backend)
     if w.ndim != 1 or w.shape[0] != count:
-        raise ValueError(
-            f"{name} must be a 1-D array with one weight per sample ({count}); "
-            f"got shape {tuple(w.shape)}"
+        raise ArgumentError(
+            name,
+            f"must be a 1-D array with one weight per sample ({count}); "
+            f"got shape {tuple(w.shape)}",
         )
     check_finite(w, name, backend)
     check_nonnegative(w, name, backend)
     total = _total(w, None, backend)
     if not backend.scalar(total.max()) > 0:
-        raise ValueError(f"{name} must have a positive sum; all weights are 0")
+        raise ArgumentError(name, "must have a positive sum; all weights are 0")
     return _unit_sum(w, total, None, backend)
 
 
@@ -420,8 +453,8 @@ def as_loss_batches(fake: Any, real: Any) -> tuple[Any, Any]:
     for name, value in (("fake", fake), ("real", real)):
         x = as_array(value, name, backend)
         if x.ndim != 2:
-            raise ValueError(
-                f"{name} must be an (N, d) batch of samples; got shape {tuple(x.shape)}"
+            raise ArgumentError(
+                name, f"must be an (N, d) batch of samples; got shape {tuple(x.shape)}"
             )
         checked.append(as_samples(x, name, backend))
     fake, real = checked

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from divergences import _memory, cli
+from divergences.cli import _files
 from divergences.closed_form import segments
 
 # ---------------------------------------------------------------------------
@@ -79,8 +80,8 @@ def test_text_reader_gives_the_values_of_numpy_loadtxt(tmp_path, monkeypatch):
     path = tmp_path / "p.txt"
     np.savetxt(path, samples, delimiter=";", header="a;b;c", comments="")
     # small blocks and pieces: values cross many block boundaries and lines are split
-    monkeypatch.setattr(cli, "_TEXT_BLOCK_VALUES", 7)
-    monkeypatch.setattr(cli, "_PIECE_CHARS", 40)
+    monkeypatch.setattr(_files, "_TEXT_BLOCK_VALUES", 7)
+    monkeypatch.setattr(_files, "_PIECE_CHARS", 40)
     expected = np.loadtxt(path, delimiter=";", skiprows=1)
     np.testing.assert_array_equal(cli.load_samples(path, "P"), expected)
     np.testing.assert_array_equal(expected, samples)  # savetxt's %.18e round-trips
@@ -107,7 +108,7 @@ def test_a_file_far_beyond_memory_is_refused_after_its_first_block(tmp_path, mon
     message = str(raised.value)
     # stopped at the first block of numbers, never reaching line 100000's "oops"
     assert message.startswith(f"P: {path} does not fit in memory: its first ")
-    first_block = -(-cli._TEXT_BLOCK_VALUES // 3) * 3  # of whole lines
+    first_block = -(-_files._TEXT_BLOCK_VALUES // 3) * 3  # of whole lines
     size = path.stat().st_size / 1e6
     assert f"MB hold {first_block} numbers, so its {size:.3g} MB hold about " in message
     assert "more than the 0.0002 GB allowed (half of the 0.0 GB available)" in message
@@ -123,7 +124,7 @@ def test_a_file_beyond_memory_stops_as_the_numbers_pass_the_limit(tmp_path, monk
         cli.load_samples(path, "P")
     read = int(str(raised.value).split(" MB hold ")[1].split()[0])
     # the extrapolation from the part read, not the first block: refused midway
-    assert 2 * cli._TEXT_BLOCK_VALUES < read < 250_000
+    assert 2 * _files._TEXT_BLOCK_VALUES < read < 250_000
 
 
 @pytest.mark.parametrize("padding", [0, 60], ids=["dense", "padded"])
@@ -171,8 +172,8 @@ def test_errors_name_the_first_bad_line_whatever_the_blocks(
     tmp_path, monkeypatch, small, text, message
 ):
     if small:
-        monkeypatch.setattr(cli, "_TEXT_BLOCK_VALUES", 3)
-        monkeypatch.setattr(cli, "_PIECE_CHARS", 6)  # the long lines go a piece at a time
+        monkeypatch.setattr(_files, "_TEXT_BLOCK_VALUES", 3)
+        monkeypatch.setattr(_files, "_PIECE_CHARS", 6)  # the long lines go a piece at a time
     path = tmp_path / "p.csv"
     path.write_text(text)
     with pytest.raises(cli.InputError) as raised:
@@ -185,7 +186,7 @@ def test_a_long_line_split_in_pieces_gives_its_values(tmp_path, monkeypatch, del
     samples = np.random.default_rng(4).normal(size=(3, 500))
     path = tmp_path / "p.csv"
     np.savetxt(path, samples, delimiter=delimiter)
-    monkeypatch.setattr(cli, "_PIECE_CHARS", 97)  # cuts fall inside numbers
+    monkeypatch.setattr(_files, "_PIECE_CHARS", 97)  # cuts fall inside numbers
     np.testing.assert_array_equal(cli.load_samples(path, "P"), samples)
 
 

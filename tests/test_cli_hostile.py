@@ -24,6 +24,8 @@ import ot
 import pytest
 
 from divergences import cli
+from divergences.cli import _demo, _format
+from divergences.comparison import _reference_split
 from divergences.experiments.histograms import MAX_BINS, segment_histograms
 from divergences.families import segment_samples
 
@@ -407,16 +409,16 @@ def test_same_law_in_d5_shows_the_bias_floor(tmp_path):
 
 
 def test_reference_split_sizes():
-    first, second = cli._reference_split(2000, 300, seed=0)
+    first, second = _reference_split(2000, 300, seed=0)
     assert (len(first), len(second)) == (1700, 300)
     assert not set(first) & set(second)
-    first, second = cli._reference_split(201, 150, seed=0)
+    first, second = _reference_split(201, 150, seed=0)
     assert (len(first), len(second)) == (101, 100)
 
 
 def test_table_notes_are_wrapped_to_the_width():
     rows = cli.compare(np.arange(10.0).reshape(-1, 1), np.arange(10.0).reshape(-1, 1) + 1)
-    text = cli._format_table(rows, "header", width=70)
+    text = _format._format_table(rows, "header", width=70)
     assert max(len(line) for line in text.splitlines()) <= 70
     assert "notes:" in text
 
@@ -470,7 +472,7 @@ def test_demos_suggested_bin_width_works():
 def test_demo_grid_check_agrees_with_the_histograms(theta, steps, nudge):
     """The command refuses exactly the grids that segment_histograms refuses."""
     bin_width = theta / steps * nudge
-    predicted_refusal = cli._demo_bins(theta, bin_width) > MAX_BINS
+    predicted_refusal = _demo._demo_bins(theta, bin_width) > MAX_BINS
     try:
         segment_histograms(
             segment_samples(0.0, 1, seed=0),

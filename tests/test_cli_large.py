@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 import divergences as dv
-from divergences import cli, transport
+from divergences import (
+    cli,
+    comparison,  # the module; divergences.compare is the function
+)
+from divergences.cli import _compare, _files
+from divergences.transport import _sliced
 
 
 @pytest.fixture()
@@ -37,7 +42,7 @@ def test_a_mapped_file_gives_the_values_of_the_in_memory_path(files, monkeypatch
     assert cli.main(["compare", *map(str, files), "--seed", "3"]) == 0
     table = capsys.readouterr().out
 
-    monkeypatch.setattr(cli, "MAPPED_BYTES", 0)
+    monkeypatch.setattr(_files, "MAPPED_BYTES", 0)
     mapped = load(files)
     assert all(isinstance(x, np.memmap) and x.dtype == np.float32 for x in mapped)
     # every row, the exact W1 and W1 within P included, and every note: no row subsampled
@@ -47,8 +52,8 @@ def test_a_mapped_file_gives_the_values_of_the_in_memory_path(files, monkeypatch
 
 
 def test_rows_from_a_subsample_say_so(files, monkeypatch):
-    monkeypatch.setattr(cli, "MAPPED_BYTES", 0)
-    monkeypatch.setattr(cli, "MAPPED_SAMPLE_ROWS", 250)  # P has 300 rows, Q 200
+    monkeypatch.setattr(_files, "MAPPED_BYTES", 0)
+    monkeypatch.setattr(comparison, "MAPPED_SAMPLE_ROWS", 250)  # P has 300 rows, Q 200
     p, q = load(files)
     rows = {row["measure"]: row for row in cli.compare(p, q, seed=3)}
     assert all(row["error"] is None for row in rows.values())
@@ -79,9 +84,9 @@ def test_rows_from_a_subsample_say_so(files, monkeypatch):
 
 def test_knn_rows_of_samples_in_memory_name_the_estimators_default_subsample():
     big, small = np.zeros((300, 1)), np.zeros((10, 1))
-    assert cli._knn_note({"P": small, "Q": small}, 250, 0) == ""
-    assert cli._knn_note({"P": small, "Q": big}, None, 0) == ""
-    assert cli._knn_note({"Q": big, "P": small}, 250, 4) == (
+    assert comparison._knn_note({"P": small, "Q": small}, 250, 0) == ""
+    assert comparison._knn_note({"P": small, "Q": big}, None, 0) == ""
+    assert comparison._knn_note({"Q": big, "P": small}, 250, 4) == (
         ". From a subsample: 250 of Q's 300 rows, drawn without replacement by the estimator "
         "with --seed 4 (numpy.random.default_rng(seed), Q's rows first)"
     )
@@ -93,9 +98,9 @@ def test_nan_in_a_late_block_names_its_row(tmp_path, monkeypatch, mapped):
     x[997, 2] = np.nan
     x[998, 1] = np.inf
     np.save(tmp_path / "p.npy", x)
-    monkeypatch.setattr(cli, "_BLOCK_BYTES", 3 * 4 * 8)  # three rows a block
+    monkeypatch.setattr(_files, "_BLOCK_BYTES", 3 * 4 * 8)  # three rows a block
     if mapped:
-        monkeypatch.setattr(cli, "MAPPED_BYTES", 0)
+        monkeypatch.setattr(_files, "MAPPED_BYTES", 0)
     with pytest.raises(cli.InputError) as raised:
         cli.load_samples(tmp_path / "p.npy", "P")
     assert str(raised.value) == (
@@ -112,21 +117,21 @@ def test_a_large_mapped_file_is_read_a_block_and_a_subsample_at_a_time(tmp_path,
         block[:, 0] += shift
         block.flush()
         del block
-    monkeypatch.setattr(cli, "MAPPED_BYTES", 1 << 20)
-    monkeypatch.setattr(cli, "MAPPED_SAMPLE_ROWS", 1000)
-    monkeypatch.setattr(cli, "_BLOCK_BYTES", 1 << 18)
+    monkeypatch.setattr(_files, "MAPPED_BYTES", 1 << 20)
+    monkeypatch.setattr(comparison, "MAPPED_SAMPLE_ROWS", 1000)
+    monkeypatch.setattr(_files, "_BLOCK_BYTES", 1 << 18)
     # POT's 1-D solver keeps about 104 bytes per projected value: 1.7 MB blocks here
-    monkeypatch.setattr(transport, "_SLICED_BLOCK_VALUES", 1 << 14)
+    monkeypatch.setattr(_sliced, "_SLICED_BLOCK_VALUES", 1 << 14)
     # the rows quadratic in their subsample's size, where compare has them: small ones, and
     # the energy distance's blocks (16 MB of differences whatever the sizes) at 0.5 MB
-    monkeypatch.setattr(cli, "ENERGY_ROWS", 1000, raising=False)
-    monkeypatch.setattr(cli, "SINKHORN_ROWS", 200, raising=False)
+    monkeypatch.setattr(comparison, "ENERGY_ROWS", 1000)
+    monkeypatch.setattr(comparison, "SINKHORN_ROWS", 200)
     monkeypatch.setattr("divergences.energy._BLOCK_VALUES", 1 << 16, raising=False)
     dv.sliced_wasserstein([0.0], [1.0])  # imports POT outside the measurement
     tracemalloc.start()
     try:
         p, q = (cli.load_samples(tmp_path / f"{name}.npy", name.upper()) for name in "pq")
-        cli._check_k({"P": p, "Q": q}, 5)
+        _compare._check_k({"P": p, "Q": q}, 5)
         result = cli.compare(p, q, seed=0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -151,13 +156,13 @@ def test_distinct_points_of_a_mapped_file_are_counted_a_block_at_a_time(tmp_path
     messages = []
     for threshold in (None, 0):
         if threshold is not None:
-            monkeypatch.setattr(cli, "MAPPED_BYTES", threshold)
-            monkeypatch.setattr(cli, "_BLOCK_BYTES", 64)
+            monkeypatch.setattr(_files, "MAPPED_BYTES", threshold)
+            monkeypatch.setattr(_files, "_BLOCK_BYTES", 64)
         p = cli.load_samples(tmp_path / "p.npy", "P")
         assert isinstance(p, np.memmap) == (threshold is not None)
-        assert cli._distinct_rows(p, 10) == 4
+        assert _compare._distinct_rows(p, 10) == 4
         with pytest.raises(cli.InputError) as raised:
-            cli._check_k({"P": p}, 5)
+            _compare._check_k({"P": p}, 5)
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
     assert "P has 4 (of 600 samples): choose --k 3 or less" in messages[0]

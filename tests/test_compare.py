@@ -1,0 +1,192 @@
+"""divergences.compare: the rows of every measure, checked against the measures called directly."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pickle
+
+import numpy as np
+import ot
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+import divergences as dv
+from divergences import comparison  # the module; divergences.compare is the function
+from divergences._backend import NumpyBackend
+from divergences._validation import ArgumentError, ArgumentTypeError, check_finite
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture()
+def gaussians():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(120, 2)), rng.normal(size=(90, 2)) + np.array([1.0, 0.0])
+
+
+def test_rows_are_the_measures_called_directly(gaussians):
+    x, y = gaussians
+    rows = dv.compare(x, y, seed=4)
+    assert isinstance(rows, tuple)
+    assert all(isinstance(row, dv.Comparison) for row in rows)
+    by_name = {row.measure: row for row in rows}
+    assert list(by_name) == [
+        "W1 exact",
+        "Sliced W1",
+        "Sinkhorn divergence",
+        "Energy distance",
+        "KL(P||Q) k-NN",
+        "KL(Q||P) k-NN",
+        "JS k-NN",
+    ]
+    assert all(row.error is None and row.interval is None for row in rows)
+    # W1 by POT's LP directly; energy by the brute force over all pairs
+    w1 = ot.emd2(np.full(120, 1 / 120), np.full(90, 1 / 90), ot.dist(x, y, metric="euclidean"))
+    np.testing.assert_allclose(by_name["W1 exact"].value, w1, rtol=1e-9)
+    energy = 2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean()
+    np.testing.assert_allclose(by_name["Energy distance"].value, energy, rtol=1e-9)
+    np.testing.assert_allclose(
+        by_name["Sliced W1"].value, dv.sliced_wasserstein(x, y, seed=4), rtol=1e-12
+    )
+    # the blur is 5% of the pooled samples' RMS spread, computed here by hand
+    pooled = np.concatenate([x, y])
+    blur = 0.05 * np.sqrt(np.mean((pooled - pooled.mean(axis=0)) ** 2))
+    assert f"blur {blur:.3g}" in by_name["Sinkhorn divergence"].note
+    np.testing.assert_allclose(
+        by_name["Sinkhorn divergence"].value, dv.sinkhorn_divergence(x, y, blur=blur), rtol=1e-9
+    )
+    for measure, expected in (
+        ("KL(P||Q) k-NN", dv.kl_knn(x, y, k=5, seed=4)),
+        ("KL(Q||P) k-NN", dv.kl_knn(y, x, k=5, seed=4)),
+        ("JS k-NN", dv.js_knn(x, y, k=5, seed=4)),
+    ):
+        np.testing.assert_allclose(by_name[measure].value, expected, rtol=1e-12)
+    assert "5th nearest neighbour" in by_name["JS k-NN"].note
+
+
+def test_rows_are_frozen_and_give_json_data(gaussians):
+    row = dv.compare(*gaussians)[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.value = 0.0  # type: ignore[misc]
+    data = dataclasses.replace(row, interval=(0.25, 0.5)).as_dict()
+    assert data == {
+        "measure": "W1 exact",
+        "value": row.value,
+        "interval": [0.25, 0.5],
+        "note": row.note,
+        "error": None,
+    }
+
+
+def test_a_reference_row_for_more_than_two_dimensions():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(90, 3)), rng.normal(size=(40, 3))
+    rows = {row.measure: row for row in dv.compare(x, y, seed=7)}
+    first, second = comparison._reference_split(90, 40, 7)
+    assert (len(first), len(second)) == (50, 40)
+    np.testing.assert_allclose(
+        rows["W1 within P"].value, dv.wasserstein(x[first], x[second]), rtol=1e-12
+    )
+
+
+def test_one_dimensional_and_list_input_is_accepted():
+    x, y = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0]
+    rows = {row.measure: row for row in dv.compare(x, y, k=2)}
+    np.testing.assert_allclose(rows["W1 exact"].value, 10.0, rtol=1e-12)  # a translation
+
+
+def test_a_mapped_sample_is_represented_by_its_seeded_subsample(tmp_path, monkeypatch):
+    monkeypatch.setattr(comparison, "MAPPED_SAMPLE_ROWS", 50)
+    rng = np.random.default_rng(3)
+    whole = rng.normal(size=(80, 2))
+    np.save(tmp_path / "p.npy", whole)
+    mapped = np.load(tmp_path / "p.npy", mmap_mode="r")
+    assert isinstance(mapped, np.memmap)
+    y = rng.normal(size=(40, 2)) + 0.5
+    rows = {row.measure: row for row in dv.compare(mapped, y, seed=5)}
+    chosen = np.sort(np.random.default_rng([5, 0]).choice(80, 50, replace=False))
+    np.testing.assert_allclose(
+        rows["Sliced W1"].value, dv.sliced_wasserstein(whole[chosen], y, seed=5), rtol=1e-12
+    )
+    assert "50 of P's 80 rows" in rows["Sliced W1"].note
+    np.testing.assert_allclose(
+        rows["JS k-NN"].value, dv.js_knn(whole, y, k=5, seed=5, max_samples=50), rtol=1e-12
+    )
+    assert "(numpy.random.default_rng(seed), P's rows first)" in rows["JS k-NN"].note
+    # the exact W1 reads every row of the map
+    np.testing.assert_allclose(rows["W1 exact"].value, dv.wasserstein(whole, y), rtol=1e-12)
+
+
+def test_a_measure_that_fails_gets_an_error_row_in_the_words_of_p_and_q(gaussians, monkeypatch):
+    import divergences.knn
+
+    def refuses(samples_p, samples_q, **options):
+        raise ArgumentError("samples_q", "must hold at least 6 distinct points; got 2")
+
+    monkeypatch.setattr(divergences.knn, "kl_knn", refuses)
+    rows = {row.measure: row for row in dv.compare(*gaussians)}
+    assert rows["KL(P||Q) k-NN"].value is None
+    assert rows["KL(P||Q) k-NN"].error == "Q must hold at least 6 distinct points; got 2"
+    # the reverse row called kl_knn(Q, P): its samples_q is P
+    assert rows["KL(Q||P) k-NN"].error == "P must hold at least 6 distinct points; got 2"
+    assert rows["JS k-NN"].error is None  # one row's failure does not end the others
+
+
+def test_an_unexpected_exception_is_reported_as_a_bug(gaussians, monkeypatch):
+    import divergences.knn
+
+    monkeypatch.setattr(divergences.knn, "js_knn", lambda *a, **k: [][0])
+    row = next(row for row in dv.compare(*gaussians) if row.measure == "JS k-NN")
+    assert row.value is None
+    assert row.error == (
+        "unexpected IndexError (a bug; please report it): list index out of range"
+    )
+
+
+def test_a_validation_error_of_the_library_names_p_or_q():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2))
+    y[4, 1] = math.nan
+    rows = dv.compare(x, y)
+    # every measure, whatever it calls its arguments (x and y, samples_p and samples_q)
+    assert {row.error for row in rows} == {"Q must contain only finite numbers; found NaN or inf"}
+
+
+def test_samples_of_different_dimensions_are_refused():
+    with pytest.raises(ValueError, match="x and y must have the same dimension d; got d = 2"):
+        dv.compare(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"x must be samples of shape \(n, d\)"):
+        dv.compare(np.zeros((2, 2, 2)), np.zeros((5, 3)))
+
+
+# ---------------------------------------------------------------------------
+# errors that carry their argument
+
+
+def test_validation_errors_carry_the_argument_and_keep_their_message_and_type():
+    with pytest.raises(ValueError) as raised:
+        check_finite(np.array([1.0, math.inf]), "samples_p", NumpyBackend())
+    error = raised.value
+    assert isinstance(error, ArgumentError)
+    assert (error.argument, error.detail) == (
+        "samples_p",
+        "must contain only finite numbers; found NaN or inf",
+    )
+    assert str(error) == "samples_p must contain only finite numbers; found NaN or inf"
+    with pytest.raises(TypeError) as typed:
+        dv.wasserstein([True, False], [1.0, 2.0])
+    assert isinstance(typed.value, ArgumentTypeError)
+    assert typed.value.argument == "x"
+    assert not isinstance(typed.value, ValueError)  # a TypeError stays only a TypeError
+
+
+def test_an_argument_error_survives_pickling():
+    # errors raised in worker processes cross back by pickle
+    error = pickle.loads(pickle.dumps(ArgumentError("y", "must not be empty; got shape (0,)")))
+    assert (type(error), error.argument, str(error)) == (
+        ArgumentError,
+        "y",
+        "y must not be empty; got shape (0,)",
+    )
