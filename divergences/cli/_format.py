@@ -28,7 +28,12 @@ def _format_table(rows: Sequence[dict[str, Any]], header: str, width: int | None
     if width is None:
         width = min(max(shutil.get_terminal_size().columns, 60), 100)
     name_width = max(len(row["measure"]) for row in rows) + 2
-    lines = [header, f"{'measure':{name_width}s}{'value':>12s}  95% interval"]
+    # the interval column only where a row has one (the neural rows): an empty column
+    # under a heading reads as a value that is missing
+    heading = f"{'measure':{name_width}s}{'value':>12s}"
+    if any(row["interval"] is not None for row in rows):
+        heading += "  95% interval"
+    lines = [header, heading]
     for row in rows:
         value = "-" if row["value"] is None else _number(row["value"])
         interval = row["interval"]
