@@ -37,7 +37,11 @@ def worker(device: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20_000, 8))
     y = rng.normal(size=(20_000, 8)) + np.eye(8)[0] * 1.5
-    options = {"seed": 0, "device": f"cuda:{rank}" if device == "cuda" else "cpu"}
+    options = {
+        "seed": 0,
+        "device": f"cuda:{rank}" if device == "cuda" else "cpu",
+        "group": dist.group.WORLD,  # without it, each process would train alone
+    }
     dv.wasserstein_dual(x[:2000], y[:2000], steps=20, **options)  # warm-up
     dist.barrier()
     start = time.perf_counter()

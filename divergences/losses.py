@@ -72,6 +72,8 @@ from divergences._validation import (
     check_real,
     check_seed,
 )
+from divergences.neural._distributed import Group
+from divergences.neural._fitting import seeded_critic
 from divergences.neural._networks import ACTIVATIONS, Critic
 from divergences.neural._objectives import (
     JensenShannonDual,
@@ -168,7 +170,8 @@ def _standardised_units(network: Critic) -> Iterator[None]:
 class _AdversarialLoss(nn.Module):
     """What the critic and discriminator losses share: a network built on the first
     call (or from ``dim``), trained on each call by :func:`~divergences.neural.train`
-    with an optimiser that persists, and the statistics of every call."""
+    with an optimiser that persists, and the statistics of every call; over the ranks of
+    ``group`` where one is given, else in this process alone."""
 
     network: Critic | None
     #: Whether the network's output carries the data's units (a critic's W1) or none
@@ -187,9 +190,11 @@ class _AdversarialLoss(nn.Module):
         activation: str,
         learning_rate: float,
         seed: int | None,
+        group: Any,
     ) -> None:
         super().__init__()
         self.objective = objective
+        self._group = Group.of(group)
         self.steps = check_count(steps, steps_name)
         self.width = check_count(width, "width")
         self.depth = check_count(depth, "depth")
@@ -207,12 +212,13 @@ class _AdversarialLoss(nn.Module):
             self._build(check_count(dim, "dim"), torch.device("cpu"))
 
     def _build(self, dim: int, device: torch.device) -> None:
-        if self.seed is None:
-            network = Critic(dim, self.width, self.depth, self.activation)
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                network = Critic(dim, self.width, self.depth, self.activation)
+        # a generator of the network's own (torch's global one is neither read nor moved):
+        # the seed's, or one from the operating system's entropy
+        seed = self.seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
+        initial = torch.Generator().manual_seed(seed)
+        network = seeded_critic(dim, self.width, self.depth, self.activation, initial)
         self.network = network.to(device)
         self._standardised = False
 
@@ -240,6 +246,10 @@ class _AdversarialLoss(nn.Module):
             if not self._output_in_units:
                 # a logit has no units: network(x) = spread * scale * mlp is the logit
                 network.scale.fill_(1.0).div_(network.spread)
+            # across ranks, every rank starts from the first rank's network and
+            # coordinates (its first batch's), as DistributedDataParallel starts its
+            # replicas: the averaged gradients then keep them equal
+            self._group.same_tensors([*network.parameters(), *network.buffers()])
             self._standardised = True
         if self._optimizer is None:
             options = TrainingOptions(learning_rate=self.learning_rate)
@@ -252,8 +262,9 @@ class _AdversarialLoss(nn.Module):
 
     def _fit_and_evaluate(self, fake: Any, real: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Check the batches, train the network on them, then evaluate it on both (with
-        autograd to ``fake``), on the trainer's CPU threads: a small network run on
-        two threads of a busy machine is up to 30x slower (see ``train``)."""
+        autograd to ``fake``), on the trainer's CPU threads (one for a small network,
+        see :func:`~divergences.neural._trainer.cpu_threads`), the caller's setting
+        restored at the end."""
         fake, real = as_loss_batches(fake, real)
         network = self._prepare(fake, real)
         options = TrainingOptions(
@@ -292,6 +303,7 @@ class _AdversarialLoss(nn.Module):
             generator=self._generator,
             log_every=self.steps,
             optimizer=self._optimizer,
+            group=self._group,
         )
         self._statistics.append(
             torch.as_tensor(
@@ -393,7 +405,17 @@ class WassersteinLoss(_AdversarialLoss):
         1e-4 over 10^5 generator steps; 1e-3 reaches the same quality in a few
         thousand on the benchmark's targets.
     seed : int, optional
-        Seeds the critic's initial weights and the interpolates.
+        Seeds the critic's initial weights and the interpolates (by generators of
+        the loss's own: torch's global generator is neither read nor moved, so
+        ``torch.manual_seed`` does not seed an unseeded loss).
+    group : torch.distributed.ProcessGroup, optional
+        Train the critic collectively over this group's ranks (as under
+        DistributedDataParallel, ``torch.distributed.group.WORLD`` for every
+        process): at the first call every rank takes the first rank's critic and
+        standardisation, and each critic step averages the gradients over the
+        ranks, each rank on its own batches. None (the default): this process's
+        critic alone; nothing communicates, even inside an initialised process
+        group.
 
     Attributes
     ----------
@@ -405,7 +427,8 @@ class WassersteinLoss(_AdversarialLoss):
     Raises
     ------
     ValueError, TypeError
-        On a bad option (named), and at a call, naming ``fake`` or ``real``,
+        On a bad option (named; ``group`` not a process group this process belongs
+        to), and at a call, naming ``fake`` or ``real``,
         on batches that are not non-empty (N, d) arrays of real numbers of
         the same ``d`` (``fake`` a floating tensor), hold NaN or inf, are
         meta tensors, or live on two devices or on another device than the
@@ -473,6 +496,7 @@ class WassersteinLoss(_AdversarialLoss):
         activation: str = "leaky_relu",
         learning_rate: float = 1e-3,
         seed: int | None = None,
+        group: Any = None,
     ) -> None:
         super().__init__(
             KantorovichDual(penalty, penalty_weight),
@@ -484,6 +508,7 @@ class WassersteinLoss(_AdversarialLoss):
             activation=activation,
             learning_rate=learning_rate,
             seed=seed,
+            group=group,
         )
 
     @property
@@ -528,8 +553,9 @@ class GANLoss(_AdversarialLoss):
         The generator's loss.
     discriminator_steps : int, default 1
         Discriminator updates per call.
-    dim, width, depth, activation, seed
-        As for :class:`WassersteinLoss`.
+    dim, width, depth, activation, seed, group
+        As for :class:`WassersteinLoss` (``group``: a discriminator trained over
+        its ranks; None, the default, never communicates).
     learning_rate : float, default 1e-3
         The discriminator's Adam step size (constant).
 
@@ -576,6 +602,7 @@ class GANLoss(_AdversarialLoss):
         activation: str = "leaky_relu",
         learning_rate: float = 1e-3,
         seed: int | None = None,
+        group: Any = None,
     ) -> None:
         self.kind = check_option(kind, "kind", GAN_KINDS)
         super().__init__(
@@ -588,6 +615,7 @@ class GANLoss(_AdversarialLoss):
             activation=activation,
             learning_rate=learning_rate,
             seed=seed,
+            group=group,
         )
 
     @property

@@ -396,3 +396,37 @@ def test_a_short_generator_training_reduces_w1() -> None:
         value.backward()
         optimizer.step()
     assert distance() < 0.3 * start
+
+
+@pytest.mark.parametrize("make", [WassersteinLoss, GANLoss], ids=["critic", "discriminator"])
+@pytest.mark.parametrize("seed", [None, 0])
+def test_the_adversarial_losses_leave_torch_global_generator_alone(make, seed) -> None:
+    """Their networks draw from generators of their own: torch's global one is neither
+    read nor moved (another thread, or the caller's own seeded code, may be using it),
+    and a seeded loss gives the same value whatever the global generator's state."""
+    fake = torch.linspace(-1.0, 1.0, 32, dtype=torch.float32).reshape(16, 2)
+    real = fake + 2.0
+    torch.random.default_generator.manual_seed(7)
+    state = torch.get_rng_state()
+    value = make(seed=seed)(fake, real)
+    assert torch.equal(torch.get_rng_state(), state)
+    if seed is not None:
+        torch.random.default_generator.manual_seed(8)
+        assert torch.equal(make(seed=seed)(fake, real), value)
+
+
+def test_the_losses_restore_the_callers_thread_count() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        WassersteinLoss(seed=0)(torch.zeros(8, 1), torch.ones(8, 1))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_group_of_an_adversarial_loss_must_be_a_process_group() -> None:
+    with pytest.raises(TypeError, match="group must be None"):
+        WassersteinLoss(group="world")
+    with pytest.raises(TypeError, match="group must be None"):
+        GANLoss(group=2)

@@ -49,7 +49,7 @@ from divergences.neural._certified import (
     ridge_starts,
     simultaneous_quantile,
 )
-from divergences.neural._distributed import Group, current
+from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, Problem
 from divergences.neural._networks import Critic
 from divergences.neural.options import TrainingOptions
@@ -106,7 +106,7 @@ def _parts(problem: Problem, size: int, group: Group) -> _Parts:
 
 def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
     """Fit, choose and evaluate the certified potentials of each problem (see the module)."""
-    group = current()
+    group = fitted[0].group  # the ranks the networks were trained over
     options = fitted[0].options
     parts = [_parts(f.problem, options.evaluation_size, group) for f in fitted]
     device = parts[0].test[0].device

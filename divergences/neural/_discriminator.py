@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from divergences._validation import check_option
+from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
 from divergences.neural._objectives import JensenShannonDual, log_d, log_one_minus_d
@@ -140,6 +141,7 @@ def js_dual(
     *,
     warm_start: Critic | None = None,
     options: TrainingOptions | None = None,
+    group: Any = None,
     **overrides: Any,
 ) -> DiscriminatorResult:
     r"""Estimate :math:`\mathrm{JS}(P, Q)` with a GAN discriminator (the variational bound).
@@ -167,6 +169,10 @@ def js_dual(
     options : TrainingOptions, optional
         The network and its training (Adam with betas (0.5, 0.9) and a
         learning rate of 1e-3 on a cosine decay by default).
+    group : torch.distributed.ProcessGroup, optional
+        Train and estimate collectively over this group's ranks, as for
+        :func:`wasserstein_dual`. None (the default): this process alone; nothing
+        communicates, even inside an initialised process group.
     **overrides
         Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`.
 
@@ -182,11 +188,11 @@ def js_dual(
     ------
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples to
-        hold out, an out-of-range option, a warm start of another shape, or
-        ``device="cuda"`` without a GPU.
+        hold out, an out-of-range option, a warm start of another shape,
+        ``device="cuda"`` without a GPU, or a ``group`` as for :func:`wasserstein_dual`.
     TypeError
         If samples are not arrays, tensors or callables, an option is unknown,
-        or ``warm_start`` is not a :class:`Critic`.
+        ``warm_start`` is not a :class:`Critic`, or ``group`` is not a process group.
     TrainingDivergedError
         If the loss becomes NaN or infinite; the message names the step.
 
@@ -219,7 +225,7 @@ def js_dual(
     True
     """
     settings = TrainingOptions.build(options, **overrides)
-    return _estimate(samples_p, samples_q, warm_start, settings, batch=False)[0]
+    return _estimate(samples_p, samples_q, warm_start, settings, Group.of(group), batch=False)[0]
 
 
 def js_dual_batch(
@@ -228,6 +234,7 @@ def js_dual_batch(
     *,
     warm_start: Sequence[Critic | None] | None = None,
     options: TrainingOptions | None = None,
+    group: Any = None,
     **overrides: Any,
 ) -> list[DiscriminatorResult]:
     r"""Estimate JS for K problems at once, with K discriminators trained as one stack.
@@ -243,6 +250,8 @@ def js_dual_batch(
         Warm starts, one per problem.
     options : TrainingOptions, optional
         The networks and their training; the defaults if None.
+    group : torch.distributed.ProcessGroup, optional
+        As for :func:`js_dual`: None, the default, never communicates.
     **overrides
         Any field of :class:`TrainingOptions`.
 
@@ -266,11 +275,17 @@ def js_dual_batch(
     [0.0, 0.69]
     """
     settings = TrainingOptions.build(options, **overrides)
-    return _estimate(samples_p, samples_q, warm_start, settings, batch=True)
+    return _estimate(samples_p, samples_q, warm_start, settings, Group.of(group), batch=True)
 
 
 def _estimate(
-    samples_p: Any, samples_q: Any, warm_start: Any, options: TrainingOptions, *, batch: bool
+    samples_p: Any,
+    samples_q: Any,
+    warm_start: Any,
+    options: TrainingOptions,
+    group: Group,
+    *,
+    batch: bool,
 ) -> list[DiscriminatorResult]:
     start = time.perf_counter()
     fits = fit(
@@ -280,6 +295,7 @@ def _estimate(
         batch=batch,
         warm_start=warm_start,
         options=options,
+        group=group,
     )
     return [_result(fitted, start) for (fitted,) in fits]
 
@@ -295,8 +311,10 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
 
     def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
         """The bound (JS, unclipped) on two sample sets, and its standard error."""
-        mean_p, var_p, count_p = moments(evaluate(lambda x: log_d(model(x)), x_p))
-        mean_q, var_q, count_q = moments(evaluate(lambda x: log_one_minus_d(model(x)), x_q))
+        mean_p, var_p, count_p = moments(evaluate(lambda x: log_d(model(x)), x_p), fitted.group)
+        mean_q, var_q, count_q = moments(
+            evaluate(lambda x: log_one_minus_d(model(x)), x_q), fitted.group
+        )
         stderr = 0.5 * math.sqrt(var_p / count_p + var_q / count_q)
         return (mean_p + mean_q + _LOG4) / 2, stderr
 

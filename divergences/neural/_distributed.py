@@ -1,16 +1,23 @@
-"""Training across processes: the ranks of an initialised ``torch.distributed`` group.
+"""Training across processes: the ranks of a ``torch.distributed`` group, on request.
 
-Called inside a process group (as under ``torchrun --nproc_per_node=N``), the
-estimators train one network on all ranks: every rank splits the samples the
-same way (the seed is broadcast from rank 0), keeps its own shard of each
-part, draws its own batches, and averages the gradients with the others after
-every step (one ``all_reduce``, what DistributedDataParallel's reducer does;
-the explicit backward pass writes the gradients without autograd, so the
-reduction is called directly). The networks start equal and receive equal
-updates, so they stay equal; the checkpoint scores, the calibration points and
-the test statistics are reduced across ranks, and every rank returns the same
-result. Outside a process group (or in a group of one) nothing here
-communicates.
+Nothing here communicates unless the caller passes a process group: every estimator,
+:func:`~divergences.neural.train` and the adversarial losses take ``group=None``
+(this process alone, whatever process groups exist) or a ``torch.distributed``
+``ProcessGroup`` (``torch.distributed.group.WORLD`` for every process), which
+:meth:`Group.of` turns into the :class:`Group` that the driver hands down. A rank
+that logs an estimate alone, or trains its own GAN critic, is then never waiting for
+the others.
+
+Given a group of several ranks (as under ``torchrun --nproc_per_node=N``), the
+estimators train one network on all of them: every rank splits the samples the
+same way (the seed is broadcast from the group's first rank), keeps its own shard of
+each part, draws its own batches, and averages the gradients with the others after
+every step (one ``all_reduce``, what DistributedDataParallel's reducer does; the
+explicit backward pass writes the gradients without autograd, so the reduction is
+called directly). The networks start equal and receive equal updates, so they stay
+equal; the checkpoint scores, the calibration points and the test statistics are
+reduced across ranks, and every rank returns the same result. In a group of one
+nothing communicates.
 
 So the ranks must be given the same arrays (the same rows, in the same order, of
 the same dtype), the same options and the same warm starts; only callables,
@@ -34,10 +41,43 @@ import torch
 
 @dataclass(frozen=True)
 class Group:
-    """This process's rank among ``size`` processes (one process: rank 0 of 1)."""
+    """This process's rank among the ``size`` processes of a ``torch.distributed``
+    group (``process_group``), or rank 0 of 1: this process alone, which never
+    communicates. :meth:`of` makes one from what a caller passed as ``group``."""
 
     rank: int = 0
     size: int = 1
+    process_group: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, group: Any, name: str = "group") -> Group:
+        """The :class:`Group` for a caller's ``group`` argument: None is this process
+        alone (whether or not a process group is initialised); a ``ProcessGroup`` (such as
+        ``torch.distributed.group.WORLD``) is its ranks, of which this process must be
+        one. A :class:`Group` is returned as it is."""
+        if group is None:
+            return cls()
+        if isinstance(group, Group):
+            return group
+        distributed = torch.distributed
+        kind = getattr(distributed, "ProcessGroup", None) if distributed.is_available() else None
+        if kind is None or not isinstance(group, kind):
+            raise TypeError(
+                f"{name} must be None (this process alone) or a torch.distributed "
+                f"ProcessGroup, such as torch.distributed.group.WORLD; got {type(group).__name__}"
+            )
+        if not distributed.is_initialized():
+            raise ValueError(
+                f"{name} is a process group, but torch.distributed is not initialised; call "
+                "torch.distributed.init_process_group first, or pass group=None"
+            )
+        rank = distributed.get_rank(group)
+        if rank < 0:
+            raise ValueError(
+                f"{name} is a process group that this process is not a member of; pass a "
+                "group this process belongs to, or group=None"
+            )
+        return cls(rank, distributed.get_world_size(group), group)
 
     @property
     def active(self) -> bool:
@@ -50,13 +90,17 @@ class Group:
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """The sum over ranks (in place)."""
         if self.active:
-            torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
+            torch.distributed.all_reduce(
+                tensor, op=torch.distributed.ReduceOp.SUM, group=self.process_group
+            )
         return tensor
 
     def max(self, tensor: torch.Tensor) -> torch.Tensor:
         """The largest value over ranks (in place)."""
         if self.active:
-            torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+            torch.distributed.all_reduce(
+                tensor, op=torch.distributed.ReduceOp.MAX, group=self.process_group
+            )
         return tensor
 
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -65,22 +109,33 @@ class Group:
             return tensor
         count = torch.tensor([tensor.shape[0]], device=tensor.device)
         counts = [torch.zeros_like(count) for _ in range(self.size)]
-        torch.distributed.all_gather(counts, count)
+        torch.distributed.all_gather(counts, count, group=self.process_group)
         longest = int(max(int(c) for c in counts))
         padded = tensor.new_zeros((longest, *tensor.shape[1:]))
         padded[: tensor.shape[0]] = tensor
         parts = [torch.zeros_like(padded) for _ in range(self.size)]
-        torch.distributed.all_gather(parts, padded)
+        torch.distributed.all_gather(parts, padded, group=self.process_group)
         return torch.cat([part[: int(c)] for part, c in zip(parts, counts, strict=True)])
 
     def broadcast(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Rank 0's ``tensor`` on every rank (in place)."""
+        """The group's first rank's ``tensor`` on every rank (in place)."""
         if self.active:
-            torch.distributed.broadcast(tensor, src=0)
+            first = torch.distributed.get_global_rank(self.process_group, 0)
+            torch.distributed.broadcast(tensor, src=first, group=self.process_group)
         return tensor
 
+    def same_tensors(self, tensors: Iterable[torch.Tensor]) -> None:
+        """The group's first rank's values of ``tensors`` on every rank (in place, each
+        on its own device): modules that must start equal, as DistributedDataParallel
+        makes them at construction."""
+        if not self.active:
+            return
+        for tensor in tensors:
+            with torch.no_grad():
+                tensor.copy_(self.broadcast(tensor.detach().to(self.device, copy=True)))
+
     def same_seed(self, seed: int | None) -> int | None:
-        """Rank 0's seed on every rank, drawn there when none was given."""
+        """The group's first rank's seed on every rank, drawn there when none was given."""
         if not self.active:
             return seed
         if seed is None:
@@ -94,7 +149,9 @@ class Group:
             return
         grads = [p.grad for p in parameters if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
-        torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
+        torch.distributed.all_reduce(
+            flat, op=torch.distributed.ReduceOp.SUM, group=self.process_group
+        )
         flat /= self.size
         offset = 0
         for grad in grads:
@@ -121,26 +178,19 @@ class Group:
             device=self.device,
         )
         summaries = [torch.zeros_like(summary) for _ in range(self.size)]
-        torch.distributed.all_gather(summaries, summary)
+        torch.distributed.all_gather(summaries, summary, group=self.process_group)
         if all(torch.equal(other, summaries[0]) for other in summaries):
             return
         every: list[Any] = [None] * self.size
-        torch.distributed.all_gather_object(every, shown)
+        torch.distributed.all_gather_object(every, shown, group=self.process_group)
         raise ValueError(disagreement(every))
 
     @property
     def device(self) -> torch.device:
         """Where this backend's collectives run: CUDA for NCCL, else the CPU."""
-        if self.active and torch.distributed.get_backend() == "nccl":
+        if self.active and torch.distributed.get_backend(self.process_group) == "nccl":
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
-
-
-def current() -> Group:
-    """The initialised default process group, or a group of one."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return Group(torch.distributed.get_rank(), torch.distributed.get_world_size())
-    return Group()
 
 
 def disagreement(facts: list[dict[str, str]]) -> str:

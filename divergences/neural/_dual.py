@@ -14,7 +14,7 @@ from torch import nn
 
 from divergences.neural._bounds import Certificate, certify
 from divergences.neural._certified import Potential
-from divergences.neural._distributed import current
+from divergences.neural._distributed import Group
 from divergences.neural._fitting import (
     EVALUATION_CHUNK,
     Fitted,
@@ -234,6 +234,7 @@ def wasserstein_dual(
     rescale: bool = True,
     warm_start: Critic | None = None,
     options: TrainingOptions | None = None,
+    group: Any = None,
     **overrides: Any,
 ) -> DualResult:
     r"""Estimate :math:`W_1(P, Q)` by Kantorovich-Rubinstein duality, with a certified lower bound.
@@ -299,6 +300,12 @@ def wasserstein_dual(
         ``result.critic``) instead of a new one, as a distribution moves.
     options : TrainingOptions, optional
         The network and its training; the defaults if None.
+    group : torch.distributed.ProcessGroup, optional
+        Train and estimate collectively over this group's ranks
+        (``torch.distributed.group.WORLD`` for every process), each calling with the
+        same arguments: one network trained on every rank's shard, one result on
+        all (see the page on several processes). None (the default): this process
+        alone; nothing communicates, even inside an initialised process group.
     **overrides
         Any field of :class:`TrainingOptions`, applied on top of ``options``:
         ``width``, ``depth``, ``activation``, ``optimizer``, ``learning_rate``,
@@ -323,10 +330,12 @@ def wasserstein_dual(
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples to
         hold out, an out-of-range option, a warm start of another shape, or
-        ``device="cuda"`` without a GPU.
+        ``device="cuda"`` without a GPU; a ``group`` this process is not a member
+        of, or ranks of ``group`` given different samples, options or warm starts
+        (raised on every rank, naming what differs).
     TypeError
         If samples are not arrays, tensors or callables, an option is unknown,
-        or ``warm_start`` is not a :class:`Critic`.
+        ``warm_start`` is not a :class:`Critic`, or ``group`` is not a process group.
     TrainingDivergedError
         If the loss becomes NaN or infinite; the message names the step.
 
@@ -379,9 +388,10 @@ def wasserstein_dual(
     """
     objective = KantorovichDual(penalty, penalty_weight)
     settings = TrainingOptions.build(options, **overrides)
-    return _estimate(samples_p, samples_q, objective, rescale, warm_start, settings, batch=False)[
-        0
-    ]
+    ranks = Group.of(group)
+    return _estimate(
+        samples_p, samples_q, objective, rescale, warm_start, settings, ranks, batch=False
+    )[0]
 
 
 def wasserstein_dual_batch(
@@ -393,6 +403,7 @@ def wasserstein_dual_batch(
     rescale: bool = True,
     warm_start: Sequence[Critic | None] | None = None,
     options: TrainingOptions | None = None,
+    group: Any = None,
     **overrides: Any,
 ) -> list[DualResult]:
     r"""Estimate :math:`W_1` for K problems at once, with K critics trained as one stack.
@@ -416,6 +427,8 @@ def wasserstein_dual_batch(
         Warm starts, one per problem (None entries start fresh).
     options : TrainingOptions, optional
         The networks and their training; the defaults if None.
+    group : torch.distributed.ProcessGroup, optional
+        As for :func:`wasserstein_dual`: None, the default, never communicates.
     **overrides
         Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`.
 
@@ -445,7 +458,10 @@ def wasserstein_dual_batch(
     """
     objective = KantorovichDual(penalty, penalty_weight)
     settings = TrainingOptions.build(options, **overrides)
-    return _estimate(samples_p, samples_q, objective, rescale, warm_start, settings, batch=True)
+    ranks = Group.of(group)
+    return _estimate(
+        samples_p, samples_q, objective, rescale, warm_start, settings, ranks, batch=True
+    )
 
 
 def _estimate(
@@ -455,11 +471,14 @@ def _estimate(
     rescale: bool,
     warm_start: Any,
     options: TrainingOptions,
+    group: Group,
     *,
     batch: bool,
 ) -> list[DualResult]:
     start = time.perf_counter()
-    chosen = _chosen(samples_p, samples_q, objective, rescale, warm_start, options, batch=batch)
+    chosen = _chosen(
+        samples_p, samples_q, objective, rescale, warm_start, options, group, batch=batch
+    )
     certificates = certify([c.fitted for c in chosen], [c.fitted.network for c in chosen])
     return [
         _result(calibrated, certificate, start)
@@ -474,6 +493,7 @@ def _chosen(
     rescale: bool,
     warm_start: Any,
     options: TrainingOptions,
+    group: Group,
     *,
     batch: bool,
 ) -> list[_Calibrated]:
@@ -486,6 +506,7 @@ def _chosen(
         batch=batch,
         warm_start=warm_start,
         options=options,
+        group=group,
         candidates=True,
     )
     chosen = []
@@ -502,17 +523,18 @@ def trained_critics(
     batch: bool = False,
     warm_start: Any = None,
     options: TrainingOptions,
+    group: Any = None,
 ) -> list[Critic]:
     """The critics :func:`wasserstein_dual` (or, with ``batch``,
     :func:`wasserstein_dual_batch`) would train and calibrate, the same networks for the
     same seed, in the data's units, without the certified side: for loops that only
     follow a critic's gradient (the training dynamics of ``divergences gradients``) and
     for timing the critics' training, where the cones, ridges and LP of every call would
-    cost several times the critic."""
+    cost several times the critic. ``group`` as for :func:`wasserstein_dual`."""
     objective = KantorovichDual("gp", None)
     critics = []
     for calibrated in _chosen(
-        samples_p, samples_q, objective, True, warm_start, options, batch=batch
+        samples_p, samples_q, objective, True, warm_start, options, Group.of(group), batch=batch
     ):
         model, problem = calibrated.fitted.network, calibrated.fitted.problem
         with torch.no_grad():
@@ -534,24 +556,23 @@ def _calibrate(fitted: Fitted, rescale: bool) -> _Calibrated:
     Everything runs in the problem's standardised coordinates, where the critic
     was trained.
     """
-    model, problem = fitted.network, fitted.problem
+    model, problem, group = fitted.network, fitted.problem, fitted.group
     size = fitted.options.evaluation_size
     cal_p, cal_q = problem.p.calibration(size), problem.q.calibration(size)
     if rescale:
         points, is_data = _probe_points(cal_p, cal_q, fitted.generator)
         norms = _gradient_norms(model, points)
-        slope, _, _ = moments(norms)
+        slope, _, _ = moments(norms, group)
         if slope > 0:
             with torch.no_grad():
                 model.scale.div_(slope)
         # every rank's probe points, so that all fit the same calibration
-        group = current()
         values = group.gather(evaluate(model, points))
         knots_in, knots_out = equalisation(
             values, group.gather(norms / slope), group.gather(is_data), device=values.device
         )
         model.knots_in, model.knots_out = knots_in, knots_out
-    return _Calibrated(fitted, _mean_difference(model, cal_p, cal_q))
+    return _Calibrated(fitted, _mean_difference(model, cal_p, cal_q, group))
 
 
 def _result(calibrated: _Calibrated, certificate: Certificate, start: float) -> DualResult:
@@ -560,9 +581,9 @@ def _result(calibrated: _Calibrated, certificate: Certificate, start: float) -> 
     fitted = calibrated.fitted
     model, problem, options = fitted.network, fitted.problem, fitted.options
     test_p, test_q = problem.p.test, problem.q.test
-    critic_distance = _mean_difference(model, test_p, test_q)
+    critic_distance = _mean_difference(model, test_p, test_q, fitted.group)
     test_points, _ = _probe_points(test_p, test_q, fitted.generator)
-    lipschitz = float(current().max(_gradient_norms(model, test_points).max().reshape(1)))
+    lipschitz = float(fitted.group.max(_gradient_norms(model, test_points).max().reshape(1)))
     spread = float(problem.spread)
     with torch.no_grad():
         model.center.copy_(problem.center)
@@ -589,5 +610,5 @@ def _result(calibrated: _Calibrated, certificate: Certificate, start: float) -> 
     )
 
 
-def _mean_difference(model: Critic, x_p: torch.Tensor, x_q: torch.Tensor) -> float:
-    return moments(evaluate(model, x_p))[0] - moments(evaluate(model, x_q))[0]
+def _mean_difference(model: Critic, x_p: torch.Tensor, x_q: torch.Tensor, group: Group) -> float:
+    return moments(evaluate(model, x_p), group)[0] - moments(evaluate(model, x_q), group)[0]

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from divergences._validation import as_samples, backend_for
-from divergences.neural._distributed import Group, check_inputs, current
+from divergences.neural._distributed import Group, check_inputs
 from divergences.neural._networks import (
     Critic,
     CriticStack,
@@ -492,13 +493,15 @@ def _architectures(
 @dataclass(frozen=True)
 class Fitted:
     """One trained network, in its problem's standardised coordinates, with its problem;
-    ``options.steps`` is the number of steps it was trained for."""
+    ``options.steps`` is the number of steps it was trained for, and ``group`` the ranks
+    it was trained over (the estimators' reductions use the same ones)."""
 
     network: Critic
     history: TrainingHistory
     problem: Problem
     generator: torch.Generator
     options: TrainingOptions
+    group: Group
 
 
 def fit(
@@ -509,9 +512,11 @@ def fit(
     batch: bool,
     warm_start: Any,
     options: TrainingOptions,
+    group: Group,
     candidates: bool = False,
 ) -> list[list[Fitted]]:
-    """Train networks on ``objective``: per problem, one per candidate architecture.
+    """Train networks on ``objective``: per problem, one per candidate architecture,
+    over the ranks of ``group`` (a group of one communicates with no one).
 
     The K problems of a batch train as one stack per candidate (the default
     critics of :func:`~divergences.neural.default_architecture`, with the
@@ -521,7 +526,6 @@ def fit(
     them, calibrate, and set their problem's centre and spread.
     """
     device = options.torch_device
-    group = current()
     pairs = _pairs(samples_p, samples_q, batch)
     warm = _warm_starts(warm_start, len(pairs), batch)
     # before any other collective: ranks given different inputs would meet in ones of
@@ -544,14 +548,16 @@ def fit(
     for width, depth, activation in architectures:
         # the same initial networks on every rank, each rank its own batches
         generator = torch.Generator(device=device).manual_seed(torch_seed + group.rank)
+        # the fresh networks drawn one after another from one generator of their own, on
+        # the CPU whatever the device: torch's global generator is neither read nor moved
+        initial = torch.Generator().manual_seed(torch_seed)
         networks = []
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(torch_seed)
-            for network in warm:
-                if network is None:
-                    networks.append(_fresh_critic(dim, width, depth, activation).to(device))
-                else:
-                    networks.append(_standardised_copy(network).to(device))
+        for network in warm:
+            if network is None:
+                fresh = _fresh_critic(dim, width, depth, activation, initial)
+                networks.append(fresh.to(device))
+            else:
+                networks.append(_standardised_copy(network).to(device))
         stack = CriticStack(networks).to(device)
         history = train(
             stack,
@@ -561,17 +567,54 @@ def fit(
             generator=generator,
             monitor=_monitor(objective, problems, torch_seed, group),
             check_every=max(1, trained.steps_for(1) // _CHECKS),
+            group=group,
         )
         for k, problem in enumerate(problems):
             fitted[k].append(
-                Fitted(stack.critic(k), history.select(k), problem, generator, trained)
+                Fitted(_critic_of(stack, k), history.select(k), problem, generator, trained, group)
             )
     return fitted
 
 
-def _fresh_critic(dim: int, width: int, depth: int, activation: str) -> Critic:
-    """A new critic whose output layer starts at zero, so that its first steps follow the
-    objective alone.
+class _DrawingFrom(TorchFunctionMode):
+    """Within the block, in this thread only (torch's function modes are per thread), the
+    random draws that pass ``generator=None``, as every initialiser of ``torch.nn.init``
+    does, draw from ``generator`` instead of torch's global generator."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = dict(kwargs or {})
+        if "generator" in kwargs and kwargs["generator"] is None:
+            kwargs["generator"] = self.generator
+        return func(*args, **kwargs)
+
+
+def seeded_critic(
+    dim: int, width: int, depth: int, activation: str, generator: torch.Generator
+) -> Critic:
+    """A new critic on the CPU whose layers draw their initial weights from ``generator``:
+    the network ``torch.manual_seed(s)`` then ``Critic(...)`` would give, for a generator
+    seeded with s, without reading or moving torch's global generator, which another
+    thread may be drawing from."""
+    with _DrawingFrom(generator):
+        return Critic(dim, width, depth, activation)
+
+
+def _critic_of(stack: CriticStack, index: int) -> Critic:
+    """Network ``index`` of ``stack`` as a plain critic; the initial weights of the copy,
+    overwritten at once, are drawn from a throwaway generator, not torch's global one."""
+    with _DrawingFrom(torch.Generator()):
+        return stack.critic(index)
+
+
+def _fresh_critic(
+    dim: int, width: int, depth: int, activation: str, generator: torch.Generator
+) -> Critic:
+    """A new critic (drawn from ``generator``) whose output layer starts at zero, so that
+    its first steps follow the objective alone.
 
     From a random output layer, the two-sided penalty can hold a critic at the wrong
     sign: in d = 1, turning a slope of -1 into +1 passes through slope 0, which the
@@ -579,7 +622,7 @@ def _fresh_critic(dim: int, width: int, depth: int, activation: str) -> Critic:
     first step already points the critic the objective's way (the penalty's gradient
     vanishes at slope 0).
     """
-    critic = Critic(dim, width, depth, activation)
+    critic = seeded_critic(dim, width, depth, activation, generator)
     with torch.no_grad():
         critic.layers()[-1][0].zero_()
     return critic
@@ -666,10 +709,10 @@ def _draw_one(source: Source, size: int, generator: torch.Generator) -> torch.Te
     return source.train[index]
 
 
-def moments(values: torch.Tensor, group: Group | None = None) -> tuple[float, float, int]:
-    """Mean, variance (n - 1) and count of ``values``, over every rank's values."""
+def moments(values: torch.Tensor, group: Group) -> tuple[float, float, int]:
+    """Mean, variance (n - 1) and count of ``values``, over every rank's values of
+    ``group``."""
     values = values.double().reshape(-1)
-    group = group or current()
     shift = group.broadcast(values[:1].clone() if values.numel() else values.new_zeros(1))
     centred = values - shift  # summing about a common value keeps the variance exact
     totals = torch.stack(

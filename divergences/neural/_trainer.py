@@ -10,6 +10,7 @@ bar), never after every step.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from divergences.neural._distributed import Group, current
+from divergences.neural._distributed import Group
 from divergences.neural._networks import _Perceptron
 from divergences.neural.options import TrainingOptions
 
@@ -126,6 +127,7 @@ def train(
     monitor: Callable[[Any], torch.Tensor] | None = None,
     check_every: int = 100,
     optimizer: torch.optim.Optimizer | None = None,
+    group: Any = None,
 ) -> TrainingHistory:
     """Train ``network`` on ``objective`` for ``options.steps`` steps (default 2000).
 
@@ -134,12 +136,16 @@ def train(
     as it is (its state and learning rate kept: training that resumes, as the
     critic of :class:`~divergences.losses.WassersteinLoss` does between
     generator steps); each step draws
-    ``options.batch_size`` samples a side from ``sample``. Inside an initialised
-    ``torch.distributed`` process group the gradients are averaged over the
-    ranks after every step (one ``all_reduce``), so networks that start equal
-    stay equal while each rank draws its own batches. This is the loop
-    behind every estimator of :mod:`divergences.neural`, and the place to plug
+    ``options.batch_size`` samples a side from ``sample``. Given a ``group``, the
+    gradients are averaged over its ranks after every step (one ``all_reduce``), so
+    networks that start equal stay equal while each rank draws its own batches;
+    without one nothing communicates, whatever process groups exist. This is the
+    loop behind every estimator of :mod:`divergences.neural`, and the place to plug
     in an objective of one's own.
+
+    On the CPU the loop runs with ``options.threads`` torch intra-op threads, by
+    default one for a small network (see :func:`cpu_threads`; the caller's setting
+    comes back when the call returns).
 
     Parameters
     ----------
@@ -171,6 +177,10 @@ def train(
         An optimiser over the network's parameters to step, with no schedule:
         its moments and learning rate carry over from one call to the next.
         The options' ``optimizer`` and ``learning_rate`` are then unused.
+    group : torch.distributed.ProcessGroup, optional
+        Train collectively over this group's ranks (``torch.distributed.group.WORLD``
+        for every process), each calling ``train`` with networks that start equal.
+        None (the default): this process alone; no collective is ever called.
 
     Returns
     -------
@@ -181,6 +191,8 @@ def train(
     ------
     TrainingDivergedError
         If the loss becomes NaN or infinite; the message names the step.
+    TypeError, ValueError
+        If ``group`` is not None or a ProcessGroup this process belongs to.
 
     Examples
     --------
@@ -213,6 +225,7 @@ def train(
     True
     """
     options = TrainingOptions() if options is None else options
+    ranks = Group.of(group)
     device = next(network.parameters()).device
     if generator is None:
         seed = options.seed
@@ -230,12 +243,14 @@ def train(
             monitor,
             check_every,
             optimizer,
+            ranks,
         )
 
 
 #: Below this many multiply-adds per step (parameters x batch rows), the CPU trains on one
-#: thread: small critics gain little from a second one on an idle machine and lose up to
-#: 30x when another process keeps the cores busy (the benchmark page gives the measurements).
+#: thread: small critics gain little from a second thread on an idle machine and lose
+#: much more when another process keeps the cores busy (the "Time" section of
+#: docs/benchmarks/neural_dual.md gives the measurements).
 SMALL_STEP = 10**8
 
 
@@ -250,18 +265,76 @@ def threads_for(network: Any, options: TrainingOptions, device: torch.device) ->
     return 1 if work < SMALL_STEP else None
 
 
+class _ThreadSetting:
+    """Who holds torch's intra-op thread count, and what to give back.
+
+    ``torch.set_num_threads`` is not a per-call setting: it sets the calling thread's
+    OpenMP count and MKL's, and the count that every thread started later inherits (and
+    in builds with torch's own thread pool it resizes the one pool of the process).
+    So the library's calls share one setting: the first to enter records the count in
+    force and sets its own, calls that want the same count join it, calls that want
+    another wait until the last holder has left and restored the recorded count.
+    """
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.count: int | None = None  # the count held, None when no call holds one
+        self.holders = 0
+        self.saved = 0  # the count in force when the first holder entered
+        self.local = threading.local()  # per thread: how deep its own holds nest
+
+
+_SETTING = _ThreadSetting()
+
+
 @contextmanager
 def cpu_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` torch intra-op threads, and restore the caller's setting."""
+    """Run the block with ``count`` torch intra-op threads, then restore the caller's
+    setting; None leaves the setting alone.
+
+    Safe when several threads call the library at once: calls that want the same count
+    share it (the count is set when the first enters, restored when the last leaves),
+    and a call that wants another count waits until they have left, so that no call's
+    count changes under it. Inside a block that holds a count, a nested block in the
+    same thread runs with that count. The setting restored is the one in force when the
+    first of the sharing calls entered. (torch gives a thread its count when it first
+    runs an operation, from the last count set in any thread: a thread that starts using
+    torch while a call holds a count inherits that count.)
+    """
     if count is None:
         yield
         return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
+    setting = _SETTING
+    depth = getattr(setting.local, "depth", 0)
+    with setting.changed:
+        if depth == 0:
+            while setting.holders > 0 and setting.count != count:
+                setting.changed.wait()
+            if setting.holders == 0:
+                setting.saved = torch.get_num_threads()
+                setting.count = count
+        setting.holders += 1
+        held = setting.count
+        assert held is not None  # set by the first holder, kept while any holds
+        # each thread sets its own: the OpenMP count of a thread is its own
+        own = torch.get_num_threads()
+        if own != held:
+            torch.set_num_threads(held)
+    setting.local.depth = depth + 1
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        setting.local.depth = depth
+        with setting.changed:
+            setting.holders -= 1
+            if setting.holders == 0:
+                # the count that threads started later inherit, as well as this one's
+                if held != setting.saved or torch.get_num_threads() != setting.saved:
+                    torch.set_num_threads(setting.saved)
+                setting.count = None
+                setting.changed.notify_all()
+            elif own != held and depth == 0:
+                torch.set_num_threads(own)
 
 
 def _train(
@@ -274,9 +347,9 @@ def _train(
     monitor: Callable[[Any], torch.Tensor] | None,
     check_every: int,
     resumed: torch.optim.Optimizer | None,
+    group: Group,
 ) -> TrainingHistory:
     device = next(network.parameters()).device
-    group = current()
     steps = options.steps_for(1)
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None
     if resumed is None:

@@ -114,9 +114,14 @@ class TrainingOptions:
     device : str or torch.device, default "auto"
         Where to train: ``"auto"`` is CUDA when available, else the CPU.
     threads : int or None, default None
-        Torch intra-op threads while training on the CPU; the caller's setting
-        is restored afterwards. None: one thread for a network whose step is
-        small (the default critics), torch's setting otherwise.
+        Torch intra-op threads while training on the CPU, for the call only: the
+        caller's setting is restored when it returns. None: one thread for a
+        network whose step is small (the default critics, which gain little from
+        more threads on an idle machine and lose much on a busy one: see the
+        "Time" section of the neural benchmark page), torch's setting otherwise.
+        ``torch.set_num_threads`` is not a per-call setting, so calls from
+        several Python threads at once share one count, and a call that wants
+        another count waits for them (see ``divergences.neural._trainer.cpu_threads``).
     progress : bool, default False
         Show a progress bar (tqdm) during training.
 

@@ -1,8 +1,9 @@
 """Training across processes: two CPU processes on the gloo backend, launched by torchrun.
 
-Both ranks are given the same arrays; each trains on its shard and draws its own
-batches, the gradients are averaged every step, and the held-out statistics are
-reduced, so both must return the same numbers, close to the closed form.
+Both ranks are given the same arrays and ``group=WORLD``; each trains on its shard and
+draws its own batches, the gradients are averaged every step, and the held-out
+statistics are reduced, so both must return the same numbers, close to the closed form.
+Without ``group`` nothing communicates, even inside an initialised process group.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+
+import divergences as dv
+from divergences.neural import train
 
 SCRIPT = textwrap.dedent(
     """
@@ -29,10 +33,14 @@ SCRIPT = textwrap.dedent(
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, 2))
     y = rng.normal(size=(4000, 2)) + np.array([1.5, 0.0])
-    w = dv.wasserstein_dual(x, y, steps=400, seed=0, device="cpu")
-    unseeded = dv.wasserstein_dual(x, y, steps=20, device="cpu")  # rank 0's seed for all
-    batch = dv.wasserstein_dual_batch(x, [y, y + np.array([0.5, 0.0])], steps=200, seed=1)
-    js = dv.js_dual(x, y, steps=200, seed=2, device="cpu")
+    world = dist.group.WORLD
+    w = dv.wasserstein_dual(x, y, steps=400, seed=0, device="cpu", group=world)
+    # rank 0's seed for all
+    unseeded = dv.wasserstein_dual(x, y, steps=20, device="cpu", group=world)
+    batch = dv.wasserstein_dual_batch(
+        x, [y, y + np.array([0.5, 0.0])], steps=200, seed=1, group=world
+    )
+    js = dv.js_dual(x, y, steps=200, seed=2, device="cpu", group=world)
     weights = torch.cat([p.detach().reshape(-1) for p in w.critic.parameters()])
     out = {
         "distance": w.distance,
@@ -120,7 +128,9 @@ DISAGREEING = textwrap.dedent(
     results = {}
     for name, (p, q, options) in cases.items():
         try:
-            w = dv.wasserstein_dual(p, q, steps=5, seed=0, device="cpu", **options)
+            w = dv.wasserstein_dual(
+                p, q, steps=5, seed=0, device="cpu", group=dist.group.WORLD, **options
+            )
             results[name] = ["value", w.distance]
         except ValueError as error:
             results[name] = ["error", str(error)]
@@ -168,6 +178,114 @@ def test_ranks_given_different_inputs_fail_alike_and_say_which_rank_differs_in_w
         assert kind == "error", (name, text)
         assert text.startswith("every process must be given the same samples"), text
         assert message in text, (name, text)
+
+
+ALONE = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    import divergences as dv
+    from divergences.losses import GANLoss, WassersteinLoss
+
+    torch.set_num_threads(1)
+    rank, out, store = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = rng.normal(size=(200, 2)) + np.array([1.0, 0.0])
+    batches = torch.Generator().manual_seed(10 + rank)  # each rank its own batches
+    fake = torch.randn(32, 2, generator=batches)
+    real = torch.randn(32, 2, generator=batches) + 1.0
+    results = {}
+    done = os.path.join(out, "alone.done")
+    if rank == 0:
+        # rank 0 alone, rank 1 in no collective: these must return, not wait for it
+        alone = dv.wasserstein_dual(x, y, steps=20, seed=0, device="cpu")
+        results["alone"] = alone.distance
+        results["alone js"] = dv.js_dual(x, y, steps=20, seed=0, device="cpu").divergence
+        results["alone batch"] = [
+            r.distance for r in dv.wasserstein_dual_batch(x, [y, y], steps=20, seed=0)
+        ]
+        results["alone loss"] = float(WassersteinLoss(seed=0)(fake, real))
+        results["alone gan"] = float(GANLoss(seed=0)(fake, real))
+        open(done, "w").close()
+    else:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(done) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        results["waited"] = os.path.exists(done)
+    world = dist.group.WORLD
+    together = dv.wasserstein_dual(x, y, steps=20, seed=0, device="cpu", group=world)
+    results["together"] = together.distance
+    results["together js"] = dv.js_dual(
+        x, y, steps=20, seed=0, device="cpu", group=world
+    ).divergence
+    # one critic over both ranks (each its own seed and batches): the first rank's
+    # start, averaged gradients, equal critics
+    loss = WassersteinLoss(seed=rank, group=world)
+    for _ in range(3):
+        value = loss(fake, real)
+    results["loss weights"] = [
+        float(p.detach().double().sum()) for p in loss.critic.parameters()
+    ]
+    results["loss spread"] = float(loss.critic.spread)
+    results["loss value"] = float(value)
+    with open(f"{out}/rank{rank}.json", "w") as handle:
+        json.dump(results, handle)
+    dist.destroy_process_group()
+    """
+)
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+def test_without_a_group_a_call_on_one_rank_communicates_with_no_one(tmp_path):
+    """Inside an initialised group of two gloo processes, calls on rank 0 alone (the
+    estimators and the adversarial losses, without ``group``) return instead of waiting
+    for rank 1; with ``group=WORLD`` on both ranks they return equal results, and the
+    losses' critics stay equal across the ranks."""
+    script = tmp_path / "alone.py"
+    script.write_text(ALONE)
+    store = tmp_path / "store"
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(rank), str(tmp_path), str(store)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        outputs = [process.communicate(timeout=240)[0] for process in ranks]
+    except subprocess.TimeoutExpired:
+        for process in ranks:
+            process.kill()
+        pytest.fail("a call without group on rank 0 waited for rank 1 (a hidden collective)")
+    assert [process.returncode for process in ranks] == [0, 0], "\n".join(outputs)
+    zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert one["waited"]
+    for name in ("alone", "alone js", "alone loss", "alone gan"):
+        assert np.isfinite(zero[name]), name
+    assert np.all(np.isfinite(zero["alone batch"]))
+    for name in ("together", "together js", "loss weights", "loss spread"):
+        assert zero[name] == one[name], name
+    # one critic, each rank's own batches: its own value
+    assert (
+        np.isfinite(zero["together"])
+        and np.isfinite([zero["loss value"], one["loss value"]]).all()
+    )
+
+
+def test_group_must_be_a_process_group():
+    x = np.random.default_rng(0).normal(size=(40, 1))
+    with pytest.raises(TypeError, match=r"group must be None .* or a torch.distributed"):
+        dv.wasserstein_dual(x, x + 1, steps=2, seed=0, device="cpu", group="world")
+    with pytest.raises(TypeError, match="group must be None"):
+        dv.js_dual_batch(x, [x, x + 1], steps=2, seed=0, device="cpu", group=1)
+    with pytest.raises(TypeError, match="group must be None"):
+        train(torch.nn.Linear(1, 1), None, None, group=0)  # type: ignore[arg-type]
 
 
 def test_the_message_names_each_differing_fact_with_its_ranks():
