@@ -119,19 +119,20 @@ def test_every_experiment_trains_with_the_options_it_is_given():
     check(gradients.gradient_sweep((1.0,), samples=100, seeds=1, networks=networks).networks)
     check(gradients.critic_picture(samples=100, grid=4, networks=networks).networks)
     check(gradients.batched_timing(count=2, rounds=1, networks=networks).networks)
+    # the dynamics train the critic alone (trained_critics), each step with the options
     seen = []
-    original = gradients.wasserstein_dual
+    original = gradients.trained_critics
 
     def spy(*args, **kwargs):
-        result = original(*args, **kwargs)
-        seen.append(result)
-        return result
+        (critic,) = original(*args, **kwargs)
+        seen.append((kwargs["options"], critic))
+        return [critic]
 
-    gradients.wasserstein_dual = spy
+    gradients.trained_critics = spy
     try:
         gradients.training_dynamics((1.0,), iterations=2, samples=50, networks=networks)
     finally:
-        gradients.wasserstein_dual = original
+        gradients.trained_critics = original
     assert len(seen) == 2
-    for result in seen:
-        check({**dataclasses.asdict(result.options), **{"width": result.critic.width}})
+    for options, critic in seen:
+        check({**dataclasses.asdict(options), **{"width": critic.width}})

@@ -34,7 +34,7 @@ def test_gradients_command_writes_results(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "w_critic" in result.stdout
+    assert "W1, neural critic" in result.stdout  # methods named in words, not by key
     for name in report.FILES.values():
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left behind
