@@ -54,6 +54,10 @@ SCRIPT = textwrap.dedent(
     }
     with open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w") as handle:
         json.dump(out, handle)
+    # both ranks done before either tears down: a rank that leaves while gloo's
+    # threads still serve the other aborts with 'terminate called without an active
+    # exception'
+    dist.barrier()
     dist.destroy_process_group()
     """
 )
@@ -63,22 +67,29 @@ SCRIPT = textwrap.dedent(
 def test_two_processes_return_the_same_result_close_to_the_closed_form(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    launched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(script),
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert launched.returncode == 0, launched.stdout + launched.stderr
+    # A gloo rank sometimes aborts in torch's C++ ("terminate called without an active
+    # exception", exit -6) on a loaded machine, wherever the script is; the same script
+    # then passes on a rerun. Up to three launches, and only for that abort.
+    for _ in range(3):
+        launched = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node=2",
+                str(script),
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        output = launched.stdout + launched.stderr
+        if launched.returncode == 0 or "terminate called without an active" not in output:
+            break
+    assert launched.returncode == 0, output
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0] == ranks[1]  # the same networks and the same reduced statistics
     result = ranks[0]
@@ -136,6 +147,7 @@ DISAGREEING = textwrap.dedent(
             results[name] = ["error", str(error)]
     with open(f"{out}/rank{rank}.json", "w") as handle:
         json.dump(results, handle)
+    dist.barrier()  # both done before either tears down (see SCRIPT)
     dist.destroy_process_group()
     """
 )
@@ -234,6 +246,7 @@ ALONE = textwrap.dedent(
     results["loss value"] = float(value)
     with open(f"{out}/rank{rank}.json", "w") as handle:
         json.dump(results, handle)
+    dist.barrier()  # both done before either tears down (see SCRIPT)
     dist.destroy_process_group()
     """
 )
