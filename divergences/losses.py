@@ -9,7 +9,8 @@ the device of ``fake``:
 * :class:`WassersteinLoss`: a WGAN-GP critic kept between calls, updated for
   ``critic_steps`` steps on each call, then its estimate of W1;
 * :class:`GANLoss`: a GAN discriminator kept between calls, in the saturating
-  or non-saturating form;
+  or non-saturating form (the generator's losses of
+  :data:`~divergences.neural.GENERATOR_LOSSES`);
 * :class:`ExactWassersteinLoss`: the exact W_p between the two batches (the LP);
 * :class:`SinkhornLoss`: the debiased Sinkhorn divergence;
 * :class:`EnergyLoss`: the energy distance.
@@ -72,15 +73,11 @@ from divergences._validation import (
     check_real,
     check_seed,
 )
+from divergences.neural._discriminator import GENERATOR_LOSSES, generator_loss
 from divergences.neural._distributed import Group
 from divergences.neural._fitting import seeded_critic
 from divergences.neural._networks import ACTIVATIONS, Critic
-from divergences.neural._objectives import (
-    JensenShannonDual,
-    KantorovichDual,
-    log_d,
-    log_one_minus_d,
-)
+from divergences.neural._objectives import JensenShannonDual, KantorovichDual
 from divergences.neural._trainer import (
     STATISTICS,
     TrainingHistory,
@@ -99,11 +96,10 @@ __all__ = [
     "WassersteinLoss",
 ]
 
-#: The generator losses of a GAN, by name.
-GAN_KINDS = {
-    "saturating": "minimise E log(1 - D(fake)), the minimax game of Goodfellow et al. (2014)",
-    "non_saturating": "minimise -E log D(fake), the heuristic of the same paper",
-}
+#: The generator losses of a GAN, by name: :data:`divergences.neural.GENERATOR_LOSSES`
+#: itself, the table :meth:`~divergences.neural.DiscriminatorResult.generator_loss` reads,
+#: so that a name means the same loss in both.
+GAN_KINDS = GENERATOR_LOSSES
 
 
 class _Standardise(torch.autograd.Function):
@@ -390,6 +386,12 @@ class WassersteinLoss(_AdversarialLoss):
         The default is the one-sided penalty: the two-sided ``"gp"`` also
         pushes slopes below 1 up, which makes the critic's slope a barrier to
         cross when the generated distribution overtakes the data (see Notes).
+        :func:`~divergences.neural.wasserstein_dual` defaults to ``"gp"``
+        instead: a measurement trains its critic once, between two
+        distributions that do not move, where no slope has to turn around;
+        a loss's critic follows a moving generator at every call. On the
+        generators benchmark page (how the settings were chosen) the two-sided
+        penalty left a generator of the grid far from the data.
     penalty_weight : float, optional
         Its weight (10 for the penalties), or the clipping bound (0.01).
     dim : int, optional
@@ -407,7 +409,9 @@ class WassersteinLoss(_AdversarialLoss):
     seed : int, optional
         Seeds the critic's initial weights and the interpolates (by generators of
         the loss's own: torch's global generator is neither read nor moved, so
-        ``torch.manual_seed`` does not seed an unseeded loss).
+        ``torch.manual_seed`` does not seed an unseeded loss). None (the
+        default): fresh entropy from the operating system, so two unseeded
+        losses start from different critics.
     group : torch.distributed.ProcessGroup, optional
         Train the critic collectively over this group's ranks (as under
         DistributedDataParallel, ``torch.distributed.group.WORLD`` for every
@@ -537,25 +541,42 @@ class GANLoss(_AdversarialLoss):
     ``discriminator_steps`` steps on the detached batches to maximise
     :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`
     (:class:`~divergences.neural.JensenShannonDual`), whose maximum is
-    :math:`2\,\mathrm{JS} - \log 4`. It then returns, with autograd to ``fake``
-    (``real`` is detached, as in every loss here):
+    :math:`2\,\mathrm{JS} - \log 4`. It then returns the generator's loss
+    ``kind``, a function of ``fake`` alone, with autograd to it (``real`` is
+    detached, as in every loss here):
 
-    * ``"saturating"``: :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`,
-      the value of the minimax game (so :math:`(\text{value} + \log 4) / 2`
-      estimates JS); its gradient in ``fake`` vanishes where the discriminator
-      is confident, which is the failure the WGAN papers describe;
+    * ``"saturating"``: :math:`\mathbb E_{\rm fake} \log(1 - D)`, the
+      generator's side of the minimax game; its gradient in ``fake`` vanishes
+      where the discriminator is confident, which is the failure the WGAN
+      papers describe;
     * ``"non_saturating"``: :math:`-\mathbb E_{\rm fake} \log D`, the heuristic
       whose gradient stays large where the discriminator rejects the fakes.
+
+    These are the losses of
+    :meth:`divergences.neural.DiscriminatorResult.generator_loss`,
+    from the same table (:data:`~divergences.neural.GENERATOR_LOSSES`), and give
+    the same value for the same discriminator and batch. The game's value
+    :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`
+    is what the discriminator maximises (``history.objective`` records it along
+    training); its term in ``real`` is a constant for the generator, so the
+    saturating loss has the game's gradient in ``fake``.
 
     Parameters
     ----------
     kind : {"saturating", "non_saturating"}, default "non_saturating"
-        The generator's loss.
+        The generator's loss. The default is the non-saturating one, where
+        ``DiscriminatorResult.generator_loss`` defaults to the saturating one:
+        this loss trains generators, and a generator the discriminator rejects
+        (on disjoint supports, say) gets no gradient from the saturating loss
+        (the gradients benchmark page shows it stalling), while a result's
+        generator loss illustrates the minimax game itself. Where the supports
+        keep overlapping, as on the generators benchmark page, both train.
     discriminator_steps : int, default 1
         Discriminator updates per call.
     dim, width, depth, activation, seed, group
-        As for :class:`WassersteinLoss` (``group``: a discriminator trained over
-        its ranks; None, the default, never communicates).
+        As for :class:`WassersteinLoss` (``seed``: None, the default, draws fresh
+        entropy; ``group``: a discriminator trained over its ranks; None, the
+        default, never communicates).
     learning_rate : float, default 1e-3
         The discriminator's Adam step size (constant).
 
@@ -574,6 +595,13 @@ class GANLoss(_AdversarialLoss):
     ValueError, TypeError
         As for :class:`WassersteinLoss`; an unknown ``kind`` lists the valid ones.
 
+    Notes
+    -----
+    Earlier versions returned the game's value as the saturating loss, the
+    term :math:`\mathbb E_{\rm real} \log D` added to the value above; that
+    term gets no gradient from ``fake``, so the gradient, and every generator
+    trained with it, are unchanged.
+
     References
     ----------
     Goodfellow, I. et al. (2014). Generative adversarial nets. *NeurIPS*.
@@ -585,7 +613,7 @@ class GANLoss(_AdversarialLoss):
     >>> loss = GANLoss("saturating", seed=0)
     >>> fake = torch.zeros(64, 1, requires_grad=True)
     >>> value = loss(fake, torch.ones(64, 1))
-    >>> bool(value < 0)  # a log-likelihood of the minimax game
+    >>> bool(value < 0)  # E log(1 - D(fake)), the log of a probability
     True
     """
 
@@ -624,12 +652,8 @@ class GANLoss(_AdversarialLoss):
         return self.network
 
     def forward(self, fake: torch.Tensor, real: Any) -> torch.Tensor:
-        on_fake, on_real = self._fit_and_evaluate(fake, real)
-        if self.kind == "saturating":
-            value = log_d(on_real).mean() + log_one_minus_d(on_fake).mean()
-        else:
-            value = -log_d(on_fake).mean()
-        return value.to(fake.dtype)
+        on_fake, _ = self._fit_and_evaluate(fake, real)
+        return generator_loss(on_fake, self.kind).to(fake.dtype)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, " + super().extra_repr()
@@ -697,10 +721,13 @@ class SinkhornLoss(nn.Module):
         The cost :math:`\|x - y\|` or :math:`\|x - y\|^2 / 2`.
     scaling : float, default 0.5
         The ε-scaling ratio (see :func:`divergences.sinkhorn_divergence`),
-        GeomLoss's own default: 4 to 6 times faster than the function's 0.95
-        (15 against 88 ms for 256 samples a side at blur 0.05), for a value
-        up to 25% low at small blurs; the gradient, which is what training
-        uses, still points from each sample toward its transport target.
+        GeomLoss's own default, where the function defaults to 0.95: a loss
+        is evaluated and differentiated at every training step, so it takes
+        the faster, coarser annealing, whose value is low at small blurs but
+        whose gradient, which is what training uses, still points from each
+        sample toward its transport target; the function is a measurement and
+        takes the value to about a percent. The generators benchmark page (the
+        Sinkhorn solver) gives the time and error of each setting.
 
     Raises
     ------

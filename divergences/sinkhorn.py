@@ -118,6 +118,11 @@ def sinkhorn_divergence(
         log-domain Sinkhorn (two Gaussians a unit apart, 256 samples a side,
         ``benchmarks/sinkhorn.py``): at blur 0.05, 0.95 is 0.95% low, 0.9 4.1%,
         GeomLoss's own default 0.5 25%; at blur 0.5, 0.04%, 0.14% and 0.9%.
+        :class:`~divergences.losses.SinkhornLoss` defaults to 0.5 instead: a
+        loss is called and differentiated at every training step, and needs
+        speed and a gradient's direction more than the value's last digits,
+        while this function measures (the generators benchmark page, the
+        Sinkhorn solver, gives the time of each setting).
     memory_limit : float, optional
         Bytes the solver may use; by default half the available memory.
 

@@ -20,6 +20,7 @@ from divergences.losses import (
     SinkhornLoss,
     WassersteinLoss,
 )
+from divergences.neural import TrainingOptions
 
 
 def every_loss() -> list[torch.nn.Module]:
@@ -179,16 +180,84 @@ def test_critic_and_discriminator_losses_at_any_scale(
     )
 
 
-def test_saturating_gan_value_is_the_minimax_bound() -> None:
-    """E_real log D + E_fake log(1 - D) <= 2 JS - log 4 <= 0, and it nears -log 4 where the
-    discriminator cannot tell (fake and real from the same law)."""
+def test_saturating_gan_value_is_the_generators_side_of_the_minimax_bound() -> None:
+    """Where the discriminator cannot tell (fake and real from the same law), D = 1/2: the
+    saturating loss E_fake log(1 - D) nears -log 2, and the game's value E_real log D +
+    E_fake log(1 - D), which the discriminator maximises (its history), nears -log 4."""
     loss = GANLoss("saturating", seed=0)
     generator = torch.Generator().manual_seed(0)
     values = []
     for _ in range(40):
         real = torch.randn(256, 1, generator=generator)
         values.append(loss(torch.randn(256, 1, generator=generator), real).item())
-    np.testing.assert_allclose(np.mean(values[-10:]), -math.log(4.0), atol=0.05)
+    np.testing.assert_allclose(np.mean(values[-10:]), -math.log(2.0), atol=0.05)
+    np.testing.assert_allclose(np.mean(loss.history.objective[-10:]), -math.log(4.0), atol=0.05)
+
+
+def test_gan_kinds_and_generator_loss_kinds_are_one_table() -> None:
+    from divergences.losses import GAN_KINDS
+    from divergences.neural import GENERATOR_LOSSES
+
+    assert GAN_KINDS is GENERATOR_LOSSES
+    assert list(GENERATOR_LOSSES) == ["saturating", "non_saturating"]
+    result = _result_of(GANLoss(dim=1, seed=0))
+    # an unknown name is refused by both with the same list of choices
+    with pytest.raises(ValueError) as by_loss:
+        GANLoss("minimax")
+    with pytest.raises(ValueError) as by_result:
+        result.generator_loss(torch.zeros(3, 1), "minimax")
+    listing = "must be one of 'saturating', 'non_saturating'"
+    assert listing in str(by_loss.value) and listing in str(by_result.value)
+
+
+def _result_of(loss: GANLoss) -> dv.DiscriminatorResult:
+    """A DiscriminatorResult around the loss's discriminator (the numbers are placeholders:
+    only the network matters to generator_loss)."""
+    assert loss.discriminator is not None
+    return dv.DiscriminatorResult(
+        divergence=0.0,
+        stderr=0.0,
+        lower_bound=0.0,
+        interval=(0.0, math.log(2.0)),
+        train_divergence=0.0,
+        discriminator=loss.discriminator,
+        history=loss.history,
+        held_out_index=(None, None),
+        options=TrainingOptions(),
+        steps=loss.steps,
+        seconds=0.0,
+        device="cpu",
+    )
+
+
+@pytest.mark.parametrize("kind", ["saturating", "non_saturating"])
+def test_gan_loss_and_a_results_generator_loss_agree(kind: str) -> None:
+    """The same name gives the same value for the same discriminator and fake batch, and the
+    gradient in fake is that of the loss written out from the discriminator's logits
+    (log(1 - sigmoid(l)) = logsigmoid(-l), log sigmoid(l) = logsigmoid(l))."""
+    loss = GANLoss(kind, seed=0)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        real = torch.randn(128, 2, generator=generator, dtype=torch.float64)
+        fake = torch.randn(128, 2, generator=generator, dtype=torch.float64) + 1.5
+        fake.requires_grad_(True)
+        value = loss(fake, real)
+    (gradient,) = torch.autograd.grad(value, fake)
+    result = _result_of(loss)
+    from_result = result.generator_loss(fake, kind)
+    (result_gradient,) = torch.autograd.grad(from_result, fake)
+    np.testing.assert_allclose(from_result.item(), value.item(), rtol=1e-5)
+    np.testing.assert_allclose(result_gradient.numpy(), gradient.numpy(), rtol=1e-4, atol=1e-9)
+    # the reference, by hand from the trained discriminator's logits
+    assert loss.discriminator is not None
+    logits = loss.discriminator(fake).double()
+    if kind == "saturating":
+        reference = torch.nn.functional.logsigmoid(-logits).mean()
+    else:
+        reference = -torch.nn.functional.logsigmoid(logits).mean()
+    (reference_gradient,) = torch.autograd.grad(reference, fake)
+    np.testing.assert_allclose(value.item(), reference.item(), rtol=1e-5)
+    np.testing.assert_allclose(gradient.numpy(), reference_gradient.numpy(), rtol=1e-4, atol=1e-9)
 
 
 def test_losses_are_reproducible_with_a_seed() -> None:

@@ -12,13 +12,26 @@ The extension point is public: an :class:`Objective` (two methods) says what a
 network maximises, :func:`train` runs it with the options' optimiser and
 schedule, and :class:`KantorovichDual` and :class:`JensenShannonDual` are the
 two objectives the estimators use. :class:`Critic` is the network (any
-floating input, on its device) and :class:`CriticStack` K of them.
+floating input, on its device), :class:`CriticStack` K of them, and
+:func:`default_architecture` says which critics the estimators train by default.
+Both estimators' results share the fields of :class:`NeuralResult`.
 """
 
 from divergences.neural._certified import ConePotential, Potential, RidgePotential
-from divergences.neural._discriminator import DiscriminatorResult, js_dual, js_dual_batch
+from divergences.neural._discriminator import (
+    GENERATOR_LOSSES,
+    DiscriminatorResult,
+    js_dual,
+    js_dual_batch,
+)
 from divergences.neural._dual import DualResult, wasserstein_dual, wasserstein_dual_batch
-from divergences.neural._networks import ACTIVATIONS, Critic, CriticStack, gradient_norms
+from divergences.neural._networks import (
+    ACTIVATIONS,
+    Critic,
+    CriticStack,
+    default_architecture,
+    gradient_norms,
+)
 from divergences.neural._objectives import (
     PENALTIES,
     JensenShannonDual,
@@ -26,6 +39,7 @@ from divergences.neural._objectives import (
     log_d,
     log_one_minus_d,
 )
+from divergences.neural._results import NeuralResult
 from divergences.neural._trainer import (
     STATISTICS,
     Objective,
@@ -37,6 +51,7 @@ from divergences.neural.options import OPTIMIZERS, TrainingOptions
 
 __all__ = [
     "ACTIVATIONS",
+    "GENERATOR_LOSSES",
     "OPTIMIZERS",
     "PENALTIES",
     "STATISTICS",
@@ -47,12 +62,14 @@ __all__ = [
     "DualResult",
     "JensenShannonDual",
     "KantorovichDual",
+    "NeuralResult",
     "Objective",
     "Potential",
     "RidgePotential",
     "TrainingDivergedError",
     "TrainingHistory",
     "TrainingOptions",
+    "default_architecture",
     "gradient_norms",
     "js_dual",
     "js_dual_batch",

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from divergences._validation import check_option
@@ -16,18 +15,35 @@ from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
 from divergences.neural._objectives import JensenShannonDual, log_d, log_one_minus_d
-from divergences.neural._trainer import TrainingHistory
+from divergences.neural._results import NeuralResult
 from divergences.neural.options import TrainingOptions
 
-#: Generator losses: the original minimax ("saturating") and the "non-saturating" -log D.
-GENERATOR_LOSSES = ("saturating", "non_saturating")
+#: A GAN generator's losses, by name: each a function of the generated samples alone, the
+#: one table of :meth:`DiscriminatorResult.generator_loss` and
+#: :class:`~divergences.losses.GANLoss`.
+GENERATOR_LOSSES = {
+    "saturating": "minimise E log(1 - D(fake)), the minimax game of Goodfellow et al. (2014)",
+    "non_saturating": "minimise -E log D(fake), the heuristic of the same paper",
+}
 _LOG2 = math.log(2.0)
 _LOG4 = math.log(4.0)
 
 
-@dataclass(frozen=True)
-class DiscriminatorResult:
+def generator_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The generator's loss ``kind`` (a name of :data:`GENERATOR_LOSSES`, checked by the
+    caller) from the discriminator's logits on the generated samples."""
+    if kind == "saturating":
+        return log_one_minus_d(logits).mean()
+    return -log_d(logits).mean()
+
+
+@dataclass(frozen=True, repr=False)
+class DiscriminatorResult(NeuralResult):
     r"""A Jensen-Shannon estimate from a trained discriminator.
+
+    The last six attributes, from ``history`` on, are those every neural
+    result shares (:class:`~divergences.neural.NeuralResult`); they are
+    keyword-only in the constructor.
 
     Attributes
     ----------
@@ -77,12 +93,6 @@ class DiscriminatorResult:
     interval: tuple[float, float]
     train_divergence: float
     discriminator: Critic = field(repr=False)
-    history: TrainingHistory = field(repr=False)
-    held_out_index: tuple[np.ndarray | None, np.ndarray | None] = field(repr=False)
-    options: TrainingOptions = field(repr=False)
-    steps: int
-    seconds: float
-    device: str
 
     def probability(self, samples: Any) -> torch.Tensor:
         """:math:`D(x)`, the discriminator's probability that ``x`` came from P (autograd)."""
@@ -106,13 +116,20 @@ class DiscriminatorResult:
         samples : (m, d) array-like or torch.Tensor
             Generated samples; differentiate the loss with respect to them (or
             the generator's parameters) with autograd.
-        kind : {"saturating", "non_saturating"}
-            ``"saturating"``: :math:`\mathbb E_q \log(1 - D(x))`, the minimax
-            game of the original GAN, whose gradient
+        kind : {"saturating", "non_saturating"}, default "saturating"
+            A name of :data:`~divergences.neural.GENERATOR_LOSSES`, the table
+            :class:`~divergences.losses.GANLoss` takes its ``kind`` from, with the
+            same meaning. ``"saturating"``: :math:`\mathbb E_q \log(1 - D(x))`,
+            the minimax game of the original GAN, whose gradient
             :math:`-D\,\nabla\ell` vanishes once the discriminator rejects the
             samples (:math:`D \to 0`). ``"non_saturating"``:
             :math:`-\mathbb E_q \log D(x)`, the usual fix, whose gradient
-            :math:`-(1 - D)\,\nabla\ell` does not.
+            :math:`-(1 - D)\,\nabla\ell` does not. The default differs from
+            ``GANLoss``'s (``"non_saturating"``) on purpose: a result is a
+            measurement, and its generator loss shows the minimax game that the
+            JS estimate is the value of (and how its gradient vanishes on
+            disjoint supports); ``GANLoss`` trains generators, where the
+            gradient that does not vanish is the one to follow.
 
         Returns
         -------
@@ -120,10 +137,7 @@ class DiscriminatorResult:
             A scalar with autograd.
         """
         kind = check_option(kind, "kind", GENERATOR_LOSSES)
-        logits = self.discriminator(self._tensor(samples, "samples"))
-        if kind == "saturating":
-            return log_one_minus_d(logits).mean()
-        return -log_d(logits).mean()
+        return generator_loss(self.discriminator(self._tensor(samples, "samples")), kind)
 
     def _tensor(self, samples: Any, name: str) -> torch.Tensor:
         device = next(self.discriminator.parameters()).device
@@ -174,7 +188,8 @@ def js_dual(
         :func:`wasserstein_dual`. None (the default): this process alone; nothing
         communicates, even inside an initialised process group.
     **overrides
-        Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`.
+        Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`
+        (``seed``: None, the default, draws fresh entropy, so two calls differ).
 
     Returns
     -------

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +24,7 @@ from divergences.neural._fitting import (
 )
 from divergences.neural._networks import Critic, gradient_norms
 from divergences.neural._objectives import KantorovichDual
-from divergences.neural._trainer import TrainingHistory
+from divergences.neural._results import NeuralResult
 from divergences.neural.options import TrainingOptions
 
 # Points at which gradient norms are measured for the final rescaling and the
@@ -33,9 +32,13 @@ from divergences.neural.options import TrainingOptions
 _LIPSCHITZ_POINTS = 4096
 
 
-@dataclass(frozen=True)
-class DualResult:
+@dataclass(frozen=True, repr=False)
+class DualResult(NeuralResult):
     r"""A Wasserstein-1 estimate: a certified lower bound, its estimate, and an upper side.
+
+    The last six attributes, from ``history`` on, are those every neural
+    result shares (:class:`~divergences.neural.NeuralResult`); they are
+    keyword-only in the constructor.
 
     Attributes
     ----------
@@ -106,12 +109,6 @@ class DualResult:
     critic: Critic = field(repr=False)
     critic_distance: float
     lipschitz: float
-    history: TrainingHistory = field(repr=False)
-    held_out_index: tuple[np.ndarray | None, np.ndarray | None] = field(repr=False)
-    options: TrainingOptions = field(repr=False)
-    steps: int
-    seconds: float
-    device: str
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -288,7 +285,17 @@ def wasserstein_dual(
         Two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
         random interpolates :math:`\hat x = t x_p + (1 - t) x_q`; the one-sided
         :math:`\max(0, \|\nabla f\| - 1)^2`; or weight clipping (the original
-        WGAN, trained with RMSProp). See :class:`KantorovichDual`.
+        WGAN, trained with RMSProp). See :class:`KantorovichDual`. The default
+        is the recipe of Gulrajani et al. [2]_, the one this estimator's other
+        defaults were chosen with and its accuracy measured with (the
+        neural-dual benchmark page), where
+        :class:`~divergences.losses.WassersteinLoss` defaults to ``"lp"``: a
+        measurement trains one critic between two distributions that do not
+        move, from an output layer at zero (its slope never has to pass
+        through 0), while a loss's critic follows a moving generator and must
+        turn its slope around where the generated samples overtake the data,
+        which the two-sided penalty resists (see the loss's Notes and the
+        generators benchmark page).
     penalty_weight : float, optional
         :math:`\lambda` (default 10) for ``"gp"``/``"lp"``, the clipping bound
         :math:`c` (default 0.01) for ``"clip"``.
@@ -311,8 +318,10 @@ def wasserstein_dual(
         ``width``, ``depth``, ``activation``, ``optimizer``, ``learning_rate``,
         ``weight_decay`` (default 1 above d = 32, 0 up to it), ``batch_size``,
         ``steps`` (default 2000 in all), ``holdout`` (the test share, default
-        0.2), ``validation`` (default 0.2), ``evaluation_size``, ``seed``,
-        ``device`` (default ``"auto"``: CUDA when available) and ``progress``.
+        0.2), ``validation`` (default 0.2), ``evaluation_size``, ``seed``
+        (default None: fresh entropy from the operating system, so two calls
+        differ; an int gives the same result on the CPU), ``device`` (default
+        ``"auto"``: CUDA when available) and ``progress``.
         An unknown name is a ``TypeError``.
 
     Returns

@@ -144,7 +144,7 @@ def train(
     in an objective of one's own.
 
     On the CPU the loop runs with ``options.threads`` torch intra-op threads, by
-    default one for a small network (see :func:`cpu_threads`; the caller's setting
+    default one for a small network (see ``cpu_threads``; the caller's setting
     comes back when the call returns).
 
     Parameters

@@ -175,3 +175,30 @@ def test_js_dual_sees_a_narrow_coordinate_beside_a_wide_one():
     # the discriminator takes the data in their own units
     with torch.no_grad():
         np.testing.assert_allclose(float(result.estimate(x, y)), true, rtol=0.06)
+
+
+def test_the_result_shares_the_neural_result_fields_and_keeps_its_repr():
+    from dataclasses import fields
+
+    from divergences.neural import NeuralResult
+
+    p = segment_samples(0.0, 400, seed=0)
+    q = segment_samples(1.0, 400, seed=1)
+    result = dv.js_dual(p, q, seed=0, steps=20, device="cpu")
+    assert isinstance(result, NeuralResult)
+    shared = [entry.name for entry in fields(NeuralResult)]
+    assert shared == ["history", "held_out_index", "options", "steps", "seconds", "device"]
+    assert not set(shared) & set(dv.DiscriminatorResult.__annotations__)
+    assert result.steps == 20 and result.device == "cpu"
+    # the repr of the dataclass before the base: the estimate first, the network left out
+    shown = ["divergence", "stderr", "lower_bound", "interval", "train_divergence"]
+    shown += ["steps", "seconds", "device"]
+    listing = ", ".join(f"{name}={getattr(result, name)!r}" for name in shown)
+    assert repr(result) == f"DiscriminatorResult({listing})"
+    # the result's own fields stay positional; the shared ones are keywords
+    copy = dv.DiscriminatorResult(
+        *(getattr(result, name) for name in shown[:5]),
+        result.discriminator,
+        **{name: getattr(result, name) for name in shared},
+    )
+    assert repr(copy) == repr(result)

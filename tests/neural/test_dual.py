@@ -326,3 +326,36 @@ def test_a_narrow_coordinate_that_carries_the_distance_is_resolved():
     assert result.potential.kind == "ridge"
     np.testing.assert_allclose(result.distance, 3.0, rtol=0.05)
     assert result.lower_bound <= 3.0 <= result.upper_bound
+
+
+SHARED_FIELDS = ["history", "held_out_index", "options", "steps", "seconds", "device"]
+
+
+def test_the_result_shares_the_neural_result_fields_and_keeps_its_repr():
+    from dataclasses import fields
+
+    from divergences.neural import NeuralResult
+
+    x, y = translated_gaussians(400, 2)
+    result = dv.wasserstein_dual(x, y, steps=30, seed=0, device="cpu")
+    assert isinstance(result, NeuralResult)
+    assert [entry.name for entry in fields(NeuralResult)] == SHARED_FIELDS
+    # declared once, in the base: the result adds its own fields to them
+    assert set(SHARED_FIELDS) <= {entry.name for entry in fields(dv.DualResult)}
+    assert not set(SHARED_FIELDS) & set(dv.DualResult.__annotations__)
+    assert result.steps == 30 and result.device == "cpu" and result.options.steps == 30
+    # the repr of the dataclass before the base: the estimate first, the networks left out
+    shown = ["distance", "stderr", "lower_bound", "empirical_distance", "upper_bound"]
+    shown += ["train_distance", "critic_distance", "lipschitz", "steps", "seconds", "device"]
+    listing = ", ".join(f"{name}={getattr(result, name)!r}" for name in shown)
+    assert repr(result) == f"DualResult({listing})"
+
+
+def test_the_default_architecture_is_public():
+    import divergences.neural as neural
+    from divergences.neural._networks import default_architecture
+
+    assert "default_architecture" in neural.__all__
+    assert neural.default_architecture is default_architecture
+    assert neural.default_architecture(2) == [(128, 3, "leaky_relu")]
+    assert neural.default_architecture(5) == [(128, 3, "leaky_relu"), (128, 3, "silu")]
