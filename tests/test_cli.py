@@ -212,6 +212,19 @@ def test_compare_too_few_samples_for_k_names_the_largest_k_that_works(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_compare_one_distinct_point_says_no_k_works_in_one_statement(tmp_path):
+    # three equal points: one need (2 distinct points), not "needs 6" beside "needs 2"
+    np.save(tmp_path / "p.npy", np.ones((3, 2)))
+    np.save(tmp_path / "q.npy", np.ones((3, 2)))
+    result = run("compare", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "divergences compare: the k-NN estimators need at least 2 distinct points in each of "
+        "P and Q (each point's nearest neighbour among the others, --k 1); P has 1 (of 3 "
+        "samples), so no --k works\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

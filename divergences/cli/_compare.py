@@ -89,14 +89,14 @@ def _check_k(samples: dict[str, np.ndarray], k: int) -> None:
         return
     rows = samples[name].shape[0]
     have = f"{name} has {distinct}" + (f" (of {rows} samples)" if distinct < rows else "")
-    fix = (
-        f"choose --k {distinct - 1} or less"
-        if distinct >= 2
-        else "the k-NN estimators need at least 2 distinct points in each"
-    )
+    if distinct < 2:  # one statement of the need: no --k would do
+        raise InputError(
+            "the k-NN estimators need at least 2 distinct points in each of P and Q (each "
+            f"point's nearest neighbour among the others, --k 1); {have}, so no --k works"
+        )
     raise InputError(
         f"--k {k} needs at least {k + 1} distinct points in each of P and Q (each point's "
-        f"k-th nearest neighbour among the others); {have}: {fix}"
+        f"k-th nearest neighbour among the others); {have}: choose --k {distinct - 1} or less"
     )
 
 
