@@ -233,10 +233,10 @@ def stop_text(stopped: dict) -> str:
 
 def _stop_label(stopped: dict) -> str:
     if stopped["reason"] == "memory guard":
-        return "stop: memory guard"
+        return "refused by the memory guard"
     if "predicted_seconds" in stopped:
-        return f"stop: next ≈ {stopped['predicted_seconds']:.0f} s"
-    return f"stop: took {stopped['previous_seconds']:.0f} s"
+        return f"not run: about {stopped['predicted_seconds']:.0f} s predicted"
+    return f"not run: the last point took {stopped['previous_seconds']:.0f} s"
 
 
 def _memory(point: dict) -> float:
@@ -266,31 +266,24 @@ def plot(cpu: dict, gpu: dict | None, path: Path) -> None:
             (f"{name} on {gpu['device_name']} (memory: the GPU's)", run, "--", neural)
             for name, run in gpu["n_sweep"].items()
         ]
-    stops_at: dict[int, int] = {}  # labels already placed at an n, to stack the next below
+    # where a method stops goes into its legend entry: labels beside the crosses ran into
+    # each other and into the markers
     for name, run, style, colour in series:
         points = run["points"]
         if not points:
             continue
         n = [p["n"] for p in points]
         memory = [max(_memory(p), 0.1) for p in points]
+        stopped = run["stopped"]
+        stops = stopped is not None and stopped["reason"] in ("time", "memory guard")
+        label = f"{name}; x: n = {stopped['n']:,}, {_stop_label(stopped)}" if stops else name
         axes[0, 0].loglog(
-            n, [p["seconds"] for p in points], style, marker="o", color=colour, label=name
+            n, [p["seconds"] for p in points], style, marker="o", color=colour, label=label
         )
         axes[0, 1].loglog(n, memory, style, marker="o", color=colour)
-        stopped = run["stopped"]
-        if stopped is not None and stopped["reason"] in ("time", "memory guard"):
+        if stops:
             for axis, y in ((axes[0, 0], points[-1]["seconds"]), (axes[0, 1], memory[-1])):
                 axis.plot([stopped["n"]], [y], marker="x", color=colour, markersize=9, mew=2)
-            placed = stops_at.get(stopped["n"], 0)
-            stops_at[stopped["n"]] = placed + 1
-            axes[0, 0].annotate(
-                _stop_label(stopped),
-                (stopped["n"], points[-1]["seconds"]),
-                textcoords="offset points",
-                xytext=(7, -3 - 10 * placed),
-                fontsize=8,
-                color=colour,
-            )
     axes[0, 0].axhline(LIMIT_SECONDS, color="grey", lw=0.8, ls=":")
     axes[0, 0].annotate(
         f"{LIMIT_SECONDS:.0f} s: a method stops",
