@@ -127,13 +127,38 @@ def speed(steps: int, rounds: int, batch: int, device: str = "cpu") -> dict[str,
     return result
 
 
+def replot_curves() -> None:
+    """generator_w1.png again from benchmarks/results/generators.json (the samples' figure
+    needs the generated samples, which the JSON does not keep)."""
+    from types import SimpleNamespace
+
+    from divergences.experiments.plots import plot_generator_curves
+
+    payload = json.loads((RESULTS / "generators.json").read_text())
+    runs = [
+        SimpleNamespace(
+            **{**run, "checkpoints": [SimpleNamespace(**c) for c in run["checkpoints"]]}
+        )
+        for run in payload["runs"]
+    ]
+    path = FIGURES / "generator_w1.png"
+    plot_generator_curves(runs, path)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the W1 curves from the committed JSON"
+    )
     args = parser.parse_args()
+    if args.replot:
+        replot_curves()
+        return
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         paths = run_generators(
