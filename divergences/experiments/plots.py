@@ -95,6 +95,9 @@ def plot_sweep(rows: Sequence[SweepRow], path: Path) -> None:
                     mean,
                     linestyle=style,
                     marker=marker,
+                    # lines that coincide (the JS estimates at log 2) put their markers
+                    # at different θ, so that each is seen, not only read in the legend
+                    markevery=(order % 2, 2) if len(methods) > 2 else None,
                     color=color,
                     label=label,
                     lw=2.4 if not marker else 1.3,
@@ -132,7 +135,8 @@ def plot_dynamics(trajectories: Sequence[Trajectory], path: Path) -> None:
     fig, axes = plt.subplots(1, len(theta0s), figsize=(6 * len(theta0s) + 2.5, 4.5), squeeze=False)
     for ax, theta0 in zip(axes[0], theta0s, strict=True):
         low, high = -abs(theta0), 1.5 * abs(theta0)
-        for trajectory in (t for t in trajectories if t.theta0 == theta0):
+        mine = [t for t in trajectories if t.theta0 == theta0]
+        for order, trajectory in enumerate(mine):
             label, color, style, marker = STYLE[trajectory.method]
             thetas = np.array(trajectory.thetas, dtype=float)
             outside = np.flatnonzero((thetas < low) | (thetas > high))
@@ -142,7 +146,9 @@ def plot_dynamics(trajectories: Sequence[Trajectory], path: Path) -> None:
                 thetas,
                 linestyle=style,
                 marker=marker,
-                markevery=6,
+                # each line's markers at its own iterations: runs that stall at the same θ
+                # (the saturating GAN and histogram JS near θ₀) stay apart
+                markevery=(order, len(mine)),
                 markerfacecolor="none",
                 color=color,
                 label=label,
