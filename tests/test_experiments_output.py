@@ -234,8 +234,11 @@ def test_an_interrupted_pool_stops_at_once_and_leaves_no_worker():
         raise KeyboardInterrupt
     assert time.monotonic() - start < 3
     assert len(pids) == 2 and not any(_alive(pid) for pid in pids)
-    # what had not reached the workers' queue (two running, one queued) was cancelled
-    assert all(future.cancelled() for future in futures[3:])
+    # nothing ran to its end, and what had not reached the workers' queue was cancelled:
+    # the executor hands at most workers + 1 calls to that queue beside the two running,
+    # how many by the time of the interrupt depends on the machine's load
+    assert not any(f.done() and not f.cancelled() and f.exception() is None for f in futures)
+    assert futures[-1].cancelled()
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
