@@ -8,7 +8,7 @@ from typing import Any
 from divergences.cli._gradients import _check_plotting
 from divergences.cli._options import (
     _EXIT_STATUS,
-    _device,
+    _add_run_options,
     _HelpFormatter,
     _integer,
     _resolve_device,
@@ -57,13 +57,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=1,
         help="runs trained at once, in separate processes (default: %(default)s)",
     )
-    parser.add_argument(
-        "--device",
-        type=_device,
-        default="auto",
-        help="auto (a GPU when there is one), cpu, cuda or cuda:N (default: %(default)s)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    _add_run_options(parser)
     return parser
 
 

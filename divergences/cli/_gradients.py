@@ -8,7 +8,7 @@ from typing import Any
 from divergences.cli._messages import InputError
 from divergences.cli._options import (
     _EXIT_STATUS,
-    _device,
+    _add_run_options,
     _HelpFormatter,
     _integer,
     _resolve_device,
@@ -63,13 +63,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", type=_integer(1), default=3, help="seeds of the sweep (default: %(default)s)"
     )
-    parser.add_argument(
-        "--device",
-        type=_device,
-        default="auto",
-        help="auto (a GPU when there is one), cpu, cuda or cuda:N (default: %(default)s)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    _add_run_options(parser)
     return parser
 
 

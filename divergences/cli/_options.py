@@ -110,6 +110,17 @@ class _Parser(argparse.ArgumentParser):
         )
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--no-progress``, as every command that trains networks takes them."""
+    parser.add_argument(
+        "--device",
+        type=_device,
+        default="auto",
+        help="auto (a GPU when there is one), cpu, cuda or cuda:N (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+
+
 def _resolve_device(device: str) -> str:
     """``device`` with ``auto`` resolved; a CUDA device this machine lacks is refused.
 
