@@ -23,10 +23,12 @@ The rules, once for the whole package:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Iterable
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -57,6 +59,73 @@ class ArgumentError(_NamedArgument, ValueError):
 
 class ArgumentTypeError(_NamedArgument, TypeError):
     """A ``TypeError`` about the argument named by ``argument``; ``detail``: what is wrong."""
+
+
+class ArgumentsError(ValueError):
+    """A ``ValueError`` about several arguments at once, which it carries as data.
+
+    ``template`` has one ``{}`` per name of ``arguments``, in order; the message is the
+    template filled with those names, and :meth:`in_words` fills it with a caller's own
+    names for them (the command line's files P and Q).
+    """
+
+    def __init__(self, template: str, arguments: tuple[str, ...]) -> None:
+        super().__init__(template.format(*arguments))
+        self.template = template
+        self.arguments = arguments
+
+    def in_words(self, names: Mapping[str, str]) -> str:
+        """The message with each argument replaced by ``names[argument]`` where given."""
+        return self.template.format(*(names.get(name, name) for name in self.arguments))
+
+    def __reduce__(self) -> tuple[Any, tuple[str, tuple[str, ...]]]:
+        return type(self), (self.template, self.arguments)
+
+
+def check_same_dimension(a: Any, b: Any, names: tuple[str, str] = ("x", "y")) -> None:
+    """Refuse two sample sets ``(n, d)`` and ``(m, d')`` with ``d != d'``."""
+    if a.shape[1] != b.shape[1]:
+        raise ArgumentsError(
+            "{} and {} must have the same dimension d; "
+            f"got d = {a.shape[1]} and d = {b.shape[1]}",
+            names,
+        )
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def renamed(**old_to_new: str) -> Callable[[_Function], _Function]:
+    """Keep a function's old keyword names working for one release, with a warning.
+
+    ``@renamed(samples_p="x")``: a call ``f(samples_p=a)`` runs as ``f(x=a)`` and
+    emits a ``DeprecationWarning`` that names the new keyword; giving both is a
+    ``TypeError``, as Python's own for a repeated argument.
+    """
+
+    def decorate(function: _Function) -> _Function:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(
+                        f"{function.__name__}() got {old}= and {new}=; {old} is the "
+                        f"deprecated name of {new}, give only {new}="
+                    )
+                warnings.warn(
+                    f"{function.__name__}({old}=...) is deprecated and will be removed in "
+                    f"the next release; use {new}=...",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        return cast(_Function, wrapper)
+
+    return decorate
 
 
 def backend_for(**arrays: Any) -> Backend:

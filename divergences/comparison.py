@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from divergences import knn
+from divergences._validation import check_same_dimension
 
 __all__ = [
     "ENERGY_ROWS",
@@ -129,34 +129,29 @@ def _reason(error: BaseException) -> str:
     return text if len(text) <= 400 else text[:400] + " ..."
 
 
-# The library's names of the two samples: samples_p and samples_q (the k-NN and neural
-# estimators), x and y (the others), in the order of a call f(P, Q); f(Q, P) swaps them.
-_IN_ORDER = {"samples_p": "P", "samples_q": "Q", "x": "P", "y": "Q"}
-_SWAPPED = {"samples_p": "Q", "samples_q": "P", "x": "Q", "y": "P"}
+# The library's names of the two samples, x and y, in the order of a call f(P, Q);
+# f(Q, P) swaps them.
+_IN_ORDER = {"x": "P", "y": "Q"}
+_SWAPPED = {"x": "Q", "y": "P"}
 
 
 def _described(error: BaseException, names: Mapping[str, str]) -> str:
-    """A library error in the words of the caller: ``names`` maps ``samples_p`` to ``"P"``.
+    """A library error in the words of the caller: ``names`` maps ``x`` to ``"P"``.
 
-    An error that carries its argument (``ArgumentError`` and ``ArgumentTypeError`` of
-    :mod:`divergences._validation`) is put in those words from that attribute. Other
-    messages can name both samples at once ("samples_p and samples_q must ..."): there
-    ``samples_p`` and ``samples_q`` are replaced as words, while ``x`` and ``y``, too
-    common to find in free text, are left as they are. An exception that no check raises
-    on purpose is marked as a bug.
+    The errors of :mod:`divergences._validation` carry the arguments they are about as
+    data (``ArgumentError`` and ``ArgumentTypeError`` one, ``ArgumentsError`` several),
+    so they are put in those words from that data; any other message is kept as it
+    is. An exception that no check raises on purpose is marked as a bug.
     """
-    from divergences._validation import ArgumentError, ArgumentTypeError
+    from divergences._validation import ArgumentError, ArgumentsError, ArgumentTypeError
     from divergences.transport import SolverError
 
     if isinstance(error, (ArgumentError, ArgumentTypeError)) and error.argument in names:
         text = " ".join(f"{names[error.argument]} {error.detail}".split())
+    elif isinstance(error, ArgumentsError):
+        text = " ".join(error.in_words(names).split())
     else:
         text = _reason(error)
-        words = {name: words for name, words in names.items() if name.startswith("samples_")}
-        if any(name in text for name in words):
-            # one pass, so that a swapped call (samples_p -> Q, samples_q -> P) stays right
-            pattern = re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b")
-            text = pattern.sub(lambda match: words[match.group(1)], text)
     expected = (ValueError, TypeError, ArithmeticError, MemoryError, OSError, SolverError)
     if not isinstance(error, expected):
         text = f"unexpected {type(error).__name__} (a bug; please report it): {text}"
@@ -420,10 +415,7 @@ def compare(
     from divergences.transport import ProblemTooLargeError, sliced_wasserstein, wasserstein
 
     p, q = _as_samples(x, "x"), _as_samples(y, "y")
-    if p.shape[1] != q.shape[1]:
-        raise ValueError(
-            f"x and y must have the same dimension d; got d = {p.shape[1]} and d = {q.shape[1]}"
-        )
+    check_same_dimension(p, q)
     d = p.shape[1]
     rows: list[Comparison] = []
 

@@ -22,7 +22,13 @@ from divergences._backend import (
     standardise,
     times_power_of_two,
 )
-from divergences._validation import as_samples, backend_for, check_flag
+from divergences._validation import (
+    ArgumentsError,
+    as_samples,
+    backend_for,
+    check_flag,
+    check_same_dimension,
+)
 
 __all__ = ["energy_distance"]
 
@@ -259,12 +265,12 @@ def energy_distance(x: ArrayLike, y: ArrayLike, *, unbiased: bool = False) -> An
     unbiased = check_flag(unbiased, "unbiased")
     samples_x = as_samples(x, "x", backend)
     samples_y = as_samples(y, "y", backend)
-    (n, d), (m, d_y) = samples_x.shape, samples_y.shape
-    if d != d_y:
-        raise ValueError(f"x and y must have the same dimension d; got d = {d} and d = {d_y}")
+    check_same_dimension(samples_x, samples_y)
+    n, m = samples_x.shape[0], samples_y.shape[0]
     if unbiased and min(n, m) < 2:
-        raise ValueError(
-            f"unbiased=True needs at least two samples in each of x and y; got {n} and {m}"
+        raise ArgumentsError(
+            f"unbiased=True needs at least two samples in each of {{}} and {{}}; got {n} and {m}",
+            ("x", "y"),
         )
     (scaled_x, scaled_y), exponent = standardise([samples_x, samples_y], backend)
     sum_between, sum_within_x, sum_within_y = _pair_sums(scaled_x, scaled_y, backend)

@@ -27,7 +27,7 @@ from divergences._backend import (
     times_power_of_two,
 )
 from divergences._memory import refuse_beyond_memory
-from divergences._validation import as_samples, backend_for, check_real
+from divergences._validation import as_samples, backend_for, check_real, check_same_dimension
 
 __all__ = ["sinkhorn_divergence"]
 
@@ -231,10 +231,8 @@ def sinkhorn_divergence(
     )
     samples_x = as_samples(x, "x", backend)
     samples_y = as_samples(y, "y", backend)
-    n, d = samples_x.shape
-    m, d_y = samples_y.shape
-    if d != d_y:
-        raise ValueError(f"x and y must have the same dimension d; got d = {d} and d = {d_y}")
+    check_same_dimension(samples_x, samples_y)
+    n, m = samples_x.shape[0], samples_y.shape[0]
     _check_memory(n, m, memory_limit)
     # GeomLoss works in float32 or float64; half precision is computed in float32.
     working = torch.float64 if backend.dtype == torch.float64 else torch.float32

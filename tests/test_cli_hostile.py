@@ -24,13 +24,17 @@ import ot
 import pytest
 
 from divergences import cli
+from divergences._validation import ArgumentsError
 from divergences.cli import _demo, _format
 from divergences.comparison import _reference_split
 from divergences.experiments.histograms import MAX_BINS, segment_histograms
 from divergences.families import segment_samples
 
 # Python parameter names that must not reach a command-line user.
-PYTHON_NAMES = re.compile(r"samples_[pq]|bin_width|\bk=\d|allow_pickle")
+PYTHON_NAMES = re.compile(
+    r"samples_[pq]|(?<![\w-])[xy] (?:must|has|is|looks|spans|and [xy])\b"
+    r"|bin_width|\bk=\d|allow_pickle"
+)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -360,7 +364,7 @@ def test_a_library_warning_goes_into_its_rows_note(monkeypatch):
 
 
 def test_a_library_error_names_p_and_q_in_the_order_of_the_call():
-    error = ValueError("samples_p must hold at least k=5 distinct points; samples_q too")
+    error = ArgumentsError("{} must hold at least k=5 distinct points; {} too", ("x", "y"))
     assert cli._user_message(error) == "P must hold at least --k 5 distinct points; Q too"
     assert cli._user_message(error, swapped=True) == (
         "Q must hold at least --k 5 distinct points; P too"

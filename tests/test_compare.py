@@ -122,14 +122,14 @@ def test_a_mapped_sample_is_represented_by_its_seeded_subsample(tmp_path, monkey
 def test_a_measure_that_fails_gets_an_error_row_in_the_words_of_p_and_q(gaussians, monkeypatch):
     import divergences.knn
 
-    def refuses(samples_p, samples_q, **options):
-        raise ArgumentError("samples_q", "must hold at least 6 distinct points; got 2")
+    def refuses(x, y, **options):
+        raise ArgumentError("y", "must hold at least 6 distinct points; got 2")
 
     monkeypatch.setattr(divergences.knn, "kl_knn", refuses)
     rows = {row.measure: row for row in dv.compare(*gaussians)}
     assert rows["KL(P||Q) k-NN"].value is None
     assert rows["KL(P||Q) k-NN"].error == "Q must hold at least 6 distinct points; got 2"
-    # the reverse row called kl_knn(Q, P): its samples_q is P
+    # the reverse row called kl_knn(Q, P): its y is P
     assert rows["KL(Q||P) k-NN"].error == "P must hold at least 6 distinct points; got 2"
     assert rows["JS k-NN"].error is None  # one row's failure does not end the others
 
@@ -150,7 +150,7 @@ def test_a_validation_error_of_the_library_names_p_or_q():
     x, y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2))
     y[4, 1] = math.nan
     rows = dv.compare(x, y)
-    # every measure, whatever it calls its arguments (x and y, samples_p and samples_q)
+    # every measure names its samples x and y; the rows say P and Q
     assert {row.error for row in rows} == {"Q must contain only finite numbers; found NaN or inf"}
 
 
@@ -167,14 +167,14 @@ def test_samples_of_different_dimensions_are_refused():
 
 def test_validation_errors_carry_the_argument_and_keep_their_message_and_type():
     with pytest.raises(ValueError) as raised:
-        check_finite(np.array([1.0, math.inf]), "samples_p", NumpyBackend())
+        check_finite(np.array([1.0, math.inf]), "x", NumpyBackend())
     error = raised.value
     assert isinstance(error, ArgumentError)
     assert (error.argument, error.detail) == (
-        "samples_p",
+        "x",
         "must contain only finite numbers; found NaN or inf",
     )
-    assert str(error) == "samples_p must contain only finite numbers; found NaN or inf"
+    assert str(error) == "x must contain only finite numbers; found NaN or inf"
     with pytest.raises(TypeError) as typed:
         dv.wasserstein([True, False], [1.0, 2.0])
     assert isinstance(typed.value, ArgumentTypeError)

@@ -171,7 +171,7 @@ def test_repeated_points_rule():
         brute_force_plain(x, y, 1),
         rtol=1e-12,
     )
-    with pytest.raises(ValueError, match="samples_p must hold at least k=3 distinct points"):
+    with pytest.raises(ValueError, match="x must hold at least k=3 distinct points"):
         dv.kl_knn(np.zeros((10, 2)), y, k=3)
     assert math.isfinite(dv.js_knn(repeated, y))
 
@@ -190,10 +190,10 @@ def test_disjoint_supports_give_finite_numbers_that_grow_with_the_gap():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"samples_p": np.ones((5, 2)) * np.nan}, ValueError, "samples_p must contain only"),
-        ({"samples_q": np.empty((0, 2))}, ValueError, "samples_q must hold at least one"),
-        ({"samples_q": np.ones((20, 3))}, ValueError, "same dimension"),
-        ({"samples_p": "abc"}, TypeError, "samples_p must be"),
+        ({"x": np.ones((5, 2)) * np.nan}, ValueError, "x must contain only"),
+        ({"y": np.empty((0, 2))}, ValueError, "y must hold at least one"),
+        ({"y": np.ones((20, 3))}, ValueError, "same dimension"),
+        ({"x": "abc"}, TypeError, "x must be"),
         ({"k": 0}, ValueError, "k must be at least 1"),
         ({"k": 2.5}, TypeError, "k must be an integer"),
         ({"k": 20}, ValueError, "must hold at least k \\+ 1 = 21"),
@@ -203,7 +203,7 @@ def test_disjoint_supports_give_finite_numbers_that_grow_with_the_gap():
 )
 def test_bad_inputs(kwargs, error, match):
     rng = np.random.default_rng(0)
-    arguments = {"samples_p": rng.normal(size=(20, 2)), "samples_q": rng.normal(size=(20, 2))}
+    arguments = {"x": rng.normal(size=(20, 2)), "y": rng.normal(size=(20, 2))}
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
         dv.kl_knn(**arguments)
@@ -216,7 +216,7 @@ def test_js_bad_seed_and_small_q():
     x = np.random.default_rng(0).normal(size=(20, 2))
     with pytest.raises(ValueError, match="seed must be at least 0"):
         dv.js_knn(x, x[:10], seed=-1)
-    with pytest.raises(ValueError, match="samples_q must hold at least k \\+ 1 = 6"):
+    with pytest.raises(ValueError, match="y must hold at least k \\+ 1 = 6"):
         dv.js_knn(x, x[:5])
 
 
@@ -262,9 +262,9 @@ def issue_samples():
 def test_paired_samples_are_refused_with_the_fix(shift, estimator):
     # kl_knn(x, x + 1e-3) was -0.244: Q's points are perturbations of P's own.
     x, _ = issue_samples()
-    with pytest.raises(ValueError, match="samples_q looks paired with samples_p") as error:
+    with pytest.raises(ValueError, match="y looks paired with x") as error:
         estimator(x, x + shift)
-    assert "Draw samples_q independently of samples_p" in str(error.value)
+    assert "Draw y independently of x" in str(error.value)
     with pytest.raises(ValueError, match="looks paired"):
         estimator(x + shift, x)
     # identical samples are not paired: repeated points count once, and KL is 0
@@ -394,16 +394,16 @@ def test_base_below_one_follows_scipys_sign():
 
 def test_meta_and_masked_samples_are_refused():
     meta = torch.ones(10, 2, device="meta")
-    with pytest.raises(ValueError, match="samples_p is a tensor on the 'meta' device"):
+    with pytest.raises(ValueError, match="x is a tensor on the 'meta' device"):
         dv.kl_knn(meta, meta)
     masked = np.ma.array(np.zeros((10, 2)), mask=np.eye(10, 2))
-    with pytest.raises(TypeError, match="samples_q is a masked array"):
+    with pytest.raises(TypeError, match="y is a masked array"):
         dv.js_knn(np.ones((10, 2)), masked)
 
 
 # Issue 15: samples beyond max_samples rows, read lazily.
 def drawn_rows(seed, *sizes, limit):
-    """The documented rule: one generator, samples_p's rows first, then samples_q's."""
+    """The documented rule: one generator, x's rows first, then y's."""
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(size, limit, replace=False)) for size in sizes]
 
@@ -461,7 +461,7 @@ def test_only_the_rows_drawn_are_read(tmp_path):
     assert peak < p.nbytes / 20
     values[rows_p[5]] = np.nan  # drawn: refused
     p = memory_map(tmp_path / "p2.npy", values)
-    with pytest.raises(ValueError, match="samples_p must contain only finite numbers"):
+    with pytest.raises(ValueError, match="x must contain only finite numbers"):
         dv.kl_knn(p, q, max_samples=300, seed=0)
 
 

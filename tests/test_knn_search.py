@@ -138,12 +138,12 @@ def test_torch_search_on_the_tensors_device(device, monkeypatch):
 @pytest.mark.parametrize("search", SEARCHES)
 def test_too_few_distinct_points_are_refused_alike(search):
     y = np.random.default_rng(3).normal(size=(20, 2))
-    with pytest.raises(ValueError, match="samples_p must hold at least k=3 distinct points"):
+    with pytest.raises(ValueError, match="x must hold at least k=3 distinct points"):
         dv.kl_knn(np.zeros((10, 2)), y, k=3, search=search)
     # Three distinct points, each query on one of them: two others remain, not k = 3.
     corners = np.repeat(np.eye(3), 4, axis=0)
     with pytest.raises(ValueError, match="at least k=3 distinct points at a positive distance"):
-        _search._kth_neighbours(corners, corners, 3, "samples_p", NumpyBackend(), search)
+        _search._kth_neighbours(corners, corners, 3, "x", NumpyBackend(), search)
 
 
 @pytest.mark.parametrize("d", [2, 12])

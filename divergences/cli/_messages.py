@@ -1,6 +1,6 @@
 """What the command says when something is wrong: its errors, in the words of its options.
 
-The library names its arguments (``samples_p``, ``k=5``, ``bin_width``); on the command
+The library names its arguments (``x``, ``k=5``, ``bin_width``); on the command
 line the inputs are the files P and Q and the options are ``--k`` and ``--bin-width``.
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from divergences._backend import ArrayLike, Result
-from divergences._validation import as_samples, backend_for, check_count, check_real
+from divergences._validation import as_samples, backend_for, check_count, check_real, renamed
 from divergences.information import js
 
 __all__ = ["MAX_BINS", "histogram_js", "segment_histograms"]
@@ -22,9 +22,10 @@ __all__ = ["MAX_BINS", "histogram_js", "segment_histograms"]
 MAX_BINS = 10_000_000
 
 
+@renamed(samples_p="x", samples_q="y")
 def segment_histograms(
-    samples_p: ArrayLike,
-    samples_q: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     bin_width: float = 0.1,
     y_bins: int = 10,
@@ -40,8 +41,11 @@ def segment_histograms(
 
     Parameters
     ----------
-    samples_p, samples_q : (n, 2) and (m, 2) array-like or torch.Tensor
-        The points (x, y), y in [0, 1] (values outside go to the edge bins).
+    x, y : (n, 2) and (m, 2) array-like or torch.Tensor
+        The points (position, height), height in [0, 1] (values outside go to the
+        edge bins).
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     bin_width : float, default 0.1
         Width of the x bins, > 0.
     y_bins : int, default 10
@@ -69,15 +73,17 @@ def segment_histograms(
     if not bin_width > 0:
         raise ValueError(f"bin_width must be positive; got {bin_width:g}")
     y_bins = check_count(y_bins, "y_bins")
-    backend = backend_for(samples_p=samples_p, samples_q=samples_q)
+    backend = backend_for(x=x, y=y)
     sets = [
-        as_samples(samples_p, "samples_p", backend),
-        as_samples(samples_q, "samples_q", backend),
+        as_samples(x, "x", backend),
+        as_samples(y, "y", backend),
     ]
-    for x, name in zip(sets, ("samples_p", "samples_q"), strict=True):
-        if x.shape[1] != 2:
-            raise ValueError(f"{name} must be (n, 2) points (x, y); got shape {tuple(x.shape)}")
-    reach = max(float(np.max(np.abs(backend.to_numpy(x[:, 0])))) for x in sets)
+    for points, name in zip(sets, ("x", "y"), strict=True):
+        if points.shape[1] != 2:
+            raise ValueError(
+                f"{name} must be (n, 2) points (position, height); got shape {tuple(points.shape)}"
+            )
+    reach = max(float(np.max(np.abs(backend.to_numpy(points[:, 0])))) for points in sets)
     half = math.ceil(reach / bin_width) + 1
     x_bins = 2 * half + 1
     if x_bins * y_bins > MAX_BINS:
@@ -100,7 +106,8 @@ def segment_histograms(
     return histogram(sets[0]), histogram(sets[1])
 
 
-def histogram_js(samples_p: ArrayLike, samples_q: ArrayLike, bin_width: float = 0.1) -> Result:
+@renamed(samples_p="x", samples_q="y")
+def histogram_js(x: ArrayLike, y: ArrayLike, bin_width: float = 0.1) -> Result:
     """JS between the :func:`segment_histograms` of two sample sets (nats).
 
     Differentiable in the x positions for tensors. Once the segments are more
@@ -116,5 +123,5 @@ def histogram_js(samples_p: ArrayLike, samples_q: ArrayLike, bin_width: float = 
     >>> math.isclose(float(histogram_js(p, q)), math.log(2), rel_tol=1e-9)
     True
     """
-    hist_p, hist_q = segment_histograms(samples_p, samples_q, bin_width=bin_width)
+    hist_p, hist_q = segment_histograms(x, y, bin_width=bin_width)
     return js(hist_p, hist_q)

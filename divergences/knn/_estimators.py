@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from divergences._backend import ArrayLike, Backend, Result
-from divergences._validation import check_base, check_option
+from divergences._validation import ArgumentError, check_base, check_option, renamed
 from divergences.knn._balls import _log_ball
 from divergences.knn._pairing import _check_independent, _nearest_distances
 from divergences.knn._samples import _check_sizes, _sample_pair
@@ -48,14 +48,14 @@ def _plain(x: Any, y: Any, k: int, backend: Backend, search: str) -> Any:
     """The Wang-Kulkarni-Verdú estimator: (d/n) sum_i log(nu_k(i) / rho_k(i)) + log(m / (n-1))."""
     n, d = int(x.shape[0]), int(x.shape[1])
     x_np, y_np = backend.to_numpy(x), backend.to_numpy(y)
-    own, own_nearest, others_p = _kth_neighbours(x, x, k, "samples_p", backend, search)
-    other, other_nearest, others_q = _kth_neighbours(y, x, k, "samples_q", backend, search)
+    own, own_nearest, others_p = _kth_neighbours(x, x, k, "x", backend, search)
+    other, other_nearest, others_q = _kth_neighbours(y, x, k, "y", backend, search)
     _check_independent(
         _nearest_distances(x_np, x_np, own_nearest),
         _nearest_distances(x_np, y_np, other_nearest),
         int(y.shape[0]),
         d,
-        "samples_p and samples_q",
+        ("x", "y"),
     )
     rho = _distances(x, x, own, backend)
     nu = _distances(x, y, other, backend)
@@ -104,14 +104,14 @@ def _reference(x: Any, y: Any, k: int, backend: Backend, search: str) -> Any:
     # E_P log(p / g_P), in coordinates where g_P is standard normal.
     zx = _whiten(x, mean_p, lower_p, backend)
     zx_np = backend.to_numpy(zx)
-    own, own_nearest, others_p = _kth_neighbours(zx, zx, k, "samples_p", backend, search)
+    own, own_nearest, others_p = _kth_neighbours(zx, zx, k, "x", backend, search)
     rho = _distances(zx, zx, own, backend)
     # The ball to the k-th of N other points holds a Beta(k, N - k + 1) mass.
     own_term = float(digamma(k) - np.mean(digamma(others_p + 1))) - _log_ball(zx, rho, d, backend)
     # E_P log(g_Q / q), in coordinates where g_Q is standard normal.
     wx = _whiten(x, mean_q, lower_q, backend)
     wy = _whiten(y, mean_q, lower_q, backend)
-    other, other_nearest, others_q = _kth_neighbours(wy, wx, k, "samples_q", backend, search)
+    other, other_nearest, others_q = _kth_neighbours(wy, wx, k, "y", backend, search)
     # Paired samples, judged in P's coordinates: the Q point nearest in Q's
     # coordinates is no nearer there, so independent samples pass as often.
     zy_np = backend.to_numpy(_whiten(y, mean_p, lower_p, backend))
@@ -120,7 +120,7 @@ def _reference(x: Any, y: Any, k: int, backend: Backend, search: str) -> Any:
         _nearest_distances(zx_np, zy_np, other_nearest),
         int(y.shape[0]),
         d,
-        "samples_p and samples_q",
+        ("x", "y"),
     )
     nu = _distances(wx, wy, other, backend)
     other_term = _log_ball(wx, nu, d, backend) - float(digamma(k) - np.mean(digamma(others_q + 1)))
@@ -141,9 +141,10 @@ _METHODS: dict[str, Callable[[Any, Any, int, Backend, str], Any]] = {
 METHODS: tuple[str, ...] = tuple(_METHODS)
 
 
+@renamed(samples_p="x", samples_q="y")
 def kl_knn(
-    samples_p: ArrayLike,
-    samples_q: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     k: int = 5,
     method: str = "reference",
@@ -190,10 +191,12 @@ def kl_knn(
 
     Parameters
     ----------
-    samples_p : (n, d) or (n,) array-like or torch.Tensor
+    x : (n, d) or (n,) array-like or torch.Tensor
         Samples of :math:`P`; a 1-D array means ``d = 1``. ``n >= k + 1``.
-    samples_q : (m, d) or (m,) array-like or torch.Tensor
+    y : (m, d) or (m,) array-like or torch.Tensor
         Samples of :math:`Q`, same ``d``. ``m >= k``.
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     k : int, default 5
         Which neighbour. Larger ``k`` lowers the variance; for the plain
         estimator it raises the bias.
@@ -280,7 +283,7 @@ def kl_knn(
 
     Large samples: a sample of more than ``max_samples`` rows is replaced by
     the rows ``numpy.sort(rng.choice(n, max_samples, replace=False))``,
-    ``rng = numpy.random.default_rng(seed)``, drawn for ``samples_p`` first.
+    ``rng = numpy.random.default_rng(seed)``, drawn for ``x`` first.
     Only those rows are read (and checked), so a ``numpy.memmap`` costs the
     rows drawn, not the file; tensors are indexed alike, on their device.
 
@@ -319,7 +322,7 @@ def kl_knn(
     True
 
     Samples beyond ``max_samples`` rows are replaced by that many of their
-    rows, drawn by the generator of ``seed``, for ``samples_p`` first:
+    rows, drawn by the generator of ``seed``, for ``x`` first:
 
     >>> draw = np.random.default_rng(1)
     >>> rows_x = np.sort(draw.choice(5000, 1000, replace=False))
@@ -327,13 +330,13 @@ def kl_knn(
     >>> dv.kl_knn(x, y, max_samples=1000, seed=1) == dv.kl_knn(x[rows_x], y[rows_y])
     True
     """
-    x, y, k, backend, _ = _sample_pair(samples_p, samples_q, k, max_samples, seed)
+    rows_p, rows_q, k, backend, _ = _sample_pair(x, y, k, max_samples, seed)
     method = check_option(method, "method", METHODS)
     search = check_option(search, "search", SEARCHES)
     log_base = check_base(base)
-    _check_sizes(int(x.shape[0]), int(y.shape[0]), k)
+    _check_sizes(int(rows_p.shape[0]), int(rows_q.shape[0]), k)
     # Sampling noise can push the estimate below 0, where no divergence is.
-    value = backend.clip(_METHODS[method](x, y, k, backend, search), 0.0, math.inf)
+    value = backend.clip(_METHODS[method](rows_p, rows_q, k, backend, search), 0.0, math.inf)
     return backend.to_output(value / log_base)
 
 
@@ -357,7 +360,7 @@ def _kl_to_mixture(
         _nearest_distances(x_np, mixture_np, other_nearest),
         int(mixture.shape[0]) // 2,
         d,
-        " and ".join(names),
+        names,
     )
     rho = _distances(x, x, own, backend)
     nu = _distances(x, mixture, other, backend)
@@ -365,9 +368,10 @@ def _kl_to_mixture(
     return d * backend.sum(backend.log(nu) - backend.log(rho)) / n + counts
 
 
+@renamed(samples_p="x", samples_q="y")
 def js_knn(
-    samples_p: ArrayLike,
-    samples_q: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     k: int = 5,
     base: float | None = None,
@@ -398,10 +402,12 @@ def js_knn(
 
     Parameters
     ----------
-    samples_p : (n, d) or (n,) array-like or torch.Tensor
+    x : (n, d) or (n,) array-like or torch.Tensor
         Samples of :math:`P`; a 1-D array means ``d = 1``. ``n >= k + 1``.
-    samples_q : (m, d) or (m,) array-like or torch.Tensor
+    y : (m, d) or (m,) array-like or torch.Tensor
         Samples of :math:`Q`, same ``d``. ``m >= k + 1``.
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     k : int, default 5
         Which neighbour.
     base : float, optional
@@ -471,14 +477,15 @@ def js_knn(
     >>> dv.js_knn(x, rng.normal(size=(2000, 2)))  # same distribution: near 0
     0.0...
     """
-    x, y, k, backend, rng = _sample_pair(samples_p, samples_q, k, max_samples, seed)
+    rows_p, rows_q, k, backend, rng = _sample_pair(x, y, k, max_samples, seed)
     log_base = check_base(base)
     search = check_option(search, "search", SEARCHES)
-    n, m = int(x.shape[0]), int(y.shape[0])
+    n, m = int(rows_p.shape[0]), int(rows_q.shape[0])
     if m < k + 1:
-        raise ValueError(
-            f"samples_q must hold at least k + 1 = {k + 1} samples (each one's k-th "
-            f"neighbour among the others); got {m}"
+        raise ArgumentError(
+            "y",
+            f"must hold at least k + 1 = {k + 1} samples (each one's k-th "
+            f"neighbour among the others); got {m}",
         )
     _check_sizes(n, m, k)
     size = min(n, m)
@@ -488,10 +495,13 @@ def js_knn(
         mask[rng.choice(count, size, replace=False) if count > size else slice(None)] = True
         chosen.append(mask)
     mixture = backend.concatenate(
-        [x[backend.index(np.flatnonzero(chosen[0]))], y[backend.index(np.flatnonzero(chosen[1]))]]
+        [
+            rows_p[backend.index(np.flatnonzero(chosen[0]))],
+            rows_q[backend.index(np.flatnonzero(chosen[1]))],
+        ]
     )
     value = (
-        _kl_to_mixture(x, mixture, k, ("samples_p", "samples_q"), backend, search)
-        + _kl_to_mixture(y, mixture, k, ("samples_q", "samples_p"), backend, search)
+        _kl_to_mixture(rows_p, mixture, k, ("x", "y"), backend, search)
+        + _kl_to_mixture(rows_q, mixture, k, ("y", "x"), backend, search)
     ) / 2
     return backend.to_output(backend.clip(value, 0.0, _LOG2) / log_base)

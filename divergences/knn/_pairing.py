@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from divergences._validation import ArgumentsError
+
 # Paired samples: a point of Q closer to x_i than this share of x_i's distance to
 # its nearest other point of P (scaled down in low dimension so that independent
 # samples do it at a rate of at most 1%), at more than this share of P's points.
@@ -27,7 +29,11 @@ def _nearest_distances(a: np.ndarray, b: np.ndarray, indices: np.ndarray) -> np.
 
 
 def _check_independent(
-    own_nearest: np.ndarray, other_nearest: np.ndarray, n_other: int, d: int, names: str
+    own_nearest: np.ndarray,
+    other_nearest: np.ndarray,
+    n_other: int,
+    d: int,
+    names: tuple[str, str],
 ) -> None:
     r"""Refuse samples of Q that sit on top of P's own points (paired, not independent).
 
@@ -45,13 +51,14 @@ def _check_independent(
     ratio = min(_PAIRED_RATIO, (_PAIRED_RATE * max(n - 1, 1) / n_other) ** (1.0 / d))
     close = int(np.count_nonzero(other_nearest < ratio * own_nearest))
     if close >= max(_PAIRED_MIN_COUNT, _PAIRED_SHARE * n):
-        first, second = names.split(" and ")
-        raise ValueError(
-            f"{second} looks paired with {first}: for {close} of the {n} points of {first} "
-            f"a point of {second} lies closer than {ratio:.2g} times the distance to the "
-            f"nearest other point of {first}, which independent samples do for at most about "
+        # {0}: the first sample's name, {1}: the second's (ArgumentsError fills them)
+        raise ArgumentsError(
+            f"{{1}} looks paired with {{0}}: for {close} of the {n} points of {{0}} "
+            f"a point of {{1}} lies closer than {ratio:.2g} times the distance to the "
+            f"nearest other point of {{0}}, which independent samples do for at most about "
             f"{_PAIRED_RATE:.0%} of them. The k-NN estimates assume two independent "
-            f"samples; {second} made by perturbing the points of {first} (x + small noise) "
-            f"makes them meaningless (they come out negative). Draw {second} independently "
-            f"of {first}."
+            "samples; {1} made by perturbing the points of {0} (adding small noise) "
+            "makes them meaningless (they come out negative). Draw {1} independently "
+            "of {0}.",
+            names,
         )

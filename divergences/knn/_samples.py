@@ -13,22 +13,24 @@ import numpy as np
 
 from divergences._backend import Backend, precise, standardise
 from divergences._validation import (
+    ArgumentError,
     as_samples,
     backend_for,
     check_count,
+    check_same_dimension,
     check_seed,
     sample_rows,
 )
 
 
 def _sample_pair(
-    samples_p: Any, samples_q: Any, k: Any, max_samples: Any, seed: Any
+    x: Any, y: Any, k: Any, max_samples: Any, seed: Any
 ) -> tuple[Any, Any, int, Backend, np.random.Generator]:
     """Validated samples, at most ``max_samples`` rows each, moved and scaled together.
 
     Larger samples are cut to ``max_samples`` rows first, drawn by the generator
-    of ``seed`` (:func:`divergences._validation.sample_rows`), for ``samples_p``
-    and then ``samples_q``, before anything reads them: a memory map is read
+    of ``seed`` (:func:`divergences._validation.sample_rows`), for ``x``
+    and then ``y``, before anything reads them: a memory map is read
     only at those rows. The generator comes back for further draws.
 
     The kept samples are moved and scaled together into ``[-1, 1]^d``, in
@@ -39,15 +41,11 @@ def _sample_pair(
     """
     k = check_count(k, "k")
     limit = _check_max_samples(max_samples, k)
-    backend = precise(backend_for(samples_p=samples_p, samples_q=samples_q))
+    backend = precise(backend_for(x=x, y=y))
     rng = np.random.default_rng(check_seed(seed))
-    x = as_samples(sample_rows(samples_p, "samples_p", limit, rng, backend), "samples_p", backend)
-    y = as_samples(sample_rows(samples_q, "samples_q", limit, rng, backend), "samples_q", backend)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            "samples_p and samples_q must have the same dimension d; got shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)}"
-        )
+    x = as_samples(sample_rows(x, "x", limit, rng, backend), "x", backend)
+    y = as_samples(sample_rows(y, "y", limit, rng, backend), "y", backend)
+    check_same_dimension(x, y)
     (x, y), _ = standardise([x, y], backend)
     return x, y, k, backend, rng
 
@@ -66,9 +64,10 @@ def _check_max_samples(max_samples: Any, k: int) -> int | None:
 
 def _check_sizes(n: int, m: int, k: int) -> None:
     if n < k + 1:
-        raise ValueError(
-            f"samples_p must hold at least k + 1 = {k + 1} samples (each one's k-th "
-            f"neighbour among the others); got {n}"
+        raise ArgumentError(
+            "x",
+            f"must hold at least k + 1 = {k + 1} samples (each one's k-th "
+            f"neighbour among the others); got {n}",
         )
     if m < k:
-        raise ValueError(f"samples_q must hold at least k = {k} samples; got {m}")
+        raise ArgumentError("y", f"must hold at least k = {k} samples; got {m}")

@@ -28,6 +28,7 @@ from divergences._backend import (
     stable_argsort,
     take_along_rows,
 )
+from divergences._validation import ArgumentError
 
 # Neighbour search. SciPy's k-d tree visits a number of points that grows about
 # exponentially with d, where all pairs by matrix products cost the same whatever
@@ -70,7 +71,7 @@ def _kth_neighbours(
     """
     distinct, first = _distinct_rows(backend.to_numpy(points))
     if len(distinct) < k:
-        raise ValueError(f"{name} must hold at least k={k} distinct points; got {len(distinct)}")
+        raise ArgumentError(name, f"must hold at least k={k} distinct points; got {len(distinct)}")
     width = min(k + 1, len(distinct))
     if search == "auto":
         search = "tree" if _uses_tree(distinct.shape[1], len(distinct), backend) else "blocked"
@@ -78,10 +79,11 @@ def _kth_neighbours(
     at_query = found[:, 0] == 0
     column = k - 1 + at_query
     if np.any(column >= width):
-        raise ValueError(
-            f"{name} must have at least k={k} distinct points at a positive distance "
+        raise ArgumentError(
+            name,
+            f"must have at least k={k} distinct points at a positive distance "
             "from every query point; repeated points leave fewer. Use a smaller k or "
-            "remove the repeats."
+            "remove the repeats.",
         )
     rows = np.arange(len(found))
     indices = first[where[rows, column]]

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from divergences._validation import check_option
+from divergences._validation import check_option, renamed
 from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
@@ -75,7 +75,7 @@ class DiscriminatorResult(NeuralResult):
     history : TrainingHistory
         Objective and logit-gradient statistics along training.
     held_out_index : tuple of (numpy.ndarray or None)
-        Which rows of ``samples_p`` and ``samples_q`` were held out of
+        Which rows of ``x`` and ``y`` were held out of
         training (None for a callable).
     options : TrainingOptions
         The options the network was trained with.
@@ -98,14 +98,15 @@ class DiscriminatorResult(NeuralResult):
         """:math:`D(x)`, the discriminator's probability that ``x`` came from P (autograd)."""
         return torch.sigmoid(self.discriminator(self._tensor(samples, "samples")))
 
-    def estimate(self, samples_p: Any, samples_q: Any) -> torch.Tensor:
+    @renamed(samples_p="x", samples_q="y")
+    def estimate(self, x: Any, y: Any) -> torch.Tensor:
         r""":math:`(\mathbb E_p \log D + \mathbb E_q \log(1 - D) + \log 4) / 2` on new samples.
 
         Unclipped and with autograd, to differentiate with respect to the
         samples (or what produced them).
         """
-        logits_p = self.discriminator(self._tensor(samples_p, "samples_p"))
-        logits_q = self.discriminator(self._tensor(samples_q, "samples_q"))
+        logits_p = self.discriminator(self._tensor(x, "x"))
+        logits_q = self.discriminator(self._tensor(y, "y"))
         return (log_d(logits_p).mean() + log_one_minus_d(logits_q).mean() + _LOG4) / 2
 
     def generator_loss(self, samples: Any, kind: str = "saturating") -> torch.Tensor:
@@ -149,9 +150,10 @@ class DiscriminatorResult(NeuralResult):
         return x
 
 
+@renamed(samples_p="x", samples_q="y")
 def js_dual(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     *,
     warm_start: Critic | None = None,
     options: TrainingOptions | None = None,
@@ -175,8 +177,10 @@ def js_dual(
 
     Parameters
     ----------
-    samples_p, samples_q : (n, d) array-like, torch.Tensor, or callable
+    x, y : (n, d) array-like, torch.Tensor, or callable
         Samples of :math:`P` and :math:`Q`, as for :func:`wasserstein_dual`.
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     warm_start : Critic, optional
         Continue training a copy of an earlier discriminator
         (``result.discriminator``).
@@ -240,12 +244,13 @@ def js_dual(
     True
     """
     settings = TrainingOptions.build(options, **overrides)
-    return _estimate(samples_p, samples_q, warm_start, settings, Group.of(group), batch=False)[0]
+    return _estimate(x, y, warm_start, settings, Group.of(group), batch=False)[0]
 
 
+@renamed(samples_p="x", samples_q="y")
 def js_dual_batch(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     *,
     warm_start: Sequence[Critic | None] | None = None,
     options: TrainingOptions | None = None,
@@ -259,8 +264,10 @@ def js_dual_batch(
 
     Parameters
     ----------
-    samples_p, samples_q : sequence of K sample sets, or (K, n, d) array-like
+    x, y : sequence of K sample sets, or (K, n, d) array-like
         As for :func:`wasserstein_dual_batch` (one side may be a single shared set).
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     warm_start : sequence of K Critic or None, optional
         Warm starts, one per problem.
     options : TrainingOptions, optional
@@ -290,12 +297,12 @@ def js_dual_batch(
     [0.0, 0.69]
     """
     settings = TrainingOptions.build(options, **overrides)
-    return _estimate(samples_p, samples_q, warm_start, settings, Group.of(group), batch=True)
+    return _estimate(x, y, warm_start, settings, Group.of(group), batch=True)
 
 
 def _estimate(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     warm_start: Any,
     options: TrainingOptions,
     group: Group,
@@ -305,8 +312,8 @@ def _estimate(
     start = time.perf_counter()
     fits = fit(
         JensenShannonDual(),
-        samples_p,
-        samples_q,
+        x,
+        y,
         batch=batch,
         warm_start=warm_start,
         options=options,

@@ -317,8 +317,8 @@ def check_inputs(
     pairs = [(probed(p), probed(q), suffix) for p, q, suffix in pairs]
     facts: dict[str, object] = {"problems": len(pairs), "objective": repr(objective)}
     for (p, q, suffix), network in zip(pairs, warm, strict=True):
-        facts.update(_describe(p, f"samples_p{suffix}"))
-        facts.update(_describe(q, f"samples_q{suffix}"))
+        facts.update(_describe(p, f"x{suffix}"))
+        facts.update(_describe(q, f"y{suffix}"))
         facts[f"warm_start{suffix}"] = (
             "none"
             if network is None

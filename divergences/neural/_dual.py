@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from divergences._validation import renamed
 from divergences.neural._bounds import Certificate, certify
 from divergences.neural._certified import Potential
 from divergences.neural._distributed import Group
@@ -86,7 +87,7 @@ class DualResult(NeuralResult):
     history : TrainingHistory
         Objective, penalty and gradient-norm statistics along the critic's training.
     held_out_index : tuple of (numpy.ndarray or None)
-        Which rows of ``samples_p`` and ``samples_q`` form the test split (None
+        Which rows of ``x`` and ``y`` form the test split (None
         for a callable, whose held-out samples are fresh draws).
     options : TrainingOptions
         The options the critic was trained with.
@@ -115,7 +116,8 @@ class DualResult(NeuralResult):
         """``(lower_bound, upper_bound)``."""
         return (self.lower_bound, self.upper_bound)
 
-    def estimate(self, samples_p: Any, samples_q: Any) -> torch.Tensor:
+    @renamed(samples_p="x", samples_q="y")
+    def estimate(self, x: Any, y: Any) -> torch.Tensor:
         r""":math:`\mathbb E_p f - \mathbb E_q f` of the ``critic`` on new samples, with autograd.
 
         Differentiate it with respect to the samples (or whatever produced them,
@@ -126,24 +128,24 @@ class DualResult(NeuralResult):
 
         Parameters
         ----------
-        samples_p, samples_q : (n, d) and (m, d) array-like or torch.Tensor
+        x, y : (n, d) and (m, d) array-like or torch.Tensor
             Samples; moved to the critic's device (differentiably).
 
         Returns
         -------
         torch.Tensor
-            A scalar on the device of ``samples_p`` if it is a tensor, else on
+            A scalar on the device of ``x`` if it is a tensor, else on
             the critic's device.
         """
         device = next(self.critic.parameters()).device
-        x_p = as_float64(samples_p, "samples_p", device)
-        x_q = as_float64(samples_q, "samples_q", device)
+        x_p = as_float64(x, "x", device)
+        x_q = as_float64(y, "y", device)
         dim = self.critic.dim
-        for x, name in ((x_p, "samples_p"), (x_q, "samples_q")):
-            if x.shape[1] != dim:
-                raise ValueError(f"{name} must have d = {dim} columns; got {x.shape[1]}")
+        for points, name in ((x_p, "x"), (x_q, "y")):
+            if points.shape[1] != dim:
+                raise ValueError(f"{name} must have d = {dim} columns; got {points.shape[1]}")
         value = self.critic(x_p).mean() - self.critic(x_q).mean()
-        target = samples_p.device if isinstance(samples_p, torch.Tensor) else device
+        target = x.device if isinstance(x, torch.Tensor) else device
         return value.to(target)
 
 
@@ -222,9 +224,10 @@ def equalisation(
     return torch.stack(knots_in).to(device), knots_out.to(device)
 
 
+@renamed(samples_p="x", samples_q="y")
 def wasserstein_dual(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     *,
     penalty: str = "gp",
     penalty_weight: float | None = None,
@@ -275,12 +278,14 @@ def wasserstein_dual(
 
     Parameters
     ----------
-    samples_p, samples_q : (n, d) array-like, torch.Tensor, or callable
+    x, y : (n, d) array-like, torch.Tensor, or callable
         Samples of :math:`P` and :math:`Q` (a 1-D array means ``d = 1``), on
         any device. Or callables ``draw(k)`` returning a fresh (k, d) batch,
         for data streamed from disk or produced by a generator network: each
         training step draws a new batch, and ``evaluation_size`` fresh samples
         per side are drawn for the held-out estimate.
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     penalty : {"gp", "lp", "clip"}, default "gp"
         Two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
         random interpolates :math:`\hat x = t x_p + (1 - t) x_q`; the one-sided
@@ -331,7 +336,7 @@ def wasserstein_dual(
         ``interval``, ``empirical_distance``, the certified ``potential`` and
         the ``scores`` of its families, the ``critic`` with
         ``critic_distance``, ``lipschitz`` and ``history``, ``steps``,
-        ``seconds``, ``device``, and ``estimate(samples_p, samples_q)``, the
+        ``seconds``, ``device``, and ``estimate(x, y)``, the
         critic's mean difference with autograd.
 
     Raises
@@ -398,14 +403,13 @@ def wasserstein_dual(
     objective = KantorovichDual(penalty, penalty_weight)
     settings = TrainingOptions.build(options, **overrides)
     ranks = Group.of(group)
-    return _estimate(
-        samples_p, samples_q, objective, rescale, warm_start, settings, ranks, batch=False
-    )[0]
+    return _estimate(x, y, objective, rescale, warm_start, settings, ranks, batch=False)[0]
 
 
+@renamed(samples_p="x", samples_q="y")
 def wasserstein_dual_batch(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     *,
     penalty: str = "gp",
     penalty_weight: float | None = None,
@@ -426,10 +430,12 @@ def wasserstein_dual_batch(
 
     Parameters
     ----------
-    samples_p, samples_q : sequence of K sample sets, or (K, n, d) array-like
+    x, y : sequence of K sample sets, or (K, n, d) array-like
         The problems' samples, each set as :func:`wasserstein_dual` accepts
         (arrays, tensors or callables; sets may differ in size). One side may
         instead be a single (n, d) set shared by every problem.
+        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
+        ``DeprecationWarning``, until the next release.
     penalty, penalty_weight, rescale
         As for :func:`wasserstein_dual`; the same for every problem.
     warm_start : sequence of K Critic or None, optional
@@ -449,7 +455,7 @@ def wasserstein_dual_batch(
     Raises
     ------
     ValueError, TypeError
-        As :func:`wasserstein_dual`, naming the problem (``samples_p[3]``); and
+        As :func:`wasserstein_dual`, naming the problem (``x[3]``); and
         if the two sides hold different numbers of sets or the problems differ
         in dimension.
 
@@ -468,14 +474,12 @@ def wasserstein_dual_batch(
     objective = KantorovichDual(penalty, penalty_weight)
     settings = TrainingOptions.build(options, **overrides)
     ranks = Group.of(group)
-    return _estimate(
-        samples_p, samples_q, objective, rescale, warm_start, settings, ranks, batch=True
-    )
+    return _estimate(x, y, objective, rescale, warm_start, settings, ranks, batch=True)
 
 
 def _estimate(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     objective: KantorovichDual,
     rescale: bool,
     warm_start: Any,
@@ -485,9 +489,7 @@ def _estimate(
     batch: bool,
 ) -> list[DualResult]:
     start = time.perf_counter()
-    chosen = _chosen(
-        samples_p, samples_q, objective, rescale, warm_start, options, group, batch=batch
-    )
+    chosen = _chosen(x, y, objective, rescale, warm_start, options, group, batch=batch)
     certificates = certify([c.fitted for c in chosen], [c.fitted.network for c in chosen])
     return [
         _result(calibrated, certificate, start)
@@ -496,8 +498,8 @@ def _estimate(
 
 
 def _chosen(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     objective: KantorovichDual,
     rescale: bool,
     warm_start: Any,
@@ -510,8 +512,8 @@ def _chosen(
     higher calibrated estimate on the validation split kept."""
     fits = fit(
         objective,
-        samples_p,
-        samples_q,
+        x,
+        y,
         batch=batch,
         warm_start=warm_start,
         options=options,
@@ -526,8 +528,8 @@ def _chosen(
 
 
 def trained_critics(
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     *,
     batch: bool = False,
     warm_start: Any = None,
@@ -543,7 +545,7 @@ def trained_critics(
     objective = KantorovichDual("gp", None)
     critics = []
     for calibrated in _chosen(
-        samples_p, samples_q, objective, True, warm_start, options, Group.of(group), batch=batch
+        x, y, objective, True, warm_start, options, Group.of(group), batch=batch
     ):
         model, problem = calibrated.fitted.network, calibrated.fitted.problem
         with torch.no_grad():

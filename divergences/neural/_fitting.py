@@ -26,7 +26,13 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from divergences._validation import as_samples, backend_for
+from divergences._validation import (
+    ArgumentError,
+    ArgumentsError,
+    ArgumentTypeError,
+    as_samples,
+    backend_for,
+)
 from divergences.neural._distributed import Group, check_inputs
 from divergences.neural._networks import (
     Critic,
@@ -119,10 +125,11 @@ def _side(
     n_test = max(2, round(options.holdout * n))
     n_validation = max(2, round(options.validation * n)) if options.validation > 0 else 0
     if n - n_test - n_validation < 2:
-        raise ValueError(
-            f"{name} has {n} samples: too few to hold out {options.holdout:.0%} for the "
+        raise ArgumentError(
+            name,
+            f"has {n} samples: too few to hold out {options.holdout:.0%} for the "
             f"estimate and {options.validation:.0%} for validation and train on the rest "
-            "(at least 2 in each part)"
+            "(at least 2 in each part)",
         )
     order = rng.permutation(n)
     index = torch.as_tensor(order, device=device)
@@ -150,11 +157,13 @@ def _lazy_side(
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2 or array.shape[0] < 6 or array.shape[1] == 0:
-        raise ValueError(
-            f"{name} must be an (n, d) array of samples with n >= 6; got shape {array.shape}"
+        raise ArgumentError(
+            name, f"must be an (n, d) array of samples with n >= 6; got shape {array.shape}"
         )
     if array.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold real numbers; got an array of dtype {array.dtype}")
+        raise ArgumentTypeError(
+            name, f"must hold real numbers; got an array of dtype {array.dtype}"
+        )
     salt = int(rng.integers(2**62))
     n, device = array.shape[0], options.torch_device
     bounds = {"test": (0.0, options.holdout)}
@@ -179,7 +188,7 @@ def _lazy_side(
         block = np.empty((index.size, array.shape[1]), dtype=np.float64)
         block[order] = array[index[order]]
         if not np.all(np.isfinite(block)):
-            raise ValueError(f"{name} must contain only finite numbers; found NaN or inf")
+            raise ArgumentError(name, "must contain only finite numbers; found NaN or inf")
         return torch.as_tensor(block, device=device)
 
     parts: dict[str, torch.Tensor] = {}
@@ -243,9 +252,10 @@ class Source:
             z = z / self.axes
         z = z.to(torch.float32)
         if not bool(torch.isfinite(z).all()):
-            raise ValueError(
-                f"{self.name} spans more than float32 can hold once standardised (some "
-                "samples lie over 1e38 spreads from the centre); remove the outliers"
+            raise ArgumentError(
+                self.name,
+                "spans more than float32 can hold once standardised (some "
+                "samples lie over 1e38 spreads from the centre); remove the outliers",
             )
         return z
 
@@ -290,9 +300,9 @@ def _problem(
     side_p: _Side, side_q: _Side, warm: Critic | None, group: Group, per_axis: bool = False
 ) -> Problem:
     if side_p.dim != side_q.dim:
-        raise ValueError(
-            f"{side_p.name} and {side_q.name} must have the same dimension d; "
-            f"got {side_p.dim} and {side_q.dim}"
+        raise ArgumentsError(
+            f"{{}} and {{}} must have the same dimension d; got {side_p.dim} and {side_q.dim}",
+            (side_p.name, side_q.name),
         )
     axes = None
     if warm is not None:
@@ -366,8 +376,8 @@ def _problems(
     """Each problem's sides, split (or drawn) and standardised, with one dimension for all."""
     problems = []
     for (p, q, suffix), network in zip(pairs, warm, strict=True):
-        side_p = _side(p, f"samples_p{suffix}", options, rng, group.rank)
-        side_q = _side(q, f"samples_q{suffix}", options, rng, group.rank)
+        side_p = _side(p, f"x{suffix}", options, rng, group.rank)
+        side_q = _side(q, f"y{suffix}", options, rng, group.rank)
         if network is not None and network.dim != side_p.dim:
             name = "warm_start" if len(pairs) == 1 and not suffix else f"warm_start{suffix}"
             raise ValueError(
@@ -380,27 +390,29 @@ def _problems(
     return problems
 
 
-def _pairs(samples_p: Any, samples_q: Any, batch: bool) -> list[tuple[Any, Any, str]]:
-    """The (samples_p, samples_q, name suffix) of each problem: one, or K of a batch, where
+def _pairs(x: Any, y: Any, batch: bool) -> list[tuple[Any, Any, str]]:
+    """The (x, y, name suffix) of each problem: one, or K of a batch, where
     one set on a side may be shared by all K."""
     if not batch:
-        return [(samples_p, samples_q, "")]
-    sets_p, sets_q = _sample_sets(samples_p, "samples_p"), _sample_sets(samples_q, "samples_q")
+        return [(x, y, "")]
+    sets_p, sets_q = _sample_sets(x, "x"), _sample_sets(y, "y")
     if sets_p is None and sets_q is None:
-        raise ValueError(
-            "samples_p or samples_q must be a sequence of K sample sets (or a (K, n, d) "
-            "array); for one problem use the single-problem function"
+        raise ArgumentsError(
+            "{} or {} must be a sequence of K sample sets (or a (K, n, d) "
+            "array); for one problem use the single-problem function",
+            ("x", "y"),
         )
     if sets_p is not None and sets_q is not None and len(sets_p) != len(sets_q):
-        raise ValueError(
-            f"samples_p and samples_q must hold the same number of sample sets; "
-            f"got {len(sets_p)} and {len(sets_q)}"
+        raise ArgumentsError(
+            "{} and {} must hold the same number of sample sets; "
+            f"got {len(sets_p)} and {len(sets_q)}",
+            ("x", "y"),
         )
     count = len(sets_p) if sets_p is not None else len(sets_q or ())
     return [
         (
-            samples_p if sets_p is None else sets_p[k],
-            samples_q if sets_q is None else sets_q[k],
+            x if sets_p is None else sets_p[k],
+            y if sets_q is None else sets_q[k],
             f"[{k}]",
         )
         for k in range(count)
@@ -506,8 +518,8 @@ class Fitted:
 
 def fit(
     objective: Objective,
-    samples_p: Any,
-    samples_q: Any,
+    x: Any,
+    y: Any,
     *,
     batch: bool,
     warm_start: Any,
@@ -526,7 +538,7 @@ def fit(
     them, calibrate, and set their problem's centre and spread.
     """
     device = options.torch_device
-    pairs = _pairs(samples_p, samples_q, batch)
+    pairs = _pairs(x, y, batch)
     warm = _warm_starts(warm_start, len(pairs), batch)
     # before any other collective: ranks given different inputs would meet in ones of
     # different sizes, which abort or hang

@@ -26,7 +26,7 @@ class NeuralResult:
     history : TrainingHistory
         The network's training statistics (objective, penalty, gradient norms).
     held_out_index : tuple of (numpy.ndarray or None)
-        Which rows of ``samples_p`` and ``samples_q`` were held out of training
+        Which rows of ``x`` and ``y`` were held out of training
         for the final estimate (None for a callable, whose held-out samples are
         fresh draws).
     options : TrainingOptions

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from divergences._backend import ArrayLike, Backend, precise
-from divergences._validation import as_samples, as_weights, backend_for, check_option, check_real
+from divergences._validation import (
+    as_samples,
+    as_weights,
+    backend_for,
+    check_option,
+    check_real,
+    check_same_dimension,
+)
 from divergences.transport._costs import METRICS
 
 
@@ -37,11 +44,7 @@ def _prepare(
     backend = precise(backend_for(x=x, y=y, weights_x=weights_x, weights_y=weights_y))
     xs = as_samples(x, "x", backend)
     ys = as_samples(y, "y", backend)
-    if xs.shape[1] != ys.shape[1]:
-        raise ValueError(
-            f"x and y must have the same dimension d; got x of shape {tuple(xs.shape)} "
-            f"and y of shape {tuple(ys.shape)}"
-        )
+    check_same_dimension(xs, ys)
     return _Problem(
         x=xs,
         y=ys,

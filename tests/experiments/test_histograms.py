@@ -74,5 +74,5 @@ def test_bad_bins_are_refused_before_allocating(kwargs, error, message):
 
 
 def test_samples_must_be_points_of_the_plane():
-    with pytest.raises(ValueError, match=r"samples_q must be \(n, 2\) points"):
+    with pytest.raises(ValueError, match=r"y must be \(n, 2\) points"):
         segment_histograms(np.zeros((3, 2)), np.zeros((3, 3)))

@@ -95,7 +95,7 @@ def test_js_dual_warm_start_and_batch():
     [
         (lambda r, q: r.generator_loss(q, "minimax"), ValueError, "kind must be one of"),
         (lambda r, q: r.generator_loss(np.zeros((3, 3))), ValueError, "d = 2 columns"),
-        (lambda r, q: r.estimate(q, np.full((3, 2), np.nan)), ValueError, "samples_q"),
+        (lambda r, q: r.estimate(q, np.full((3, 2), np.nan)), ValueError, "y"),
     ],
 )
 def test_js_dual_result_methods_check_inputs(call, error, message):

@@ -179,11 +179,11 @@ def test_ranks_given_different_inputs_fail_alike_and_say_which_rank_differs_in_w
         assert kind == "value" and np.isfinite(value)
     assert zero["equal"] == zero["equal again"]
     expected = {
-        "d": "rank 1 has samples_p d = 3, rank 0 samples_p d = 2",
-        "n": "rank 1 has samples_p n = 50, rank 0 samples_p n = 60",
-        "data": "rank 1 has the hash of samples_p[:8] = ",
+        "d": "rank 1 has x d = 3, rank 0 x d = 2",
+        "n": "rank 1 has x n = 50, rank 0 x n = 60",
+        "data": "rank 1 has the hash of x[:8] = ",
         "options": "rank 1 has learning_rate = 0.01, rank 0 learning_rate = None",
-        "callable d": "rank 1 has samples_q d = 3, rank 0 samples_q d = 2",
+        "callable d": "rank 1 has y d = 3, rank 0 y d = 2",
     }
     for name, message in expected.items():
         kind, text = zero[name]
@@ -305,16 +305,16 @@ def test_the_message_names_each_differing_fact_with_its_ranks():
     from divergences.neural._distributed import disagreement
 
     facts = [
-        {"problems": "1", "samples_p d": "2", "steps": "5"},
-        {"problems": "1", "samples_p d": "3", "steps": "5"},
-        {"problems": "1", "samples_p d": "3", "steps": "6"},
-        {"problems": "1", "samples_p d": "2", "steps": "5", "samples_p[1] d": "2"},
+        {"problems": "1", "x d": "2", "steps": "5"},
+        {"problems": "1", "x d": "3", "steps": "5"},
+        {"problems": "1", "x d": "3", "steps": "6"},
+        {"problems": "1", "x d": "2", "steps": "5", "x[1] d": "2"},
     ]
     message = disagreement(facts)
     assert message.endswith(
-        "but ranks 1, 2 have samples_p d = 3, ranks 0, 3 samples_p d = 2; "
+        "but ranks 1, 2 have x d = 3, ranks 0, 3 x d = 2; "
         "rank 2 has steps = 6, ranks 0, 1, 3 steps = 5; "
-        "rank 3 has samples_p[1] d = 2, ranks 0, 1, 2 no samples_p[1] d"
+        "rank 3 has x[1] d = 2, ranks 0, 1, 2 no x[1] d"
     )
 
 

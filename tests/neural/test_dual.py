@@ -151,9 +151,9 @@ def test_one_dimensional_and_tensor_inputs(device):
 def test_estimate_checks_its_inputs():
     x, y = translated_gaussians(200, 2)
     result = dv.wasserstein_dual(x, y, steps=5, device="cpu")
-    with pytest.raises(ValueError, match="samples_q must have d = 2 columns; got 3"):
+    with pytest.raises(ValueError, match="y must have d = 2 columns; got 3"):
         result.estimate(x, np.zeros((4, 3)))
-    with pytest.raises(ValueError, match="samples_p must contain only finite"):
+    with pytest.raises(ValueError, match="x must contain only finite"):
         result.estimate(np.full((4, 2), np.inf), y)
 
 
@@ -249,7 +249,7 @@ def test_a_batch_too_far_for_float32_is_named():
         calls["count"] += 1
         return np.full((k, 1), 1e45 if calls["count"] > 3 else 0.0) + np.arange(k)[:, None]
 
-    with pytest.raises(ValueError, match="samples_p spans more than float32"):
+    with pytest.raises(ValueError, match="x spans more than float32"):
         dv.wasserstein_dual(drifting, np.ones((100, 1)), steps=5, seed=0, device="cpu")
 
 

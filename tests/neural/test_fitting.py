@@ -188,7 +188,7 @@ def test_batch_warm_starts_each_problem():
             ([np.zeros((10, 2)), np.full((10, 2), np.nan)], np.ones((10, 2))),
             {},
             ValueError,
-            r"samples_p\[1\] must contain only finite",
+            r"x\[1\] must contain only finite",
         ),
     ],
 )
@@ -203,11 +203,11 @@ GOOD = np.zeros((50, 2))
 @pytest.mark.parametrize(
     ("args", "error", "message"),
     [
-        ((np.full((50, 2), np.nan), GOOD), ValueError, "samples_p must contain only finite"),
-        ((GOOD, np.zeros((0, 2))), ValueError, "samples_q must hold at least one sample"),
+        ((np.full((50, 2), np.nan), GOOD), ValueError, "x must contain only finite"),
+        ((GOOD, np.zeros((0, 2))), ValueError, "y must hold at least one sample"),
         ((GOOD, np.zeros((50, 3))), ValueError, "must have the same dimension"),
         ((np.zeros((3, 2)), GOOD), ValueError, "too few to hold out"),
-        (("abc", GOOD), TypeError, "samples_p must be"),
+        (("abc", GOOD), TypeError, "x must be"),
         (
             (lambda k: np.zeros((k, 3)), lambda k: np.zeros((k + 1, 3))),
             ValueError,
@@ -264,5 +264,5 @@ def test_a_memory_mapped_file(tmp_path):
     assert abs(result.distance - truth) < 4 * result.stderr + 0.05 * truth
     bad = np.lib.format.open_memmap(tmp_path / "bad.npy", mode="w+", shape=(100, 2))
     bad[:] = np.nan
-    with pytest.raises(ValueError, match="samples_q must contain only finite"):
+    with pytest.raises(ValueError, match="y must contain only finite"):
         dv.wasserstein_dual(p, bad, steps=5, device="cpu")

@@ -110,7 +110,7 @@ def test_a_sampler_returning_nan_is_named():
             batch[0, 0] = np.nan
         return batch
 
-    with pytest.raises(ValueError, match="samples_p returned a batch with NaN or inf"):
+    with pytest.raises(ValueError, match="x returned a batch with NaN or inf"):
         dv.wasserstein_dual(
             poisoned, lambda k: rng.normal(size=(k, 2)), seed=0, steps=300, device="cpu"
         )
