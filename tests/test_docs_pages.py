@@ -18,8 +18,40 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED = ["benchmarks/gradients.md", "benchmarks/neural_dual.md"]
+GENERATED = [
+    "benchmarks/gradients.md",
+    "benchmarks/neural_dual.md",
+    "benchmarks/knn.md",
+    "benchmarks/exact_wasserstein.md",
+    "benchmarks/information.md",
+    "benchmarks/generators.md",
+    "scaling.md",
+]
 FENCE = re.compile(r"^```python exec=\"on\"[^\n]*\n(.*?)^```", re.M | re.S)
+CODE = re.compile(r"^```.*?^```", re.M | re.S)
+
+_NUMBER = r"\d+(?:[.,]\d+)?(?:\s?·\s?10[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)?"
+#: A measured figure: a time, an amount of memory, a ratio ("1.4×", not "3 × 128"), a
+#: percentage, or "N times faster".
+MEASURED = re.compile(
+    _NUMBER + r"\s?(?:ms|µs|s|min|minutes|seconds|hours?|[kMGT]i?B|bytes)(?!\w)"
+    r"|" + _NUMBER + r"\s?×(?!\s?\d)"
+    r"|" + _NUMBER + r"\s?%"
+    r"|\d+(?:\.\d+)?\s?times\s(?:faster|slower|smaller|larger)"
+)
+#: Percentages that are settings of the method, not measurements.
+SETTINGS = {"1%", "10%", "97.5%"}
+
+#: Lab-notebook phrases: history and goals belong in commit messages, not on a manual's page.
+NOTEBOOK = re.compile(
+    r"the issue|issue's|\btarget:|\(before\)|\(now\)|\bbefore this change|previous default"
+    r"|\bevening\b|\bthis session\b|\bthe session\b|\bwas lent\b|earlier versions?"
+    r"|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b"
+)
+#: A numbered reference entry: "[2] A. Author, ...".
+REFERENCE = re.compile(r"(?:^|\s)\[\d+\]\s+[A-Z]")
+#: The pages whose wide tables were split: at most this many columns a table.
+NARROW = {"benchmarks/knn.md": 7, "benchmarks/generators.md": 6}
 
 
 def _source(page: str) -> str:
@@ -49,3 +81,73 @@ def test_every_generated_block_renders_from_the_committed_results(page, monkeypa
     assert "Machine:" in text
     assert "|---|" in text  # the tables came out
     assert not re.search(r"\bnan\b", text, re.I), "a generated number is NaN"
+
+
+def _prose(page: str) -> str:
+    """The page without its generated blocks and code blocks."""
+    return CODE.sub("", FENCE.sub("", _source(page)))
+
+
+@pytest.mark.parametrize("page", GENERATED)
+def test_prose_states_no_measured_figure(page):
+    figures = [
+        (match.group(), line.strip())
+        for line in _prose(page).splitlines()
+        for match in MEASURED.finditer(line)
+        if match.group().replace(" ", "") not in SETTINGS
+    ]
+    assert not figures, (
+        f"{page} types measured figures outside the generated blocks: {figures[:3]}"
+    )
+
+
+@pytest.mark.parametrize("page", GENERATED)
+def test_page_is_a_manual_not_a_lab_notebook(page):
+    found = [
+        (match.group(), line.strip())
+        for line in _prose(page).splitlines()
+        for match in NOTEBOOK.finditer(line)
+    ]
+    assert not found, f"{page} carries history or goals: {found[:3]}"
+
+
+@pytest.mark.parametrize("page", [*GENERATED, "theory.md"])
+def test_each_reference_is_its_own_list_item(page):
+    for paragraph in re.split(r"\n\s*\n", _prose(page)):
+        entries = REFERENCE.findall(paragraph)
+        items = [line for line in paragraph.splitlines() if line.lstrip().startswith(("- ", "* "))]
+        assert len(entries) <= max(1, len(items)), (
+            f"{page}: numbered references run together in one paragraph: {paragraph[:120]}"
+        )
+
+
+def _rendered(page: str) -> str:
+    namespace: dict[str, object] = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in FENCE.findall(_source(page)):
+            exec(compile(block, f"{page} block", "exec"), namespace)
+    return printed.getvalue()
+
+
+@pytest.mark.parametrize("page", sorted(NARROW))
+def test_wide_tables_are_split(page, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    headers = [
+        line
+        for text in (_rendered(page), _prose(page))
+        for line, rule in zip(text.splitlines(), text.splitlines()[1:], strict=False)
+        if rule.startswith("|---|")
+    ]
+    assert headers, f"{page} has no table"
+    for header in headers:
+        columns = header.strip().strip("|").count("|") + 1
+        assert columns <= NARROW[page], f"{page}: a table of {columns} columns: {header[:80]}"
+
+
+def test_every_generated_page_names_its_machine_from_the_results():
+    """The machine line is printed by a block, never typed: no page says "Machine:" in prose."""
+    for page in GENERATED:
+        assert "Machine:" not in _prose(page), page
