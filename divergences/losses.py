@@ -1,39 +1,20 @@
 """Losses for training generators: ``loss(fake, real)``, a scalar to minimise.
 
-Every loss here is a :class:`torch.nn.Module` with one calling convention:
-``loss(fake, real)`` takes a batch of generated samples ``fake`` (N, d), with
-autograd to the generator's parameters, and a batch of data ``real`` (M, d),
-and returns a 0-dim tensor whose gradient moves ``fake`` toward ``real``, on
-the device of ``fake``:
+Every loss is a :class:`torch.nn.Module` called as ``loss(fake, real)``:
+``fake`` (N, d) is a floating tensor of generated samples with autograd to the
+generator, ``real`` (M, d) a batch of data (tensor, numpy array or nested
+list, used in ``fake``'s dtype and on its device). The result is a 0-dim
+tensor on ``fake``'s device whose gradient moves ``fake`` toward ``real``;
+``real`` is always detached, so ``real.grad`` stays None.
 
-* :class:`WassersteinLoss`: a WGAN-GP critic kept between calls, updated for
-  ``critic_steps`` steps on each call, then its estimate of W1;
-* :class:`GANLoss`: a GAN discriminator kept between calls, in the saturating
-  or non-saturating form (the generator's losses of
-  :data:`~divergences.neural.GENERATOR_LOSSES`);
-* :class:`ExactWassersteinLoss`: the exact W_p between the two batches (the LP);
+* :class:`WassersteinLoss`: W1 from a WGAN critic kept and trained between calls;
+* :class:`GANLoss`: a GAN generator's loss from a discriminator kept between calls;
+* :class:`ExactWassersteinLoss`: the exact :math:`W_p` between the batches (the LP);
 * :class:`SinkhornLoss`: the debiased Sinkhorn divergence;
 * :class:`EnergyLoss`: the energy distance.
 
-**The batches.** ``fake`` must be a floating torch tensor; ``real`` may be a
-tensor, a numpy array or a nested list of real numbers, and is used on
-``fake``'s device in ``fake``'s dtype. Both go through the checks of every
-function in the package, whose errors name ``fake`` or ``real``: meta tensors
-(which hold no values), booleans, complex numbers, text, NaN and inf, a shape
-other than a non-empty (N, d), two values of ``d`` and tensors on two devices
-are refused.
-
-**Gradients.** A loss is a function of ``fake``: ``real`` is data, and every
-loss here detaches it, so ``real.grad`` stays None after ``backward()`` even
-where ``real`` requires grad. This is what a GAN's training loop expects (the
-generator's step must not reach the data, or whatever produced them), and what
-the adversarial losses must do, since their networks train on both batches.
-
-The networks of the first two are trained by the library's one loop,
-:func:`divergences.neural.train`, on its objectives
-(:class:`~divergences.neural.KantorovichDual`,
-:class:`~divergences.neural.JensenShannonDual`), with an optimiser that
-persists from call to call.
+The batches are checked as by every function of the package; errors name
+``fake`` or ``real``.
 
 Examples
 --------
@@ -60,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -97,21 +79,17 @@ __all__ = [
 ]
 
 #: The generator losses of a GAN, by name: :data:`divergences.neural.GENERATOR_LOSSES`
-#: itself, the table :meth:`~divergences.neural.DiscriminatorResult.generator_loss` reads,
-#: so that a name means the same loss in both.
+#: itself, so that a name means the same loss in :class:`GANLoss` and in
+#: :meth:`~divergences.neural.DiscriminatorResult.generator_loss`.
 GAN_KINDS = GENERATOR_LOSSES
 
 
+# A critic's value is spread * g((x - center) / spread), whose gradient in x is grad g,
+# free of the data's scale; the chain rule would carry spread / N through the float32
+# backward pass and divide by spread after, which underflows or overflows for data far
+# from unit scale. The two factors cancel exactly, so these two functions drop both.
 class _Standardise(torch.autograd.Function):
-    """``(x - center) / spread`` in ``dtype``, whose backward pass leaves out the
-    ``1 / spread``: paired with :class:`_TimesSpread`, which leaves out ``spread``.
-
-    A critic's value is ``spread * g((x - center) / spread)``, so its gradient in ``x``
-    is ``grad g``, free of the data's scale; but the chain rule would carry
-    ``spread / N`` through the network's float32 backward pass and then divide by
-    ``spread``, which underflows to 0 for data at 1e-200 and overflows to NaN at
-    1e200. The two factors cancel exactly; these two functions drop both.
-    """
+    """``(x - center) / spread`` in ``dtype``, with a backward pass that omits ``1 / spread``."""
 
     @staticmethod
     def forward(
@@ -129,8 +107,7 @@ class _Standardise(torch.autograd.Function):
 
 
 class _TimesSpread(torch.autograd.Function):
-    """``value * spread`` in ``dtype``, whose backward pass leaves out ``spread`` (see
-    :class:`_Standardise`)."""
+    """``value * spread`` in ``dtype``, with a backward pass that omits ``spread``."""
 
     @staticmethod
     def forward(value: torch.Tensor, spread: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -147,10 +124,9 @@ class _TimesSpread(torch.autograd.Function):
 
 @contextmanager
 def _standardised_units(network: Critic) -> Iterator[None]:
-    """Within the block the network takes standardised inputs and gives its raw output
-    (centre 0, spread 1, scale 1); its own centre, spread and scale come back after.
-    The buffers are swapped, not overwritten: the batches standardised before the block
-    keep their autograd graph through the originals."""
+    """Within the block, ``network`` maps standardised inputs to its raw output."""
+    # swapped, not overwritten: batches standardised before the block keep their
+    # autograd graph through the original buffers
     names = ("center", "spread", "scale")
     kept = {name: getattr(network, name) for name in names}
     network.center = torch.zeros_like(kept["center"])
@@ -163,11 +139,21 @@ def _standardised_units(network: Critic) -> Iterator[None]:
             setattr(network, name, kept[name])
 
 
+@dataclass(frozen=True)
+class _NetworkSettings:
+    """The settings of an adversarial loss's network, as its constructor received them."""
+
+    dim: int | None
+    width: int
+    depth: int
+    activation: str
+    learning_rate: float
+    seed: int | None
+    group: Any
+
+
 class _AdversarialLoss(nn.Module):
-    """What the critic and discriminator losses share: a network built on the first
-    call (or from ``dim``), trained on each call by :func:`~divergences.neural.train`
-    with an optimiser that persists, and the statistics of every call; over the ranks of
-    ``group`` where one is given, else in this process alone."""
+    """A network kept between calls and trained by :func:`~divergences.neural.train` on each."""
 
     network: Critic | None
     #: Whether the network's output carries the data's units (a critic's W1) or none
@@ -175,41 +161,30 @@ class _AdversarialLoss(nn.Module):
     _output_in_units = True
 
     def __init__(
-        self,
-        objective: Any,
-        *,
-        steps: int,
-        steps_name: str,
-        dim: int | None,
-        width: int,
-        depth: int,
-        activation: str,
-        learning_rate: float,
-        seed: int | None,
-        group: Any,
+        self, objective: Any, steps: int, steps_name: str, settings: _NetworkSettings
     ) -> None:
         super().__init__()
         self.objective = objective
-        self._group = Group.of(group)
+        self._group = Group.of(settings.group)
         self.steps = check_count(steps, steps_name)
-        self.width = check_count(width, "width")
-        self.depth = check_count(depth, "depth")
-        self.activation = check_option(activation, "activation", ACTIVATIONS)
-        self.learning_rate = check_real(learning_rate, "learning_rate", minimum=0.0)
+        self.width = check_count(settings.width, "width")
+        self.depth = check_count(settings.depth, "depth")
+        self.activation = check_option(settings.activation, "activation", ACTIVATIONS)
+        self.learning_rate = check_real(settings.learning_rate, "learning_rate", minimum=0.0)
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive; got {learning_rate}")
-        self.seed = check_seed(seed)
+            raise ValueError(f"learning_rate must be positive; got {settings.learning_rate}")
+        self.seed = check_seed(settings.seed)
         self.network = None
         self._optimizer: torch.optim.Optimizer | None = None
         self._generator: torch.Generator | None = None
         self._statistics: list[torch.Tensor] = []
         self._calls = 0
-        if dim is not None:
-            self._build(check_count(dim, "dim"), torch.device("cpu"))
+        if settings.dim is not None:
+            self._build(check_count(settings.dim, "dim"), torch.device("cpu"))
 
     def _build(self, dim: int, device: torch.device) -> None:
-        # a generator of the network's own (torch's global one is neither read nor moved):
-        # the seed's, or one from the operating system's entropy
+        """A new seeded network for samples of dimension ``dim``, on ``device``."""
+        # a generator of the network's own: torch's global one is neither read nor moved
         seed = self.seed
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
@@ -219,6 +194,7 @@ class _AdversarialLoss(nn.Module):
         self._standardised = False
 
     def _prepare(self, fake: torch.Tensor, real: torch.Tensor) -> Critic:
+        """The network, checked against the batch; standardised and given an optimiser once."""
         if self.network is None:
             self._build(fake.shape[1], fake.device)
         network = self.network
@@ -235,16 +211,14 @@ class _AdversarialLoss(nn.Module):
                 f"loss with .to({str(fake.device)!r}) before its first call"
             )
         if not self._standardised:
-            # The data's centre and scale, once, fixed from then on: the network trains
-            # and is evaluated in the standardised coordinates (x - center) / spread, so
-            # the problem and its optimiser steps are the same at any scale of the data.
+            # fixed from the first batch on, so that the problem and its optimiser steps
+            # are the same at any scale of the data
             network.standardise_inputs(real.detach())
             if not self._output_in_units:
                 # a logit has no units: network(x) = spread * scale * mlp is the logit
                 network.scale.fill_(1.0).div_(network.spread)
-            # across ranks, every rank starts from the first rank's network and
-            # coordinates (its first batch's), as DistributedDataParallel starts its
-            # replicas: the averaged gradients then keep them equal
+            # as DistributedDataParallel starts its replicas: equal networks, which the
+            # averaged gradients keep equal
             self._group.same_tensors([*network.parameters(), *network.buffers()])
             self._standardised = True
         if self._optimizer is None:
@@ -257,10 +231,7 @@ class _AdversarialLoss(nn.Module):
         return network
 
     def _fit_and_evaluate(self, fake: Any, real: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Check the batches, train the network on them, then evaluate it on both (with
-        autograd to ``fake``), on the trainer's CPU threads (one for a small network,
-        see :func:`~divergences.neural._trainer.cpu_threads`), the caller's setting
-        restored at the end."""
+        """Check the batches, train the network on them, and evaluate it on both."""
         fake, real = as_loss_batches(fake, real)
         network = self._prepare(fake, real)
         options = TrainingOptions(
@@ -283,8 +254,7 @@ class _AdversarialLoss(nn.Module):
     def _update(
         self, network: Critic, options: TrainingOptions, fake: torch.Tensor, real: torch.Tensor
     ) -> None:
-        """``steps`` optimiser steps of the network on the detached (standardised)
-        batches (P = real)."""
+        """``steps`` optimiser steps of the network on the detached batches (P = real)."""
         real_rows = real.detach()
         fake_rows = fake.detach()
 
@@ -311,8 +281,7 @@ class _AdversarialLoss(nn.Module):
     def _frozen_outputs(
         self, network: Critic, fake: torch.Tensor, real: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network on both (standardised) batches with autograd to ``fake`` only
-        (its own parameters get no gradient from the generator's loss)."""
+        """The network on both batches, with autograd to ``fake`` and not its parameters."""
         parameters = list(network.parameters())
         for parameter in parameters:
             parameter.requires_grad_(False)
@@ -327,12 +296,11 @@ class _AdversarialLoss(nn.Module):
 
     @property
     def history(self) -> TrainingHistory:
-        """The network's training statistics, one row per call (the mean over its steps).
+        """The network's statistics, one row per call (means over its steps).
 
-        ``step`` counts the network's optimiser steps at the end of each call. The
-        statistics are those of the standardised coordinates the network trains in
-        (the data divided by the network's ``spread``): a critic's objective times
-        ``spread`` is in the data's units, gradient norms are the same in both.
+        ``step`` counts optimiser steps at the end of each call. Values are in the
+        standardised coordinates: a critic's objective times ``network.spread`` is
+        in the data's units.
         """
         if self._statistics:
             table = torch.stack(self._statistics).numpy()
@@ -354,114 +322,84 @@ class _AdversarialLoss(nn.Module):
 
 
 class WassersteinLoss(_AdversarialLoss):
-    r"""W1 between the generator's and the data's distributions, by a WGAN-GP critic.
+    r"""W1 between the generator's and the data's distributions, from a WGAN critic.
 
-    The loss holds a :class:`~divergences.neural.Critic` :math:`f` and, on each
-    call, first trains it for ``critic_steps`` steps on the detached batches
-    to maximise the penalised Kantorovich-Rubinstein objective
-    :math:`\mathbb E_{\rm real} f - \mathbb E_{\rm fake} f - \lambda\,\Omega(f)`
-    (:class:`~divergences.neural.KantorovichDual`, with the one-sided penalty
-    :math:`\Omega = \mathbb E \max(0, \|\nabla f\| - 1)^2` by default, by
-    :func:`~divergences.neural.train`, Adam with betas (0.5, 0.9) whose moments
-    persist between calls), then returns
+    The loss keeps a :class:`~divergences.neural.Critic` :math:`f` and, on each
+    call, first trains it for ``critic_steps`` Adam steps on the detached batches
+    to maximise :math:`\mathbb E_{\rm real} f - \mathbb E_{\rm fake} f - \lambda\,\Omega(f)`
+    (:class:`~divergences.neural.KantorovichDual`; the optimiser's moments persist
+    between calls), then returns
 
     .. math::
 
-        \widehat W_1 = \frac1M \sum_j f(y_j) - \frac1N \sum_i f(x_i)
+        \widehat W_1 = \frac1M \sum_j f(y_j) - \frac1N \sum_i f(x_i),
 
-    with autograd to the generated samples :math:`x_i`: their gradient is
-    :math:`-\nabla f(x_i) / N`, which moves them up the critic, toward the
-    data; ``real`` is detached, as in every loss here, and gets no gradient.
-    This is the generator's loss of Gulrajani et al. (2017) with their five
-    critic steps per generator step, except that each call's critic steps
-    reuse the call's batches (with fresh interpolates for the penalty), and
-    the default penalty is one-sided (Petzka et al. 2018).
+    whose gradient in the generated :math:`x_i` is :math:`-\nabla f(x_i) / N`.
+    This is the generator loss of Gulrajani et al. (2017), with the one-sided
+    penalty of Petzka et al. (2018) by default.
 
     Parameters
     ----------
     critic_steps : int, default 5
-        Critic updates per call.
+        Critic updates per call (on the call's batches, fresh interpolates each).
     penalty : {"lp", "gp", "clip"}, default "lp"
         The Lipschitz constraint (see :class:`~divergences.neural.KantorovichDual`).
-        The default is the one-sided penalty: the two-sided ``"gp"`` also
-        pushes slopes below 1 up, which makes the critic's slope a barrier to
-        cross when the generated distribution overtakes the data (see Notes).
-        :func:`~divergences.neural.wasserstein_dual` defaults to ``"gp"``
-        instead: a measurement trains its critic once, between two
-        distributions that do not move, where no slope has to turn around;
-        a loss's critic follows a moving generator at every call. On the
-        generators benchmark page (how the settings were chosen) the two-sided
-        penalty left a generator of the grid far from the data.
+        :func:`~divergences.neural.wasserstein_dual` defaults to ``"gp"``: its
+        critic is trained once between fixed distributions, while this one
+        follows a moving generator and must turn its slope around where the
+        generated samples overtake the data, which the two-sided penalty
+        resists (see Notes).
     penalty_weight : float, optional
-        Its weight (10 for the penalties), or the clipping bound (0.01).
+        Its weight (default 10), or the clipping bound (default 0.01).
     dim : int, optional
-        The samples' dimension, to build the critic now (on the CPU; move the
-        loss with ``.to(device)``); by default it is built on the first call,
-        on ``fake``'s device.
+        Build the critic now, on the CPU (move the loss with ``.to(device)``);
+        by default it is built at the first call, on ``fake``'s device.
     width, depth : int, default 128 and 3
         The critic's hidden units per layer and hidden layers.
     activation : {"leaky_relu", "silu", "elu", "tanh"}, default "leaky_relu"
-        Its hidden activation (LeakyReLU takes the faster explicit backward pass).
+        Its hidden activation.
     learning_rate : float, default 1e-3
-        The critic's Adam step size (constant). Gulrajani et al. (2017) used
-        1e-4 over 10^5 generator steps; 1e-3 reaches the same quality in a few
-        thousand on the benchmark's targets.
+        The critic's constant Adam step size (chosen on the generators
+        benchmark page, docs/benchmarks/generators.md).
     seed : int, optional
-        Seeds the critic's initial weights and the interpolates (by generators of
-        the loss's own: torch's global generator is neither read nor moved, so
-        ``torch.manual_seed`` does not seed an unseeded loss). None (the
-        default): fresh entropy from the operating system, so two unseeded
-        losses start from different critics.
+        Seeds the critic's initial weights and the interpolates, with generators
+        of the loss's own (torch's global one is neither read nor moved). None:
+        fresh entropy, so two unseeded losses start from different critics.
     group : torch.distributed.ProcessGroup, optional
-        Train the critic collectively over this group's ranks (as under
-        DistributedDataParallel, ``torch.distributed.group.WORLD`` for every
-        process): at the first call every rank takes the first rank's critic and
-        standardisation, and each critic step averages the gradients over the
-        ranks, each rank on its own batches. None (the default): this process's
-        critic alone; nothing communicates, even inside an initialised process
-        group.
+        Train the critic over this group's ranks, as under
+        DistributedDataParallel: every rank starts from the first rank's critic
+        and each step averages the gradients. None: this process alone; nothing
+        communicates.
 
     Attributes
     ----------
     critic : Critic or None
-        The critic (None before the first call unless ``dim`` was given).
+        The critic, in the data's units (None before the first call unless
+        ``dim`` was given).
     history : TrainingHistory
         The critic's statistics, one row per call.
 
     Raises
     ------
     ValueError, TypeError
-        On a bad option (named; ``group`` not a process group this process belongs
-        to), and at a call, naming ``fake`` or ``real``,
-        on batches that are not non-empty (N, d) arrays of real numbers of
-        the same ``d`` (``fake`` a floating tensor), hold NaN or inf, are
-        meta tensors, or live on two devices or on another device than the
-        critic.
+        On a bad option (named), and at a call, naming ``fake`` or ``real``, on
+        batches that are not non-empty (N, d) real arrays of one ``d``
+        (``fake`` a floating tensor), hold NaN or inf, are meta tensors, or lie
+        on another device than each other or the critic.
 
     Notes
     -----
-    **Units.** At its first call the loss takes the centre and spread of
-    ``real`` (see :class:`~divergences.neural.Critic`), and from then on the
-    critic trains on the batches in those standardised coordinates, as
-    :func:`~divergences.neural.wasserstein_dual`'s does: its steps, the
-    balance of the penalty against the objective and the gradient returned to
-    ``fake`` are the same at any scale of the data, and the value is in the
-    data's units (data at 1e-200 or 1e200 train exactly as data at 1, in
-    float64). ``loss.critic(x)`` takes and returns the data's units. The
-    ``history`` is in the standardised coordinates.
+    The critic trains in the coordinates standardised by the first ``real``
+    batch's centre and spread, so training and the returned gradient are the
+    same at any scale of the data; the value is in the data's units and
+    ``history`` in the standardised ones.
 
-    **Why the one-sided penalty.** A critic that follows a moving generator
-    must turn its slope around wherever the generated samples overtake the
-    data. With the two-sided penalty :math:`\lambda(\|\nabla f\| - 1)^2`,
-    turning the slope of a near-linear critic means passing through slope 0,
-    where the penalty is :math:`\lambda`: in one dimension the critic stays at
-    slope about :math:`+0.9` against an objective that asks for :math:`-1`
-    (measured: a batch at 4 against data at 2 kept a critic objective of -1.8
-    for 150 critic steps, and a shifted generator overshot the data by 2.4 and
-    kept going), while the one-sided penalty turns within a few calls and the
-    same generator settles at the data. In higher dimension the gradient can
-    rotate instead, and both penalties train (``penalty="gp"`` is the recipe
-    of Gulrajani et al.).
+    With the two-sided penalty :math:`\lambda(\|\nabla f\| - 1)^2`, turning a
+    near-linear critic's slope around passes through slope 0, where the
+    penalty is largest: in one dimension the critic can stay on the wrong side
+    and the generator overshoot. The one-sided penalty does not charge slopes
+    below 1. In higher dimension the gradient can rotate instead, and both
+    train (``"gp"`` is the recipe of Gulrajani et al.).
 
     References
     ----------
@@ -504,15 +442,9 @@ class WassersteinLoss(_AdversarialLoss):
     ) -> None:
         super().__init__(
             KantorovichDual(penalty, penalty_weight),
-            steps=critic_steps,
-            steps_name="critic_steps",
-            dim=dim,
-            width=width,
-            depth=depth,
-            activation=activation,
-            learning_rate=learning_rate,
-            seed=seed,
-            group=group,
+            critic_steps,
+            "critic_steps",
+            _NetworkSettings(dim, width, depth, activation, learning_rate, seed, group),
         )
 
     @property
@@ -534,73 +466,53 @@ class WassersteinLoss(_AdversarialLoss):
 
 
 class GANLoss(_AdversarialLoss):
-    r"""The GAN generator's loss, with a discriminator kept between calls.
+    r"""The GAN generator's loss, from a discriminator kept between calls.
 
-    The loss holds a network with logit :math:`\ell` and
-    :math:`D = \sigma(\ell)` and, on each call, first trains it for
-    ``discriminator_steps`` steps on the detached batches to maximise
+    The loss keeps a network with logit :math:`\ell` and :math:`D = \sigma(\ell)`
+    and, on each call, first trains it for ``discriminator_steps`` steps on the
+    detached batches to maximise the game's value
     :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`
-    (:class:`~divergences.neural.JensenShannonDual`), whose maximum is
-    :math:`2\,\mathrm{JS} - \log 4`. It then returns the generator's loss
-    ``kind``, a function of ``fake`` alone, with autograd to it (``real`` is
-    detached, as in every loss here):
+    (:class:`~divergences.neural.JensenShannonDual`; its maximum is
+    :math:`2\,\mathrm{JS} - \log 4`), then returns the generator's loss
+    ``kind`` of :data:`~divergences.neural.GENERATOR_LOSSES`, a function of
+    ``fake`` alone:
 
-    * ``"saturating"``: :math:`\mathbb E_{\rm fake} \log(1 - D)`, the
-      generator's side of the minimax game; its gradient in ``fake`` vanishes
-      where the discriminator is confident, which is the failure the WGAN
-      papers describe;
-    * ``"non_saturating"``: :math:`-\mathbb E_{\rm fake} \log D`, the heuristic
-      whose gradient stays large where the discriminator rejects the fakes.
+    * ``"saturating"``: :math:`\mathbb E_{\rm fake} \log(1 - D)`, the minimax
+      game's generator side (the game's term in ``real`` is constant for the
+      generator); its gradient vanishes where the discriminator is confident;
+    * ``"non_saturating"``: :math:`-\mathbb E_{\rm fake} \log D`, whose gradient
+      stays large where the discriminator rejects the fakes.
 
-    These are the losses of
-    :meth:`divergences.neural.DiscriminatorResult.generator_loss`,
-    from the same table (:data:`~divergences.neural.GENERATOR_LOSSES`), and give
-    the same value for the same discriminator and batch. The game's value
-    :math:`\mathbb E_{\rm real} \log D + \mathbb E_{\rm fake} \log(1 - D)`
-    is what the discriminator maximises (``history.objective`` records it along
-    training); its term in ``real`` is a constant for the generator, so the
-    saturating loss has the game's gradient in ``fake``.
+    Both equal :meth:`divergences.neural.DiscriminatorResult.generator_loss`
+    for the same discriminator and batch.
 
     Parameters
     ----------
     kind : {"saturating", "non_saturating"}, default "non_saturating"
-        The generator's loss. The default is the non-saturating one, where
-        ``DiscriminatorResult.generator_loss`` defaults to the saturating one:
-        this loss trains generators, and a generator the discriminator rejects
-        (on disjoint supports, say) gets no gradient from the saturating loss
-        (the gradients benchmark page shows it stalling), while a result's
-        generator loss illustrates the minimax game itself. Where the supports
-        keep overlapping, as on the generators benchmark page, both train.
+        The generator's loss. ``DiscriminatorResult.generator_loss`` defaults
+        to ``"saturating"``, to show the minimax game; this loss trains
+        generators, and a generator the discriminator rejects (disjoint
+        supports) gets no gradient from the saturating loss.
     discriminator_steps : int, default 1
         Discriminator updates per call.
     dim, width, depth, activation, seed, group
-        As for :class:`WassersteinLoss` (``seed``: None, the default, draws fresh
-        entropy; ``group``: a discriminator trained over its ranks; None, the
-        default, never communicates).
+        As for :class:`WassersteinLoss`.
     learning_rate : float, default 1e-3
-        The discriminator's Adam step size (constant).
+        The discriminator's constant Adam step size.
 
     Attributes
     ----------
     discriminator : Critic or None
-        The discriminator: it takes the data's units and returns the logit
-        (it trains in the standardised coordinates of the first ``real``
-        batch, as the critic of :class:`WassersteinLoss` does, so the loss
-        is the same at any scale of the data).
+        The discriminator: data's units in, the logit out (it trains in the
+        first ``real`` batch's standardised coordinates, as the critic of
+        :class:`WassersteinLoss` does).
     history : TrainingHistory
-        Its statistics, one row per call (``objective`` is the bound above).
+        Its statistics, one row per call (``objective`` is the game's value).
 
     Raises
     ------
     ValueError, TypeError
         As for :class:`WassersteinLoss`; an unknown ``kind`` lists the valid ones.
-
-    Notes
-    -----
-    Earlier versions returned the game's value as the saturating loss, the
-    term :math:`\mathbb E_{\rm real} \log D` added to the value above; that
-    term gets no gradient from ``fake``, so the gradient, and every generator
-    trained with it, are unchanged.
 
     References
     ----------
@@ -635,15 +547,9 @@ class GANLoss(_AdversarialLoss):
         self.kind = check_option(kind, "kind", GAN_KINDS)
         super().__init__(
             JensenShannonDual(),
-            steps=discriminator_steps,
-            steps_name="discriminator_steps",
-            dim=dim,
-            width=width,
-            depth=depth,
-            activation=activation,
-            learning_rate=learning_rate,
-            seed=seed,
-            group=group,
+            discriminator_steps,
+            "discriminator_steps",
+            _NetworkSettings(dim, width, depth, activation, learning_rate, seed, group),
         )
 
     @property
@@ -662,14 +568,11 @@ class GANLoss(_AdversarialLoss):
 class ExactWassersteinLoss(nn.Module):
     r"""The exact :math:`W_p` between the two batches, by the LP, with its envelope gradient.
 
-    :func:`divergences.wasserstein` on ``(fake, real)``: POT's network simplex
-    solves the transport between the batches exactly and the gradient in
-    ``fake`` is that of the optimal plan's cost with the plan held fixed (the
-    envelope theorem), so each generated sample is pulled toward the data
-    points it is matched with; ``real`` is detached, as in every loss here,
-    and gets no gradient. The minibatch distance is biased upward
-    (it does not vanish at P = Q for finite batches) but its gradient is
-    the exact one of the batches' problem.
+    :func:`divergences.wasserstein` on ``(fake, real)``: the gradient in
+    ``fake`` is that of the optimal plan's cost with the plan held fixed, which
+    pulls each generated sample toward the data points it is matched with. The
+    minibatch distance is biased upward (it is not 0 at P = Q for finite
+    batches); its gradient is exact for the batches' problem.
 
     Parameters
     ----------
@@ -709,9 +612,7 @@ class ExactWassersteinLoss(nn.Module):
 class SinkhornLoss(nn.Module):
     r"""The debiased Sinkhorn divergence between the two batches.
 
-    :func:`divergences.sinkhorn_divergence` on ``(fake, real)`` (GeomLoss's
-    solver), with autograd to ``fake`` only: ``real`` is detached, as in every
-    loss here.
+    :func:`divergences.sinkhorn_divergence` on ``(fake, real)`` (GeomLoss's solver).
 
     Parameters
     ----------
@@ -720,14 +621,11 @@ class SinkhornLoss(nn.Module):
     p : {1, 2}, default 1
         The cost :math:`\|x - y\|` or :math:`\|x - y\|^2 / 2`.
     scaling : float, default 0.5
-        The ε-scaling ratio (see :func:`divergences.sinkhorn_divergence`),
-        GeomLoss's own default, where the function defaults to 0.95: a loss
-        is evaluated and differentiated at every training step, so it takes
-        the faster, coarser annealing, whose value is low at small blurs but
-        whose gradient, which is what training uses, still points from each
-        sample toward its transport target; the function is a measurement and
-        takes the value to about a percent. The generators benchmark page (the
-        Sinkhorn solver) gives the time and error of each setting.
+        The ε-scaling ratio, GeomLoss's default. The function defaults to
+        0.95, for a value to about a percent; a loss needs a gradient that
+        points each sample toward its transport target at every step, which
+        the coarser annealing gives sooner. Times and errors of both settings:
+        docs/benchmarks/generators.md (the Sinkhorn solver).
 
     Raises
     ------
@@ -763,8 +661,7 @@ class SinkhornLoss(nn.Module):
 class EnergyLoss(nn.Module):
     r"""The energy distance between the two batches (MMD with the kernel :math:`-\|x - y\|`).
 
-    :func:`divergences.energy_distance` on ``(fake, real)``, with autograd to
-    ``fake`` only (``real`` is detached, as in every loss here):
+    :func:`divergences.energy_distance` on ``(fake, real)``:
     :math:`2\,\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|`.
 
     Parameters

@@ -61,6 +61,7 @@ _COMMANDS = {
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command's parser, with every subcommand's."""
     parser = _Parser(
         prog="divergences",
         description="Divergences between distributions, and what their gradients do "
@@ -96,6 +97,7 @@ _TERMINATED = threading.Event()
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`_Terminated` (in the main thread)."""
     # Python's default SIGTERM ends the process without unwinding: the gradients
     # run's temporary folder would stay behind.
     if threading.current_thread() is not threading.main_thread():
@@ -116,9 +118,17 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
-    0 on success, 1 for an error (one line on stderr), 2 for a usage error
-    (the subcommand's usage and one line on stderr), 130 when interrupted
-    (143 for SIGTERM).
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``divergences``; ``sys.argv[1:]`` if None.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for an error (one line on stderr), 2 for a usage error
+        (the subcommand's usage and one line on stderr), 130 when interrupted
+        (143 for SIGTERM).
 
     Examples
     --------

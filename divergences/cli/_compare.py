@@ -29,8 +29,8 @@ from divergences.comparison import MAPPED_SAMPLE_ROWS, _is_mapped
 __all__ = ["compare"]
 
 
-# Above this many training steps a neural estimator would train for days on a CPU
-# (2000 steps take seconds); torch itself overflows on step counts near 2^63.
+# A bound far above any useful run, and below the step counts near 2^63 that overflow
+# in torch.
 _MAX_STEPS = 10_000_000
 
 
@@ -46,10 +46,19 @@ def compare(
 ) -> list[dict[str, Any]]:
     """The rows of :func:`divergences.compare` as the command prints them with ``--json``.
 
-    Each row a dict of ``measure``, ``value``, ``interval`` (a list of two
-    floats, or None), ``note`` and ``error``, the error in the command's words
-    (``--k 5``, not ``k=5``). The parameters are those of
-    :func:`divergences.compare`.
+    Parameters
+    ----------
+    p, q : (n, d) and (m, d) numpy.ndarray
+        The samples of P and Q.
+    neural, steps, k, seed, device
+        As for :func:`divergences.compare`.
+
+    Returns
+    -------
+    list of dict
+        Per measure, ``measure``, ``value``, ``interval`` (two floats, or
+        None), ``note`` and ``error`` (None, or the error in the command's
+        words: ``--k 5``, not ``k=5``).
 
     Raises
     ------
@@ -77,12 +86,7 @@ def compare(
 
 
 def _check_k(samples: dict[str, np.ndarray], k: int) -> None:
-    """Refuse a --k that the k-NN estimators cannot use here, naming the largest that works.
-
-    Each estimator looks for every point's k-th nearest neighbour among the
-    other points of its own sample, so each sample needs at least k + 1
-    distinct points (repeats count once).
-    """
+    """Refuse a --k above the distinct points of a sample less one, naming the largest."""
     counts = {name: _distinct_rows(x, k + 1) for name, x in samples.items()}
     name, distinct = min(counts.items(), key=lambda item: item[1])
     if distinct >= k + 1:
@@ -101,11 +105,7 @@ def _check_k(samples: dict[str, np.ndarray], k: int) -> None:
 
 
 def _distinct_rows(x: np.ndarray, enough: int) -> int:
-    """How many distinct rows ``x`` has; for a memory map, counting stops at ``enough``.
-
-    A memory map is read a block of rows at a time until ``enough`` distinct rows are
-    seen (usually in the first block), so its count is exact only below ``enough``.
-    """
+    """How many distinct rows ``x`` has; for a memory map, counting stops at ``enough``."""
     if not _is_mapped(x):
         return len(np.unique(x, axis=0))
     seen = np.empty((0, x.shape[1]), dtype=x.dtype)
@@ -177,6 +177,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Read the two files and print their comparison; returns the exit status."""
     p = load_samples(args.p, "P")
     q = load_samples(args.q, "Q")
     if p.shape[1] != q.shape[1]:

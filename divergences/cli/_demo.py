@@ -23,10 +23,8 @@ __all__ = ["MAX_DEMO_SAMPLES", "demo_table"]
 
 _DEFAULT_THETAS = (-1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0)
 
-#: The most samples ``divergences demo`` draws per distribution. The demo's peak
-#: memory is about 85 bytes per sample (measured at 10^6 and 4 x 10^6 samples),
-#: so this bound keeps it near 1 GB; a larger ``--samples`` is refused before
-#: anything is allocated instead of running the machine out of memory.
+#: The most samples ``divergences demo`` draws per distribution, about 1 GB at the peak;
+#: a larger ``--samples`` is refused before anything is allocated.
 MAX_DEMO_SAMPLES = 10_000_000
 
 # The demo's histograms have this many bins in y (and MAX_BINS in all at most).
@@ -38,9 +36,26 @@ def demo_table(
 ) -> str:
     """The demo's table as text: one row per theta.
 
-    KL and JS of histograms of ``n`` samples of P and of Q_theta (x bins
-    ``bin_width`` wide centred on its multiples, samples shared linearly
-    between the two nearest, ten y bins), next to the closed forms.
+    KL and JS of histograms of ``n`` samples of P = (0, U[0,1]) and of
+    Q_theta = (theta, U[0,1]) (x bins ``bin_width`` wide centred on its
+    multiples, samples shared linearly between the two nearest, ten y bins),
+    next to the closed forms and the exact W1 = |theta|.
+
+    Parameters
+    ----------
+    thetas : sequence of float
+        The offsets of Q_theta, one row each.
+    n : int, default 10000
+        Samples per distribution.
+    bin_width : float, default 0.25
+        The histograms' bin width in x.
+    seed : int, default 0
+        Seeds P's samples (Q's use ``seed + 1``).
+
+    Returns
+    -------
+    str
+        A header line, the column names, and one line per theta.
 
     Raises
     ------
@@ -83,13 +98,8 @@ def demo_table(
 
 
 def _demo_bins(theta: float, bin_width: float) -> float:
-    """How many bins :func:`segment_histograms` needs for P at 0 and Q at ``theta``.
-
-    The same grid as that function's (x bins centred on the multiples of
-    ``bin_width``, reaching one bin past the farthest sample, times the y
-    bins), computed in floating point so that a huge ratio gives a huge count
-    (or inf), not an overflow. The test suite checks it against the function.
-    """
+    """How many bins :func:`segment_histograms` needs for P at 0 and Q at ``theta``."""
+    # in floating point, so that a huge ratio gives a huge count (or inf), not an overflow
     ratio = abs(theta) / bin_width
     if not math.isfinite(ratio):
         return math.inf
@@ -158,6 +168,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the demo's table; returns the exit status."""
     _check_demo_grid(args.thetas, args.bin_width)
     print(demo_table(args.thetas, n=args.samples, bin_width=args.bin_width, seed=args.seed))
     return 0

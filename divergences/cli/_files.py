@@ -51,32 +51,13 @@ _REFUSED_KINDS = {
 
 
 def load_samples(path: str | Path, name: str) -> np.ndarray:
-    """Samples from a ``.npy`` or text (``.csv``, ``.txt``) file as an (n, d) float array.
+    """Samples from a ``.npy`` or text (``.csv``, ``.txt``, ``.tsv``) file as an (n, d) array.
 
-    A ``.npy`` file must hold an array of real numbers (floating or integer);
-    booleans, complex numbers, dates, text and Python objects are refused. A
-    text file has one sample per line, its values separated by commas,
-    semicolons, tabs or spaces (detected from the file); a first line that is
-    not numeric (a header) is skipped, and so are blank lines and everything
-    after a ``#``. A 1-D array, or a file of one column, is ``n`` samples in
-    ``d = 1``.
-
-    A ``.npy`` file of more than :data:`MAPPED_BYTES` of data is not read
-    into memory: it comes back memory-mapped, in the file's own dtype, after
-    a check for NaN and inf that reads a block of rows at a time (so memory
-    does not grow with the file). Its header is parsed as literals, never
-    evaluated; a file whose header is not (an expression, a header of more
-    than the 10000 bytes that numpy reads) is refused as malformed.
-
-    A text file is read a block of lines at a time straight into float64
-    arrays: peak memory is about the result's size (8 bytes a number) plus a
-    few megabytes and the longest line. A file whose numbers would need more
-    memory than allowed (half of what is available, the exact solver's rule)
-    is refused as soon as the part read shows it: the rest of the file is
-    taken to hold at least half as many numbers per byte as that part, or
-    one per 32 bytes if that is fewer (a float64 round-trips in 24
-    characters), so that a file far larger than memory is refused after its
-    first block, and a file padded with spaces is not refused from its size.
+    A ``.npy`` file must hold real numbers (floating or integer). A text file
+    has one sample per line, its values separated by commas, semicolons, tabs
+    or spaces (detected from the file); a first line that is not numeric (a
+    header), blank lines and everything after a ``#`` are skipped. A 1-D array,
+    or one column, is ``n`` samples in ``d = 1``.
 
     Parameters
     ----------
@@ -98,6 +79,15 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
         2-D, empty, not all numbers (the message gives the line and column
         of a text file), holds NaN or inf, has a malformed ``.npy`` header,
         or does not fit in memory; the message names ``name`` and the path.
+
+    Notes
+    -----
+    Memory stays bounded. A ``.npy`` file of more than :data:`MAPPED_BYTES`
+    comes back memory-mapped after a NaN check a block of rows at a time; its
+    header is parsed as literals, never evaluated. A text file is parsed a
+    block of lines at a time into float64 (peak memory about the result plus a
+    few megabytes), and refused as soon as the part read shows that its
+    numbers would need more than half the available memory.
 
     Examples
     --------
@@ -153,22 +143,16 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
 
 
 def _blocks(data: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """``data``'s rows a block of about ``_BLOCK_BYTES`` at a time, with each block's first row.
-
-    On a memory map only the block being looked at is read into memory.
-    """
+    """``data``'s rows a block of about ``_BLOCK_BYTES`` at a time, with each block's first row."""
     rows = max(1, _BLOCK_BYTES // max(1, data.shape[1] * data.itemsize))
     for start in range(0, data.shape[0], rows):
         yield start, np.asarray(data[start : start + rows])
 
 
 def _first_non_finite(data: np.ndarray) -> tuple[int, int, float] | None:
-    """The first NaN or inf of (n, d) ``data`` in row order: its row, column and value.
-
-    Checked a block of rows at a time, so that a memory-mapped file needs no mask of its
-    size. Values beyond the float64 range (of a float128 file) count as inf, as they would
-    become inf in the measures.
-    """
+    """The first NaN or inf of (n, d) ``data`` in row order: its row, column and value."""
+    # a block at a time, so that a memory map needs no mask of its size; float128 values
+    # beyond float64 count as inf, as they would become inf in the measures
     if data.dtype.kind in "iu":
         return None
     for start, block in _blocks(data):
@@ -184,10 +168,12 @@ def _first_non_finite(data: np.ndarray) -> tuple[int, int, float] | None:
 
 
 def _array_position(row: int, column: int) -> str:
+    """Where a value of an array is, in words."""
     return f"row {row}, column {column} (counting from 0)"
 
 
 def _non_finite(name: str, path: Path, value: float, position: str) -> InputError:
+    """The error for a NaN or inf at ``position`` of a file."""
     return InputError(
         f"{name}: {path} holds NaN or inf ({value} at {position}); expected finite numbers"
     )
@@ -207,13 +193,9 @@ def _npy_header_length(path: Path, version: tuple[int, int]) -> int:
 
 
 def _npy_dtype(path: Path, name: str) -> np.dtype:
-    """The dtype that a .npy file's header declares, read without evaluating anything.
-
-    numpy's header readers parse the header as Python literals (``ast.literal_eval``) and
-    raise ValueError for anything else: an expression, a call, a header too long to parse
-    safely. That is a malformed file, not one of Python objects, which the header would
-    declare as such (dtype ``O``).
-    """
+    """The dtype that a .npy file's header declares, read without evaluating anything."""
+    # numpy parses the header as literals and raises for anything else (an expression, a
+    # header too long to parse safely): a malformed file, not one of Python objects
     with path.open("rb") as handle:
         try:
             version = np.lib.format.read_magic(handle)
@@ -250,6 +232,7 @@ def _npy_dtype(path: Path, name: str) -> np.dtype:
 
 
 def _read_npy(path: Path, name: str) -> np.ndarray:
+    """A .npy file's array: float64, or memory-mapped above ``MAPPED_BYTES``."""
     # The header says what the file holds before its data are read: a pickle or
     # another file named .npy would otherwise get numpy's advice to unpickle it.
     with path.open("rb") as handle:
@@ -277,6 +260,7 @@ def _read_npy(path: Path, name: str) -> np.ndarray:
 
 
 def _is_number(text: str) -> bool:
+    """Whether ``float`` reads ``text``."""
     try:
         float(text)
     except ValueError:
@@ -333,16 +317,14 @@ def _content_lines(handle: Any) -> Iterator[tuple[int, str]]:
 
 
 def _split(content: str, delimiter: str | None) -> list[str]:
+    """A line's fields."""
     if delimiter is None:
         return content.split()
     return [part.strip() for part in content.split(delimiter)]
 
 
 def _pieces(content: str, delimiter: str | None) -> Iterator[list[str]]:
-    """``_split(content, delimiter)`` in consecutive parts of about ``_PIECE_CHARS`` characters.
-
-    Each cut is made at a separator, so no field is split between two parts.
-    """
+    """``_split(content, delimiter)`` in parts of about ``_PIECE_CHARS``, cut at separators."""
     start, length = 0, len(content)
     while start < length:
         end = start + _PIECE_CHARS
@@ -372,15 +354,13 @@ def _pieces(content: str, delimiter: str | None) -> Iterator[list[str]]:
 
 
 class _TextSamples:
-    """A text file's data lines parsed into one growing float64 buffer.
+    """A text file's data lines parsed into one growing float64 buffer."""
 
-    Lines are converted a block at a time (``_TEXT_BLOCK_VALUES`` values), long lines a
-    piece at a time, so that memory holds the numbers as float64 and only a block's
-    worth of Python strings. The buffer grows by a quarter when full (``ndarray.resize``:
-    a ``realloc``, which moves no pages of a large array on Linux), and is cut to its size
-    at the end. Errors are raised in the order of the lines; a NaN or inf is reported
-    only when the whole file parses, as a missing value after a typo would mislead.
-    """
+    # Lines are converted a block at a time, long lines a piece at a time, so that memory
+    # holds the numbers and one block's worth of strings. The buffer grows by a quarter
+    # (ndarray.resize: a realloc, which moves no pages of a large array on Linux). Errors
+    # follow the order of the lines; a NaN or inf is reported only when the whole file
+    # parses, as a missing value after a typo would mislead.
 
     def __init__(
         self,
@@ -404,6 +384,7 @@ class _TextSamples:
         self.non_finite: tuple[float, int, int] | None = None  # value, line, column
 
     def add(self, number: int, content: str) -> None:
+        """Take line ``number``'s content."""
         if len(content) > _PIECE_CHARS:
             self.flush()
             self._add_long(number, content)
@@ -504,6 +485,7 @@ class _TextSamples:
             )
 
     def result(self) -> np.ndarray:
+        """The (n, d) samples, once every line is added and flushed."""
         if self.non_finite is not None:
             value, number, column = self.non_finite
             raise _non_finite(self.name, self.path, value, f"line {number}, column {column + 1}")
@@ -512,14 +494,7 @@ class _TextSamples:
 
 
 def _read_text(path: Path, name: str) -> np.ndarray:
-    """A text file's samples as an (n, d) float64 array, read a block of lines at a time.
-
-    Peak memory is about the array's size plus a few megabytes, whatever the file's
-    length or width (one line is held whole). A file whose numbers would need more
-    memory than allowed (half of what is available, as for the exact solver) is refused
-    as soon as the part read shows it, from the file's size (see
-    ``_MOST_BYTES_PER_VALUE``); errors name the line and column.
-    """
+    """A text file's samples as an (n, d) float64 array, read a block of lines at a time."""
     from divergences._memory import allowed_memory
 
     file_bytes = path.stat().st_size

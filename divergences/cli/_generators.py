@@ -62,6 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train the generators, print their table and the files written; returns 0."""
     _check_plotting()
     device = _resolve_device(args.device)
     from divergences.cli import _TERMINATED

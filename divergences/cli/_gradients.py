@@ -16,6 +16,7 @@ from divergences.cli._options import (
 
 
 def _check_plotting() -> None:
+    """Refuse to start a run whose figures matplotlib is not installed to draw."""
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
@@ -68,6 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the benchmark into ``--output``, print its summary and files; returns 0."""
     _check_plotting()
     _resolve_device(args.device)
     from divergences.cli import _TERMINATED

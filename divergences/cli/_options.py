@@ -60,11 +60,7 @@ def _device(text: str) -> str:
 
 
 class _HelpFormatter(argparse.HelpFormatter):
-    """Wraps each paragraph of a description or epilog to the terminal's width.
-
-    A paragraph with indented lines (the examples) is kept as written, so that
-    commands can be copied; argparse's default would join them into one line.
-    """
+    """Wraps each paragraph of help text; keeps indented ones (examples) as written."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = []
@@ -94,14 +90,10 @@ _EXIT_STATUS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser that reads every number as a value, ``-1e-3`` and ``-inf`` included.
+    """An argument parser that reads every number as a value, ``-1e-3`` and ``-inf`` included."""
 
-    argparse takes an argument for an option's value only when it looks like a negative
-    number by its own rule, ``-5`` or ``-.5``: ``--thetas -1e-3`` would be an unknown
-    option and ``--thetas`` would have no value. No option of this command looks like a
-    number, so anything that does is a value. Subcommands' parsers are of this class too
-    (``add_subparsers`` makes them of the parent's class).
-    """
+    # argparse's own rule takes only -5 or -.5 for a negative number, so --thetas -1e-3
+    # would be an unknown option. No option of this command looks like a number.
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -122,11 +114,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_device(device: str) -> str:
-    """``device`` with ``auto`` resolved; a CUDA device this machine lacks is refused.
-
-    Checked before any work is done, so that a run does not fail after reading its
-    files or training for minutes.
-    """
+    """``device`` with ``auto`` resolved; a CUDA device this machine lacks is refused."""
+    # checked before any work, so that a run does not fail after reading its files
     from divergences.neural.options import resolve_device
 
     try:

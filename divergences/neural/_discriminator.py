@@ -30,8 +30,7 @@ _LOG4 = math.log(4.0)
 
 
 def generator_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """The generator's loss ``kind`` (a name of :data:`GENERATOR_LOSSES`, checked by the
-    caller) from the discriminator's logits on the generated samples."""
+    """The generator's loss ``kind`` (checked by the caller) from the logits on its samples."""
     if kind == "saturating":
         return log_one_minus_d(logits).mean()
     return -log_d(logits).mean()
@@ -41,42 +40,35 @@ def generator_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
 class DiscriminatorResult(NeuralResult):
     r"""A Jensen-Shannon estimate from a trained discriminator.
 
-    The last six attributes, from ``history`` on, are those every neural
-    result shares (:class:`~divergences.neural.NeuralResult`); they are
-    keyword-only in the constructor.
+    The attributes from ``history`` on are those of every
+    :class:`~divergences.neural.NeuralResult` (keyword-only in the constructor).
 
     Attributes
     ----------
     divergence : float
-        :math:`\mathrm{JS}` in nats, :math:`(\mathbb E_p \log D + \mathbb E_q
-        \log(1 - D) + \log 4) / 2` on held-out samples, clipped to
-        :math:`[0, \log 2]` (the bound can dip below 0 for a poor discriminator).
+        JS in nats, :math:`(\mathbb E_p \log D + \mathbb E_q \log(1 - D) + \log 4) / 2`
+        on held-out samples, clipped to :math:`[0, \log 2]`.
     stderr : float
-        Standard error of the unclipped estimate from the held-out per-sample values.
+        Standard error of the unclipped estimate.
     lower_bound : float
         ``max(0, divergence - 1.96 stderr)``: a one-sided 97.5% lower
-        confidence bound of JS that holds for any distributions. The
-        variational bound holds for every discriminator, and the held-out
-        samples played no part in training it.
+        confidence bound of JS for any distributions (the variational bound
+        holds for every discriminator, and the held-out samples were not
+        trained on).
     interval : tuple of float
         From ``lower_bound`` to ``max(divergence, train_divergence) + 1.96
-        stderr``, within :math:`[0, \log 2]`. The upper end is no bound: from
-        samples alone no upper bound of JS holds short of :math:`\log 2`
-        (two distributions can differ on a set no sample has visited). Where
-        the discriminator fitted its training sample (in high dimension, with
-        few samples) its training value is above the held-out one and JS can
-        lie anywhere between them; the upper end says so.
+        stderr``, within :math:`[0, \log 2]`. The upper end is no bound (none
+        holds from samples short of :math:`\log 2`); it reaches the training
+        value where the discriminator over-fitted.
     train_divergence : float
-        The same on the training samples; a gap above ``divergence`` shows
-        over-fitting.
+        The same on the training samples.
     discriminator : Critic
-        The trained network; it outputs the logit :math:`\ell`, and
+        The trained network, outputting the logit :math:`\ell`;
         :math:`D = \sigma(\ell)` is the probability that a point came from P.
     history : TrainingHistory
         Objective and logit-gradient statistics along training.
     held_out_index : tuple of (numpy.ndarray or None)
-        Which rows of ``x`` and ``y`` were held out of
-        training (None for a callable).
+        The rows of ``x`` and ``y`` held out of training (None for a callable).
     options : TrainingOptions
         The options the network was trained with.
     steps : int
@@ -85,6 +77,20 @@ class DiscriminatorResult(NeuralResult):
         Wall time of training and evaluation.
     device : str
         Where the discriminator was trained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> import divergences as dv
+    >>> x = np.random.default_rng(0).uniform(size=(1000, 1))
+    >>> result = dv.js_dual(x, x + 3.0, steps=100, seed=0, device="cpu")
+    >>> bool(result.lower_bound <= result.divergence <= np.log(2))
+    True
+    >>> y = torch.tensor(x + 3.0, requires_grad=True)
+    >>> result.generator_loss(y, "non_saturating").backward()
+    >>> y.grad.shape
+    torch.Size([1000, 1])
     """
 
     divergence: float
@@ -95,15 +101,35 @@ class DiscriminatorResult(NeuralResult):
     discriminator: Critic = field(repr=False)
 
     def probability(self, samples: Any) -> torch.Tensor:
-        """:math:`D(x)`, the discriminator's probability that ``x`` came from P (autograd)."""
+        """:math:`D(x)`, the probability that each sample came from P, with autograd.
+
+        Parameters
+        ----------
+        samples : (m, d) array-like or torch.Tensor
+            Points at which to evaluate the discriminator.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (m,), on the discriminator's device.
+        """
         return torch.sigmoid(self.discriminator(self._tensor(samples, "samples")))
 
     @renamed(samples_p="x", samples_q="y")
     def estimate(self, x: Any, y: Any) -> torch.Tensor:
         r""":math:`(\mathbb E_p \log D + \mathbb E_q \log(1 - D) + \log 4) / 2` on new samples.
 
-        Unclipped and with autograd, to differentiate with respect to the
-        samples (or what produced them).
+        Unclipped and with autograd to the samples (or what produced them).
+
+        Parameters
+        ----------
+        x, y : (n, d) and (m, d) array-like or torch.Tensor
+            Samples of P and Q.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar on the discriminator's device.
         """
         logits_p = self.discriminator(self._tensor(x, "x"))
         logits_q = self.discriminator(self._tensor(y, "y"))
@@ -116,31 +142,32 @@ class DiscriminatorResult(NeuralResult):
         ----------
         samples : (m, d) array-like or torch.Tensor
             Generated samples; differentiate the loss with respect to them (or
-            the generator's parameters) with autograd.
+            the generator's parameters).
         kind : {"saturating", "non_saturating"}, default "saturating"
-            A name of :data:`~divergences.neural.GENERATOR_LOSSES`, the table
-            :class:`~divergences.losses.GANLoss` takes its ``kind`` from, with the
-            same meaning. ``"saturating"``: :math:`\mathbb E_q \log(1 - D(x))`,
-            the minimax game of the original GAN, whose gradient
+            A name of :data:`~divergences.neural.GENERATOR_LOSSES`, as in
+            :class:`~divergences.losses.GANLoss`. ``"saturating"``:
+            :math:`\mathbb E_q \log(1 - D(x))`, the minimax game, whose gradient
             :math:`-D\,\nabla\ell` vanishes once the discriminator rejects the
-            samples (:math:`D \to 0`). ``"non_saturating"``:
-            :math:`-\mathbb E_q \log D(x)`, the usual fix, whose gradient
-            :math:`-(1 - D)\,\nabla\ell` does not. The default differs from
-            ``GANLoss``'s (``"non_saturating"``) on purpose: a result is a
-            measurement, and its generator loss shows the minimax game that the
-            JS estimate is the value of (and how its gradient vanishes on
-            disjoint supports); ``GANLoss`` trains generators, where the
-            gradient that does not vanish is the one to follow.
+            samples; ``"non_saturating"``: :math:`-\mathbb E_q \log D(x)`, whose
+            gradient :math:`-(1 - D)\,\nabla\ell` does not. ``GANLoss`` defaults
+            to ``"non_saturating"`` because it trains generators; a result is a
+            measurement and shows the game that JS is the value of.
 
         Returns
         -------
         torch.Tensor
             A scalar with autograd.
+
+        Raises
+        ------
+        ValueError
+            On an unknown ``kind`` (the message lists the valid ones).
         """
         kind = check_option(kind, "kind", GENERATOR_LOSSES)
         return generator_loss(self.discriminator(self._tensor(samples, "samples")), kind)
 
     def _tensor(self, samples: Any, name: str) -> torch.Tensor:
+        """``samples`` checked, as float64 on the discriminator's device."""
         device = next(self.discriminator.parameters()).device
         x = as_float64(samples, name, device)
         if x.shape[1] != self.discriminator.dim:
@@ -167,65 +194,50 @@ def js_dual(
         2\,\mathrm{JS}(P, Q) - \log 4 = \sup_{D: \mathbb R^d \to (0, 1)}
         \mathbb E_P \log D(x) + \mathbb E_Q \log(1 - D(x))
 
-    A multilayer perceptron outputs a logit :math:`\ell` and
-    :math:`D = \sigma(\ell)` is trained to maximise the right-hand side (binary
-    cross-entropy) on training samples, with the same driver and loop as
-    :func:`wasserstein_dual`; the bound is then evaluated on held-out samples.
-    On disjoint supports the discriminator separates the samples, the estimate
-    reaches :math:`\log 2`, and the saturating generator loss loses its
-    gradient (see :meth:`DiscriminatorResult.generator_loss`).
+    A multilayer perceptron with logit :math:`\ell` and :math:`D = \sigma(\ell)`
+    is trained to maximise the right-hand side (binary cross-entropy) on
+    training samples, by the driver and loop of :func:`wasserstein_dual`; the
+    bound is then evaluated on held-out samples. On disjoint supports the
+    estimate reaches :math:`\log 2` and the saturating generator loss loses its
+    gradient (:meth:`DiscriminatorResult.generator_loss`).
 
     Parameters
     ----------
     x, y : (n, d) array-like, torch.Tensor, or callable
-        Samples of :math:`P` and :math:`Q`, as for :func:`wasserstein_dual`.
-        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
-        ``DeprecationWarning``, until the next release.
+        Samples of :math:`P` and :math:`Q`, as for :func:`wasserstein_dual`
+        (``samples_p`` and ``samples_q`` work as there).
     warm_start : Critic, optional
-        Continue training a copy of an earlier discriminator
-        (``result.discriminator``).
+        Continue training a copy of an earlier ``result.discriminator``.
     options : TrainingOptions, optional
-        The network and its training (Adam with betas (0.5, 0.9) and a
-        learning rate of 1e-3 on a cosine decay by default).
+        The network and its training (by default Adam with betas (0.5, 0.9) at
+        1e-3 on a cosine decay).
     group : torch.distributed.ProcessGroup, optional
-        Train and estimate collectively over this group's ranks, as for
-        :func:`wasserstein_dual`. None (the default): this process alone; nothing
-        communicates, even inside an initialised process group.
+        Train and estimate over this group's ranks, as for
+        :func:`wasserstein_dual`. None (the default): nothing communicates.
     **overrides
         Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`
-        (``seed``: None, the default, draws fresh entropy, so two calls differ).
+        (``seed``: None, the default, draws fresh entropy).
 
     Returns
     -------
     DiscriminatorResult
-        ``divergence`` (JS in nats, in :math:`[0, \log 2]`), ``stderr``,
-        ``interval``, ``train_divergence``, ``discriminator``, ``history``,
-        ``steps``, ``seconds``, ``device``; ``estimate``, ``probability`` and
-        ``generator_loss`` for autograd.
+        ``divergence`` (JS in nats, in :math:`[0, \log 2]`), its bounds, the
+        ``discriminator``; ``estimate``, ``probability`` and ``generator_loss``
+        for autograd.
 
     Raises
     ------
-    ValueError
-        On NaN or inf, empty samples, different dimensions, too few samples to
-        hold out, an out-of-range option, a warm start of another shape,
-        ``device="cuda"`` without a GPU, or a ``group`` as for :func:`wasserstein_dual`.
-    TypeError
-        If samples are not arrays, tensors or callables, an option is unknown,
-        ``warm_start`` is not a :class:`Critic`, or ``group`` is not a process group.
-    TrainingDivergedError
-        If the loss becomes NaN or infinite; the message names the step.
+    ValueError, TypeError, TrainingDivergedError
+        As for :func:`wasserstein_dual`.
 
     Notes
     -----
-    The bound is reached only by the optimal discriminator: a trained one
-    under-estimates JS, and ``lower_bound`` is certified (any discriminator's
-    held-out bound is one). No upper bound of JS holds from samples alone,
-    so the interval's upper end is a statement about the discriminator, not
-    about JS. JS does not change under an invertible map of each
-    coordinate, so the discriminator trains with every coordinate
-    standardised on its own: a coordinate of spread 1 beside one of spread
-    :math:`10^8` is seen as well as alone. Divide by :math:`\log 2` for JS
-    in bits.
+    Only the optimal discriminator reaches the bound: a trained one
+    under-estimates JS, and any discriminator's held-out bound is a certified
+    ``lower_bound``. No upper bound of JS holds from samples alone. JS does not
+    change under an invertible map of each coordinate, so the discriminator
+    trains with every coordinate standardised on its own. Divide by
+    :math:`\log 2` for bits.
 
     References
     ----------
@@ -266,16 +278,10 @@ def js_dual_batch(
     ----------
     x, y : sequence of K sample sets, or (K, n, d) array-like
         As for :func:`wasserstein_dual_batch` (one side may be a single shared set).
-        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
-        ``DeprecationWarning``, until the next release.
     warm_start : sequence of K Critic or None, optional
-        Warm starts, one per problem.
-    options : TrainingOptions, optional
-        The networks and their training; the defaults if None.
-    group : torch.distributed.ProcessGroup, optional
-        As for :func:`js_dual`: None, the default, never communicates.
-    **overrides
-        Any field of :class:`TrainingOptions`.
+        One warm start per problem.
+    options, group, **overrides
+        As for :func:`js_dual`.
 
     Returns
     -------
@@ -309,6 +315,7 @@ def _estimate(
     *,
     batch: bool,
 ) -> list[DiscriminatorResult]:
+    """Train each problem's discriminator; one result per problem."""
     start = time.perf_counter()
     fits = fit(
         JensenShannonDual(),
@@ -323,16 +330,13 @@ def _estimate(
 
 
 def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
-    """Evaluate a trained discriminator's bound on the test split.
-
-    JS is invariant under a change of units, so the bound is computed in the
-    standardised coordinates the network was trained in; the centre and spread
-    then make the discriminator accept the data in their own units.
-    """
+    """The result: the bound on the test split, and the discriminator in the data's units."""
+    # JS is invariant under a change of units: the bound is computed where the network
+    # trained, and the centre and spread are set afterwards
     model, problem, options = fitted.network, fitted.problem, fitted.options
 
     def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
-        """The bound (JS, unclipped) on two sample sets, and its standard error."""
+        """The unclipped bound on two sample sets, and its standard error."""
         mean_p, var_p, count_p = moments(evaluate(lambda x: log_d(model(x)), x_p), fitted.group)
         mean_q, var_q, count_q = moments(
             evaluate(lambda x: log_one_minus_d(model(x)), x_q), fitted.group

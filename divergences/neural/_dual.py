@@ -37,58 +37,48 @@ _LIPSCHITZ_POINTS = 4096
 class DualResult(NeuralResult):
     r"""A Wasserstein-1 estimate: a certified lower bound, its estimate, and an upper side.
 
-    The last six attributes, from ``history`` on, are those every neural
-    result shares (:class:`~divergences.neural.NeuralResult`); they are
-    keyword-only in the constructor.
+    The attributes from ``history`` on are those of every
+    :class:`~divergences.neural.NeuralResult` (keyword-only in the constructor).
 
     Attributes
     ----------
     distance : float
         :math:`\mathbb E_P f - \mathbb E_Q f` on the test split for the
-        potential :math:`f` (``potential``), which is 1-Lipschitz by
-        construction and was fitted and chosen on the other splits: an unbiased
-        estimate of a number that is at most :math:`W_1`.
+        1-Lipschitz ``potential`` :math:`f`: an unbiased estimate of a number
+        that is at most :math:`W_1`.
     stderr : float
-        Standard error of ``distance`` from the test split's per-sample values.
+        Standard error of ``distance``.
     lower_bound : float
         ``max(0, distance - 1.96 stderr)``: a one-sided 97.5% lower confidence
-        bound of :math:`W_1(P, Q)` that holds for any distributions, whatever
-        the training did (see Notes of :func:`wasserstein_dual`).
+        bound of :math:`W_1(P, Q)` for any distributions.
     empirical_distance : float
-        The exact :math:`W_1` between the test samples of the two sides (up to
-        2000 a side; all of them in d = 1). Its expectation is at least
-        :math:`W_1(P, Q)`: an upper side, biased upwards, far above in high
-        dimension (the empirical distance converges as :math:`n^{-1/d}`).
+        The exact :math:`W_1` between the test samples (up to 2000 a side; all
+        in d = 1): an upper side, biased upwards, far above in high dimension.
     upper_bound : float
-        ``empirical_distance + 1.96`` times its standard error (from the
-        exact solution's dual potentials).
+        ``empirical_distance`` plus 1.96 of its standard errors.
     interval : tuple of float
-        ``(lower_bound, upper_bound)``. Wide where the evidence cannot tell,
-        never narrow and wrong.
+        ``(lower_bound, upper_bound)``.
     potential : Potential
-        The certified :math:`f`, mapping (N, d) to (N,) in the data's units,
-        float64, differentiable; ``potential.kind`` names its family
-        (``"cones"``, ``"inverted_cones"`` or ``"ridge"``).
+        The certified :math:`f`, (N, d) to (N,) in the data's units, float64,
+        differentiable; ``potential.kind`` is ``"cones"``, ``"inverted_cones"``
+        or ``"ridge"``.
     scores : dict of str to float
-        What each certified family certifies on half of the validation split:
-        its mean difference less 2.39 standard errors, three bounds that hold
-        together at 97.5% (the choice was the highest).
+        What each certified family certifies on half of the validation split
+        (mean difference less 2.39 standard errors); the highest was chosen.
     train_distance : float
         ``potential``'s mean difference on the training samples; a gap above
         ``distance`` shows over-fitting.
     critic : Critic
         The trained gradient-penalty critic, calibrated to slope 1 on the
-        validation data (see Notes): smooth, with the gradient field a
-        generator follows, but not certified.
+        validation data: the gradient field a generator follows, not certified.
     critic_distance : float
         The critic's mean difference on the test split; no bound.
     lipschitz : float
         Largest gradient norm of ``critic`` on test data and interpolates.
     history : TrainingHistory
-        Objective, penalty and gradient-norm statistics along the critic's training.
+        The critic's training statistics.
     held_out_index : tuple of (numpy.ndarray or None)
-        Which rows of ``x`` and ``y`` form the test split (None
-        for a callable, whose held-out samples are fresh draws).
+        The rows of ``x`` and ``y`` in the test split (None for a callable).
     options : TrainingOptions
         The options the critic was trained with.
     steps : int
@@ -97,6 +87,21 @@ class DualResult(NeuralResult):
         Wall time of training, certification and evaluation.
     device : str
         Where the networks were trained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> import divergences as dv
+    >>> x = np.random.default_rng(0).normal(size=(500, 1))
+    >>> result = dv.wasserstein_dual(x, x + 1.0, steps=50, seed=0, device="cpu")
+    >>> low, high = result.interval
+    >>> bool(low <= result.distance <= high)
+    True
+    >>> y = torch.tensor(x + 1.0, requires_grad=True)
+    >>> result.estimate(x, y).backward()  # the gradient a generator of y follows
+    >>> y.grad.shape
+    torch.Size([500, 1])
     """
 
     distance: float
@@ -120,11 +125,9 @@ class DualResult(NeuralResult):
     def estimate(self, x: Any, y: Any) -> torch.Tensor:
         r""":math:`\mathbb E_p f - \mathbb E_q f` of the ``critic`` on new samples, with autograd.
 
-        Differentiate it with respect to the samples (or whatever produced them,
-        a generator's parameters or :math:`\theta`) to get the gradient the
-        critic gives a generator: smooth, and nonzero between disjoint supports.
-        It is not the certified number (``potential`` gives that one:
-        ``result.potential(x).mean() - result.potential(y).mean()``).
+        Its gradient in the samples (or a generator's parameters) is the one the
+        critic gives a generator. Not the certified number, which is
+        ``result.potential(x).mean() - result.potential(y).mean()``.
 
         Parameters
         ----------
@@ -134,8 +137,12 @@ class DualResult(NeuralResult):
         Returns
         -------
         torch.Tensor
-            A scalar on the device of ``x`` if it is a tensor, else on
-            the critic's device.
+            A scalar, on ``x``'s device if it is a tensor, else the critic's.
+
+        Raises
+        ------
+        ValueError
+            If the samples do not have the critic's ``d`` columns.
         """
         device = next(self.critic.parameters()).device
         x_p = as_float64(x, "x", device)
@@ -152,8 +159,7 @@ class DualResult(NeuralResult):
 def _probe_points(
     x_p: torch.Tensor, x_q: torch.Tensor, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Data of both sides and random interpolates between them, up to
-    ``_LIPSCHITZ_POINTS`` of each, and which of them are data."""
+    """Up to ``_LIPSCHITZ_POINTS`` data of each side and interpolates, and which are data."""
     size = min(_LIPSCHITZ_POINTS, x_p.shape[0], x_q.shape[0])
     device = x_p.device
     take_p = torch.randint(x_p.shape[0], (size,), generator=generator, device=device)
@@ -165,6 +171,7 @@ def _probe_points(
 
 
 def _gradient_norms(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
+    """The critic's gradient norm at each point, a chunk of points at a time."""
     return torch.cat(
         [
             gradient_norms(critic, points[i : i + EVALUATION_CHUNK]).detach()
@@ -182,18 +189,15 @@ def equalisation(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Knots of the monotone map :math:`\phi` with :math:`\phi' = 1 / \bar s(v)`.
 
-    ``values`` and ``slopes`` are a critic's values :math:`v` and gradient
-    norms :math:`s` at probe points: data of both sides and interpolates
-    between them. The points are cut into ``bins`` groups of equal count by
-    value; in each, :math:`\bar s` is the mean slope of the data points when
-    they are at least a quarter of the group, else of all its points (the
-    interpolates then stand for levels that no data reach, such as the gap
-    between disjoint supports). :math:`\phi` integrates :math:`1 / \bar s`
-    across the groups, so that :math:`\phi \circ f` has mean slope 1 at every
-    level: the correction is exact for any critic that is a monotone function
-    of an optimal one (a quadratic where the optimum is a norm, say). Returns
-    float64 knots on ``device`` (the values' by default), strictly increasing,
-    or empty ones where the values do not vary.
+    ``values`` and ``slopes`` are a critic's values :math:`v` and gradient norms
+    :math:`s` at probe points (data of both sides, flagged by ``is_data``, and
+    interpolates). The points are cut by value into ``bins`` groups of equal
+    count; :math:`\bar s` is a group's mean slope over its data points when
+    they are at least a quarter of it, else over all its points. Then
+    :math:`\phi \circ f` has mean slope 1 at every level, exactly so for a
+    monotone function of an optimal critic. Returns float64 knots (in, out) on
+    ``device`` (the values' by default), strictly increasing, or empty ones
+    where the values do not vary.
     """
     # a few thousand numbers, walked bin by bin: on the host, not one device sync per bin
     device = values.device if device is None else device
@@ -244,109 +248,85 @@ def wasserstein_dual(
         W_1(P, Q) = \sup_{\|f\|_{\mathrm{Lip}} \le 1} \mathbb E_P f(x) - \mathbb E_Q f(x)
 
     Every 1-Lipschitz :math:`f` gives :math:`W_1 \ge \mathbb E_P f - \mathbb E_Q f`.
-    A critic trained with a gradient penalty is not 1-Lipschitz (the penalty
-    only pulls its slope towards 1 where it is measured) and not an optimal
-    potential either, so its held-out mean difference is neither a bound nor,
-    on unfamiliar problems, close. The estimator therefore does two things,
-    keeping every choice away from the samples the final numbers come from:
+    A critic trained with a gradient penalty is neither 1-Lipschitz nor optimal,
+    so the estimator keeps every choice away from the samples the final numbers
+    come from:
 
     1. **Split and standardise.** Each sample array is split into training,
-       validation and test parts (60/20/20 by default), and the data are
-       mapped to standardised coordinates (centre and spread from the
-       training data, in float64): the result is exactly equivariant,
-       ``wasserstein_dual(a x + c, a y + c)`` is ``a`` times
-       ``wasserstein_dual(x, y)`` with the same seed.
+       validation and test parts (60/20/20 by default) and standardised by the
+       training data's centre and spread (float64), which makes the result
+       exactly equivariant: ``wasserstein_dual(a x + c, a y + c)`` is ``a``
+       times ``wasserstein_dual(x, y)`` for the same seed.
     2. **Train the critic** (WGAN-GP by default) on the training split, keep
-       its best checkpoint on the validation split and calibrate its slope
-       to 1 there; from d = 5 a piecewise-linear and a smooth critic are
-       trained and the better kept (see
-       :func:`~divergences.neural.default_architecture`). The critic is
-       ``result.critic``, whose gradient is what a generator follows.
-    3. **Fit certified potentials** on the training split, functions that are
-       1-Lipschitz for every value of their parameters: a minimum of learned
-       cones :math:`\min_j (h_j + \|x - c_j\|)` (the form every Kantorovich
-       potential takes), a maximum of inverted cones, and a ridge
-       :math:`\phi(\langle w, x\rangle)` along a learned direction with the
-       one-dimensional optimal :math:`\phi`. Half the validation split
-       tunes each, the other half chooses the one that certifies most.
-    4. **Estimate and bound** on the test split, which nothing has seen:
-       ``distance`` is the chosen potential's mean difference there,
-       ``lower_bound`` its one-sided 97.5% confidence bound, and the upper
-       side is the exact :math:`W_1` between the test samples, whose
-       expectation is at least :math:`W_1` (biased upwards, far above in high
-       dimension, where it only says that the truth is not beyond it).
+       its best checkpoint on the validation split and calibrate its slope to 1
+       there; from d = 5 two architectures are trained and the better kept
+       (:func:`~divergences.neural.default_architecture`). This is
+       ``result.critic``, whose gradient a generator follows.
+    3. **Fit certified potentials**, 1-Lipschitz for any parameters, on the
+       training split: a minimum of cones :math:`\min_j (h_j + \|x - c_j\|)`,
+       a maximum of inverted cones, and a ridge :math:`\phi(\langle w, x\rangle)`
+       with the one-dimensional optimal :math:`\phi`. Half the validation split
+       tunes each, the other half chooses one.
+    4. **Estimate and bound** on the test split: ``distance`` is the chosen
+       potential's mean difference, ``lower_bound`` its one-sided 97.5%
+       confidence bound, and the upper side the exact :math:`W_1` between the
+       test samples (biased upwards).
 
     Parameters
     ----------
     x, y : (n, d) array-like, torch.Tensor, or callable
-        Samples of :math:`P` and :math:`Q` (a 1-D array means ``d = 1``), on
-        any device. Or callables ``draw(k)`` returning a fresh (k, d) batch,
-        for data streamed from disk or produced by a generator network: each
-        training step draws a new batch, and ``evaluation_size`` fresh samples
-        per side are drawn for the held-out estimate.
-        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
-        ``DeprecationWarning``, until the next release.
+        Samples of :math:`P` and :math:`Q` (1-D means ``d = 1``), on any device;
+        or callables ``draw(k)`` returning a fresh (k, d) batch, drawn at each
+        training step and ``evaluation_size`` times per side for the held-out
+        estimate. The old keywords ``samples_p`` and ``samples_q`` still work,
+        with a ``DeprecationWarning``, until the next release.
     penalty : {"gp", "lp", "clip"}, default "gp"
-        Two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
-        random interpolates :math:`\hat x = t x_p + (1 - t) x_q`; the one-sided
-        :math:`\max(0, \|\nabla f\| - 1)^2`; or weight clipping (the original
-        WGAN, trained with RMSProp). See :class:`KantorovichDual`. The default
-        is the recipe of Gulrajani et al. [2]_, the one this estimator's other
-        defaults were chosen with and its accuracy measured with (the
-        neural-dual benchmark page), where
-        :class:`~divergences.losses.WassersteinLoss` defaults to ``"lp"``: a
-        measurement trains one critic between two distributions that do not
-        move, from an output layer at zero (its slope never has to pass
-        through 0), while a loss's critic follows a moving generator and must
-        turn its slope around where the generated samples overtake the data,
-        which the two-sided penalty resists (see the loss's Notes and the
-        generators benchmark page).
+        The two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
+        interpolates :math:`\hat x = t x + (1 - t) y`, the one-sided
+        :math:`\max(0, \|\nabla f\| - 1)^2`, or weight clipping (the original
+        WGAN, with RMSProp); see :class:`KantorovichDual`. ``"gp"`` is the
+        recipe of Gulrajani et al. [2]_ that the other defaults were chosen
+        with. :class:`~divergences.losses.WassersteinLoss` defaults to ``"lp"``:
+        its critic follows a moving generator and must turn its slope around,
+        which the two-sided penalty resists; this critic trains once between
+        fixed distributions, from an output layer at zero.
     penalty_weight : float, optional
-        :math:`\lambda` (default 10) for ``"gp"``/``"lp"``, the clipping bound
-        :math:`c` (default 0.01) for ``"clip"``.
+        :math:`\lambda` (default 10) for ``"gp"`` and ``"lp"``, the clipping
+        bound (default 0.01) for ``"clip"``.
     rescale : bool, default True
-        Calibrate the trained critic (step 3). ``False`` gives the plain WGAN
-        estimate of the chosen checkpoint.
+        Calibrate the trained critic (step 2); ``False`` gives the plain WGAN
+        critic of the chosen checkpoint.
     warm_start : Critic, optional
-        Continue training a copy of an earlier critic (such as
-        ``result.critic``) instead of a new one, as a distribution moves.
+        Continue training a copy of an earlier critic (``result.critic``).
     options : TrainingOptions, optional
         The network and its training; the defaults if None.
     group : torch.distributed.ProcessGroup, optional
-        Train and estimate collectively over this group's ranks
-        (``torch.distributed.group.WORLD`` for every process), each calling with the
-        same arguments: one network trained on every rank's shard, one result on
-        all (see the page on several processes). None (the default): this process
-        alone; nothing communicates, even inside an initialised process group.
+        Train and estimate over this group's ranks, each calling with the same
+        arguments: one network trained on every rank's shard, one result on
+        all. None (the default): this process alone; nothing communicates.
     **overrides
         Any field of :class:`TrainingOptions`, applied on top of ``options``:
         ``width``, ``depth``, ``activation``, ``optimizer``, ``learning_rate``,
-        ``weight_decay`` (default 1 above d = 32, 0 up to it), ``batch_size``,
-        ``steps`` (default 2000 in all), ``holdout`` (the test share, default
-        0.2), ``validation`` (default 0.2), ``evaluation_size``, ``seed``
-        (default None: fresh entropy from the operating system, so two calls
-        differ; an int gives the same result on the CPU), ``device`` (default
+        ``weight_decay`` (default 1 above d = 32, else 0), ``batch_size``,
+        ``steps`` (default 2000), ``holdout`` (default 0.2), ``validation``
+        (default 0.2), ``evaluation_size``, ``seed`` (default None: fresh
+        entropy; an int gives the same result on the CPU), ``device`` (default
         ``"auto"``: CUDA when available) and ``progress``.
-        An unknown name is a ``TypeError``.
 
     Returns
     -------
     DualResult
-        ``distance``, ``stderr``, ``lower_bound``, ``upper_bound`` and
-        ``interval``, ``empirical_distance``, the certified ``potential`` and
-        the ``scores`` of its families, the ``critic`` with
-        ``critic_distance``, ``lipschitz`` and ``history``, ``steps``,
-        ``seconds``, ``device``, and ``estimate(x, y)``, the
-        critic's mean difference with autograd.
+        The estimate, its bounds, the certified ``potential`` and the
+        calibrated ``critic`` (with ``estimate(x, y)`` for autograd).
 
     Raises
     ------
     ValueError
         On NaN or inf, empty samples, different dimensions, too few samples to
-        hold out, an out-of-range option, a warm start of another shape, or
-        ``device="cuda"`` without a GPU; a ``group`` this process is not a member
-        of, or ranks of ``group`` given different samples, options or warm starts
-        (raised on every rank, naming what differs).
+        hold out, an out-of-range option, a warm start of another shape,
+        ``device="cuda"`` without a GPU; a ``group`` this process is not in, or
+        ranks given different samples, options or warm starts (on every rank,
+        naming what differs).
     TypeError
         If samples are not arrays, tensors or callables, an option is unknown,
         ``warm_start`` is not a :class:`Critic`, or ``group`` is not a process group.
@@ -355,28 +335,18 @@ def wasserstein_dual(
 
     Notes
     -----
-    **What the lower bound guarantees.** ``potential`` is 1-Lipschitz by
-    construction (cones and ridges are, whatever their parameters), and the
-    test split played no part in fitting or choosing it; so
-    :math:`\mathbb E_P f - \mathbb E_Q f \le W_1(P, Q)` exactly, and
-    ``lower_bound`` is below :math:`W_1` with probability at least 97.5%
-    (up to the normal approximation of a mean of the test split's values),
-    for any two distributions. It can be loose; it is never wrong beyond
-    that 2.5%. ``distance`` estimates the same number without the margin,
-    so it errs low where no fitted potential is near the optimal one (high
-    dimension with many transport directions: the benchmark page shows
-    where). The interval ``(lower_bound, upper_bound)`` covers the truth
-    unless the lower bound fails (2.5%) or the empirical distance falls
-    more than 1.96 standard errors below its expectation, itself above
-    :math:`W_1`.
+    ``potential`` is 1-Lipschitz by construction and the test split played no
+    part in fitting or choosing it, so ``lower_bound`` is below :math:`W_1`
+    with probability at least 97.5% (up to the normal approximation of a
+    mean), for any two distributions: loose at times, wrong no more often.
+    ``distance`` errs low where no fitted potential is near the optimal one
+    (high dimension with many transport directions).
 
-    Cost: the critic's 2000 optimiser steps of ``batch_size`` samples a side
-    (a forward and backward pass on data and interpolates), the cones' 1000
-    steps of 1024 samples a side against 256 cones (both signs as one stack),
-    a ridge search of 150 steps from each of nine moment directions, and the
-    exact LP between up to 2000 test samples a side. With ``steps`` set, the
-    cones train for as many steps and the ridge for at most as many. The
-    benchmark page gives measured times and accuracies.
+    Cost: the critic's 2000 optimiser steps, 1000 steps of the cones, a ridge
+    search of 150 steps from each of nine directions, and an exact LP between
+    up to 2000 test samples a side; with ``steps`` set, the cones take as many
+    steps and the ridge at most as many. Accuracy and times are measured on
+    the benchmark page docs/benchmarks/neural_dual.md.
 
     References
     ----------
@@ -421,31 +391,21 @@ def wasserstein_dual_batch(
 ) -> list[DualResult]:
     r"""Estimate :math:`W_1` for K problems at once, with K critics trained as one stack.
 
-    Each problem gets its own critic, trained on its own samples exactly as
-    :func:`wasserstein_dual` would train it, but the K networks are stacked
-    and every step runs them together with batched matrix products: a sweep
-    over a parameter (the disjoint segments over a grid of :math:`\theta`)
-    costs a few times one critic instead of K times. :func:`wasserstein_dual`
-    is the case K = 1.
+    Each problem's critic trains on its own samples exactly as
+    :func:`wasserstein_dual` would train it, but the K networks run together
+    with batched matrix products: a sweep over a parameter costs a few times
+    one critic instead of K times. :func:`wasserstein_dual` is the case K = 1.
 
     Parameters
     ----------
     x, y : sequence of K sample sets, or (K, n, d) array-like
-        The problems' samples, each set as :func:`wasserstein_dual` accepts
-        (arrays, tensors or callables; sets may differ in size). One side may
-        instead be a single (n, d) set shared by every problem.
-        Formerly ``samples_p`` and ``samples_q``: those keywords still work, with a
-        ``DeprecationWarning``, until the next release.
-    penalty, penalty_weight, rescale
-        As for :func:`wasserstein_dual`; the same for every problem.
+        Each set as :func:`wasserstein_dual` takes it (sizes may differ); one
+        side may be a single (n, d) set shared by every problem. The old
+        keywords ``samples_p`` and ``samples_q`` work as there.
+    penalty, penalty_weight, rescale, options, group, **overrides
+        As for :func:`wasserstein_dual`, the same for every problem.
     warm_start : sequence of K Critic or None, optional
-        Warm starts, one per problem (None entries start fresh).
-    options : TrainingOptions, optional
-        The networks and their training; the defaults if None.
-    group : torch.distributed.ProcessGroup, optional
-        As for :func:`wasserstein_dual`: None, the default, never communicates.
-    **overrides
-        Any field of :class:`TrainingOptions`, as for :func:`wasserstein_dual`.
+        One warm start per problem (None entries start fresh).
 
     Returns
     -------
@@ -455,9 +415,9 @@ def wasserstein_dual_batch(
     Raises
     ------
     ValueError, TypeError
-        As :func:`wasserstein_dual`, naming the problem (``x[3]``); and
-        if the two sides hold different numbers of sets or the problems differ
-        in dimension.
+        As :func:`wasserstein_dual`, naming the problem (``x[3]``); and if the
+        two sides hold different numbers of sets or the problems differ in
+        dimension.
 
     Examples
     --------
@@ -488,6 +448,7 @@ def _estimate(
     *,
     batch: bool,
 ) -> list[DualResult]:
+    """Train, calibrate and certify each problem's critic; one result per problem."""
     start = time.perf_counter()
     chosen = _chosen(x, y, objective, rescale, warm_start, options, group, batch=batch)
     certificates = certify([c.fitted for c in chosen], [c.fitted.network for c in chosen])
@@ -508,8 +469,7 @@ def _chosen(
     *,
     batch: bool,
 ) -> list[_Calibrated]:
-    """The candidate critics of each problem trained, calibrated, and the one with the
-    higher calibrated estimate on the validation split kept."""
+    """Each problem's critic: the candidate with the higher calibrated validation estimate."""
     fits = fit(
         objective,
         x,
@@ -536,12 +496,9 @@ def trained_critics(
     options: TrainingOptions,
     group: Any = None,
 ) -> list[Critic]:
-    """The critics :func:`wasserstein_dual` (or, with ``batch``,
-    :func:`wasserstein_dual_batch`) would train and calibrate, the same networks for the
-    same seed, in the data's units, without the certified side: for loops that only
-    follow a critic's gradient (the training dynamics of ``divergences gradients``) and
-    for timing the critics' training, where the cones, ridges and LP of every call would
-    cost several times the critic. ``group`` as for :func:`wasserstein_dual`."""
+    """The calibrated critics :func:`wasserstein_dual` (or its batch) would train, in
+    the data's units, without the certified side (for loops that follow a critic's
+    gradient only)."""
     objective = KantorovichDual("gp", None)
     critics = []
     for calibrated in _chosen(
@@ -557,16 +514,14 @@ def trained_critics(
 
 @dataclass
 class _Calibrated:
+    """A trained critic after calibration, with its validation estimate."""
+
     fitted: Fitted
     validation_distance: float
 
 
 def _calibrate(fitted: Fitted, rescale: bool) -> _Calibrated:
-    """Rescale and calibrate a trained critic on the validation split (see ``equalisation``).
-
-    Everything runs in the problem's standardised coordinates, where the critic
-    was trained.
-    """
+    """Rescale and calibrate a trained critic on the validation split, standardised."""
     model, problem, group = fitted.network, fitted.problem, fitted.group
     size = fitted.options.evaluation_size
     cal_p, cal_q = problem.p.calibration(size), problem.q.calibration(size)
@@ -587,8 +542,7 @@ def _calibrate(fitted: Fitted, rescale: bool) -> _Calibrated:
 
 
 def _result(calibrated: _Calibrated, certificate: Certificate, start: float) -> DualResult:
-    """The critic's statistics on the test split, and everything mapped back to the data's
-    units by the centre and spread (which makes the result exactly equivariant)."""
+    """The result: test-split statistics, mapped back to the data's units."""
     fitted = calibrated.fitted
     model, problem, options = fitted.network, fitted.problem, fitted.options
     test_p, test_q = problem.p.test, problem.q.test
@@ -622,4 +576,5 @@ def _result(calibrated: _Calibrated, certificate: Certificate, start: float) -> 
 
 
 def _mean_difference(model: Critic, x_p: torch.Tensor, x_q: torch.Tensor, group: Group) -> float:
+    """The model's mean on ``x_p`` less its mean on ``x_q``, over the group's ranks."""
     return moments(evaluate(model, x_p), group)[0] - moments(evaluate(model, x_q), group)[0]

@@ -1,18 +1,9 @@
 """The one driver behind every neural estimator, single problem or batch.
 
-:func:`fit` takes an objective, the samples of one problem (or of K), the
-warm starts and the :class:`~divergences.neural.TrainingOptions`. For each
-problem it splits every sample array three ways (training, validation, test;
-callables are drawn from instead), maps the data to standardised coordinates
-(in float64, from the training data, so that the networks see the same
-problem at any scale), builds or warm-starts one network, trains the K
-networks as one :class:`~divergences.neural.CriticStack` with
-:func:`~divergences.neural.train` while keeping each network's best
-checkpoint on the validation split, and hands back each trained network with
-its problem. A single problem is the case K = 1, so ``wasserstein_dual(x, y)``
-is exactly ``wasserstein_dual_batch([x], [y])[0]``. The estimators then
-calibrate on the validation split and estimate on the test split, which
-neither training nor any choice has seen.
+:func:`fit` splits each problem's samples (training, validation, test),
+standardises them, and trains the K problems' networks as one
+:class:`~divergences.neural.CriticStack`, keeping each network's best checkpoint
+on the validation split. A single problem is the case K = 1.
 """
 
 from __future__ import annotations
@@ -101,6 +92,7 @@ LAZY_BYTES = 1 << 28
 
 
 def _is_lazy(samples: Any) -> bool:
+    """Whether ``samples`` are read a row at a time instead of copied (see ``LAZY_BYTES``)."""
     return isinstance(samples, np.memmap) or (
         isinstance(samples, np.ndarray) and samples.nbytes > LAZY_BYTES
     )
@@ -109,6 +101,7 @@ def _is_lazy(samples: Any) -> bool:
 def _side(
     samples: Any, name: str, options: TrainingOptions, rng: np.random.Generator, rank: int = 0
 ) -> _Side:
+    """One side's samples: an array split three ways, a large array hashed, or a callable."""
     device = options.torch_device
     if _is_lazy(samples):
         return _lazy_side(samples, name, options, rng, rank)
@@ -145,15 +138,10 @@ def _side(
 def _lazy_side(
     array: np.ndarray, name: str, options: TrainingOptions, rng: np.random.Generator, rank: int
 ) -> _Side:
-    """A large array (a memory map, say) split by a seeded hash of the row number.
-
-    Row i is a test row when the hash of (i, seed) falls below ``holdout``, a
-    validation row below ``holdout + validation``, a training row above: the
-    split needs no permutation of n rows, and reading a row needs only its
-    number. The test and validation parts are up to ``evaluation_size`` rows
-    of their kind, drawn at random; training batches are drawn at random from
-    the training rows as they are needed, each rank its own.
-    """
+    """A large array (a memory map, say) split by a seeded hash of the row number."""
+    # Row i is a test row when the hash of (i, seed) falls below holdout, a validation
+    # row below holdout + validation, else a training row: no permutation of n rows is
+    # needed, and reading a row needs only its number.
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2 or array.shape[0] < 6 or array.shape[1] == 0:
@@ -247,6 +235,7 @@ class Source:
         return self.parts["test"]
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the standardised coordinates, float32; refused if it overflows there."""
         z = (x - self.center) / self.spread
         if self.axes is not None:
             z = z / self.axes
@@ -290,6 +279,7 @@ class Problem:
 
 
 def _reference(side: _Side) -> torch.Tensor:
+    """The part of a side that sets the standardisation: training, else validation, test."""
     for key in ("train", "validation", "test"):
         if key in side.parts:
             return side.parts[key]
@@ -299,6 +289,7 @@ def _reference(side: _Side) -> torch.Tensor:
 def _problem(
     side_p: _Side, side_q: _Side, warm: Critic | None, group: Group, per_axis: bool = False
 ) -> Problem:
+    """Both sides standardised in rank 0's coordinates (a warm start's, where given)."""
     if side_p.dim != side_q.dim:
         raise ArgumentsError(
             f"{{}} and {{}} must have the same dimension d; got {side_p.dim} and {side_q.dim}",
@@ -356,6 +347,7 @@ def fold_axes(network: Critic, axes: torch.Tensor | None) -> None:
 
 
 def _shards(parts: dict[str, torch.Tensor], group: Group) -> dict[str, torch.Tensor]:
+    """This rank's shard of each part."""
     shards = {key: group.shard(part) for key, part in parts.items()}
     if group.active and any(part.shape[0] < 2 for part in shards.values()):
         raise ValueError(
@@ -457,6 +449,7 @@ def _warm_starts(warm_start: Any, count: int, batch: bool) -> list[Critic | None
 
 
 def _check_network(network: Any, name: str) -> Critic | None:
+    """``network`` if it is a Critic or None; else a TypeError naming ``name``."""
     if network is not None and not isinstance(network, Critic):
         raise TypeError(
             f"{name} must be a divergences Critic (such as result.critic); "
@@ -504,9 +497,7 @@ def _architectures(
 
 @dataclass(frozen=True)
 class Fitted:
-    """One trained network, in its problem's standardised coordinates, with its problem;
-    ``options.steps`` is the number of steps it was trained for, and ``group`` the ranks
-    it was trained over (the estimators' reductions use the same ones)."""
+    """One trained network, in its problem's standardised coordinates, with its problem."""
 
     network: Critic
     history: TrainingHistory
@@ -527,15 +518,11 @@ def fit(
     group: Group,
     candidates: bool = False,
 ) -> list[list[Fitted]]:
-    """Train networks on ``objective``: per problem, one per candidate architecture,
-    over the ranks of ``group`` (a group of one communicates with no one).
+    """Per problem, networks trained on ``objective``, one per candidate architecture.
 
-    The K problems of a batch train as one stack per candidate (the default
-    critics of :func:`~divergences.neural.default_architecture`, with the
-    default weight decay unless the options set one, where ``candidates``,
-    else one). Returns, per problem, the trained candidates, in
-    standardised coordinates (centre 0, spread 1); the estimators choose among
-    them, calibrate, and set their problem's centre and spread.
+    The candidates are :func:`~divergences.neural.default_architecture`'s where
+    ``candidates``, else its first; they are returned in standardised
+    coordinates, for the estimators to choose among, calibrate and map back.
     """
     device = options.torch_device
     pairs = _pairs(x, y, batch)
@@ -607,17 +594,16 @@ class _DrawingFrom(TorchFunctionMode):
 def seeded_critic(
     dim: int, width: int, depth: int, activation: str, generator: torch.Generator
 ) -> Critic:
-    """A new critic on the CPU whose layers draw their initial weights from ``generator``:
-    the network ``torch.manual_seed(s)`` then ``Critic(...)`` would give, for a generator
-    seeded with s, without reading or moving torch's global generator, which another
-    thread may be drawing from."""
+    """A new CPU critic whose initial weights are drawn from ``generator``."""
+    # the network torch.manual_seed(s); Critic(...) would give, without touching torch's
+    # global generator, which another thread may be drawing from
     with _DrawingFrom(generator):
         return Critic(dim, width, depth, activation)
 
 
 def _critic_of(stack: CriticStack, index: int) -> Critic:
-    """Network ``index`` of ``stack`` as a plain critic; the initial weights of the copy,
-    overwritten at once, are drawn from a throwaway generator, not torch's global one."""
+    """Network ``index`` of ``stack`` as a plain critic."""
+    # the copy's initial weights, overwritten at once, come from a throwaway generator
     with _DrawingFrom(torch.Generator()):
         return stack.critic(index)
 
@@ -625,15 +611,10 @@ def _critic_of(stack: CriticStack, index: int) -> Critic:
 def _fresh_critic(
     dim: int, width: int, depth: int, activation: str, generator: torch.Generator
 ) -> Critic:
-    """A new critic (drawn from ``generator``) whose output layer starts at zero, so that
-    its first steps follow the objective alone.
-
-    From a random output layer, the two-sided penalty can hold a critic at the wrong
-    sign: in d = 1, turning a slope of -1 into +1 passes through slope 0, which the
-    penalty charges its full weight, and half the seeds ended at -W1. From zero, the
-    first step already points the critic the objective's way (the penalty's gradient
-    vanishes at slope 0).
-    """
+    """A new critic drawn from ``generator``, with its output layer at zero."""
+    # From a random output layer the two-sided penalty can hold a critic at the wrong
+    # sign (turning slope -1 into +1 in d = 1 passes through slope 0, which the penalty
+    # charges in full); from zero the first step follows the objective.
     critic = seeded_critic(dim, width, depth, activation, generator)
     with torch.no_grad():
         critic.layers()[-1][0].zero_()
@@ -679,8 +660,7 @@ def _monitor(
 
 
 def _sampler(problems: list[Problem], device: torch.device) -> Callable:
-    """(K, size, d) batches: one gather from padded data where every source of a side is
-    an array (whatever its size), else one draw per source."""
+    """A sampler of (K, size, d) batches: one gather from padded arrays, else a draw each."""
     sides = [[problem.p for problem in problems], [problem.q for problem in problems]]
 
     def padded(side: list[Source]) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -713,6 +693,7 @@ def _sampler(problems: list[Problem], device: torch.device) -> Callable:
 
 
 def _draw_one(source: Source, size: int, generator: torch.Generator) -> torch.Tensor:
+    """``size`` training rows of ``source`` drawn with replacement, or a fresh draw."""
     if source.train is None:
         return source.draw(size)
     index = torch.randint(
@@ -722,8 +703,7 @@ def _draw_one(source: Source, size: int, generator: torch.Generator) -> torch.Te
 
 
 def moments(values: torch.Tensor, group: Group) -> tuple[float, float, int]:
-    """Mean, variance (n - 1) and count of ``values``, over every rank's values of
-    ``group``."""
+    """Mean, variance (n - 1) and count of ``values`` over the ranks of ``group``."""
     values = values.double().reshape(-1)
     shift = group.broadcast(values[:1].clone() if values.numel() else values.new_zeros(1))
     centred = values - shift  # summing about a common value keeps the variance exact

@@ -1,11 +1,7 @@
 """The training loop, written once for every objective, and its extension point.
 
-An objective (any object with the two methods of :class:`Objective`) says what
-a network maximises; :func:`train` runs it. The loop keeps the device busy:
-batches are drawn by index on the device, the statistics of each step stay on
-the device in a preallocated buffer, and the host looks at them once per
-logging window (to check for a non-finite loss and to advance the progress
-bar), never after every step.
+An objective (any object with the methods of :class:`Objective`) says what a
+network maximises; :func:`train` runs it.
 """
 
 from __future__ import annotations
@@ -69,6 +65,9 @@ class Objective(Protocol):
 class TrainingHistory:
     """Statistics along training, averaged over windows of ``log_every`` steps.
 
+    For networks trained together as a stack the statistics are (k, K) and the
+    scores (c, K), one column per network; :meth:`select` takes one out.
+
     Attributes
     ----------
     step : (k,) numpy.ndarray
@@ -76,11 +75,9 @@ class TrainingHistory:
     objective : (k,) numpy.ndarray
         The unpenalised objective on the training batches.
     penalty : (k,) numpy.ndarray
-        The penalty term before its weight (0 for weight clipping and the
-        discriminator).
+        The penalty before its weight (0 for weight clipping and the discriminator).
     grad_norm_mean, grad_norm_max : (k,) numpy.ndarray
         Mean and largest gradient norm of the network on the batch's interpolates.
-
     check_step : (c,) numpy.ndarray
         The steps after which the monitor scored the network (empty without one).
     check_score : (c,) numpy.ndarray
@@ -89,8 +86,14 @@ class TrainingHistory:
         The step whose parameters the network kept: the best-scored check, or
         the last step without a monitor.
 
-    For networks trained together as a stack the statistics are (k, K) and
-    the scores (c, K), one column per network; :meth:`select` takes one out.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import divergences as dv
+    >>> x = np.random.default_rng(0).normal(size=(400, 1))
+    >>> history = dv.js_dual(x, x + 2.0, steps=100, seed=0, device="cpu").history
+    >>> int(history.step[-1]), history.objective.shape
+    (100, (2,))
     """
 
     step: np.ndarray
@@ -131,21 +134,11 @@ def train(
 ) -> TrainingHistory:
     """Train ``network`` on ``objective`` for ``options.steps`` steps (default 2000).
 
-    The optimiser is the one the options name (else the objective's), with the
-    options' learning rate decayed to 0 on a cosine schedule, or ``optimizer``
-    as it is (its state and learning rate kept: training that resumes, as the
-    critic of :class:`~divergences.losses.WassersteinLoss` does between
-    generator steps); each step draws
-    ``options.batch_size`` samples a side from ``sample``. Given a ``group``, the
-    gradients are averaged over its ranks after every step (one ``all_reduce``), so
-    networks that start equal stay equal while each rank draws its own batches;
-    without one nothing communicates, whatever process groups exist. This is the
-    loop behind every estimator of :mod:`divergences.neural`, and the place to plug
-    in an objective of one's own.
-
-    On the CPU the loop runs with ``options.threads`` torch intra-op threads, by
-    default one for a small network (see ``cpu_threads``; the caller's setting
-    comes back when the call returns).
+    Each step draws ``options.batch_size`` samples a side from ``sample``, sets
+    the gradients by ``objective.backward`` and steps the optimiser: the one the
+    options name (else the objective's) at the options' learning rate on a
+    cosine decay to 0, or ``optimizer`` as it is, for training that resumes.
+    This is the loop of every estimator of :mod:`divergences.neural`.
 
     Parameters
     ----------
@@ -166,21 +159,19 @@ def train(
         Steps per window of the returned statistics.
     monitor : callable, optional
         ``monitor(network)`` scores the network (a scalar, or one score per
-        network of a stack; higher is better), for instance the objective on
-        a validation split. It runs every ``check_every`` steps and at the
-        end, and each network keeps the parameters of its best-scored check
-        (early stopping without stopping: a stack's networks peak at
-        different steps).
+        network of a stack; higher is better) every ``check_every`` steps and
+        at the end; each network keeps the parameters of its best-scored check.
     check_every : int, default 100
         Steps between two calls of ``monitor``.
     optimizer : torch.optim.Optimizer, optional
-        An optimiser over the network's parameters to step, with no schedule:
-        its moments and learning rate carry over from one call to the next.
-        The options' ``optimizer`` and ``learning_rate`` are then unused.
+        An optimiser over the network's parameters, stepped with no schedule
+        (its state carries over between calls); the options' ``optimizer`` and
+        ``learning_rate`` are then unused.
     group : torch.distributed.ProcessGroup, optional
-        Train collectively over this group's ranks (``torch.distributed.group.WORLD``
-        for every process), each calling ``train`` with networks that start equal.
-        None (the default): this process alone; no collective is ever called.
+        Average the gradients over this group's ranks after every step (one
+        ``all_reduce``), each rank calling ``train`` with networks that start
+        equal and drawing its own batches. None (the default): no collective is
+        ever called.
 
     Returns
     -------
@@ -193,6 +184,14 @@ def train(
         If the loss becomes NaN or infinite; the message names the step.
     TypeError, ValueError
         If ``group`` is not None or a ProcessGroup this process belongs to.
+
+    Notes
+    -----
+    On the CPU the loop runs with ``options.threads`` torch intra-op threads
+    (by default one for a small network, whose steps gain little from more;
+    measured on the benchmark page docs/benchmarks/neural_dual.md), and the
+    caller's setting comes back when the call returns. The statistics stay on
+    the device; the host reads them once per logging window.
 
     Examples
     --------
@@ -247,16 +246,13 @@ def train(
         )
 
 
-#: Below this many multiply-adds per step (parameters x batch rows), the CPU trains on one
-#: thread: small critics gain little from a second thread on an idle machine and lose
-#: much more when another process keeps the cores busy (the "Time" section of
-#: docs/benchmarks/neural_dual.md gives the measurements).
+#: Below this many multiply-adds per step (parameters x batch rows) the CPU trains on one
+#: thread (measured on the benchmark page docs/benchmarks/neural_dual.md, "Time").
 SMALL_STEP = 10**8
 
 
 def threads_for(network: Any, options: TrainingOptions, device: torch.device) -> int | None:
-    """The intra-op threads to train with: the options', else 1 for a small network on
-    the CPU, else torch's setting (None)."""
+    """The intra-op threads to train with: the options', 1 for a small CPU network, else None."""
     if options.threads is not None:
         return options.threads
     if device.type != "cpu":
@@ -266,16 +262,12 @@ def threads_for(network: Any, options: TrainingOptions, device: torch.device) ->
 
 
 class _ThreadSetting:
-    """Who holds torch's intra-op thread count, and what to give back.
+    """Who holds torch's intra-op thread count, and what to give back."""
 
-    ``torch.set_num_threads`` is not a per-call setting: it sets the calling thread's
-    OpenMP count and MKL's, and the count that every thread started later inherits (and
-    in builds with torch's own thread pool it resizes the one pool of the process).
-    So the library's calls share one setting: the first to enter records the count in
-    force and sets its own, calls that want the same count join it, calls that want
-    another wait until the last holder has left and restored the recorded count.
-    """
-
+    # torch.set_num_threads is process-wide in effect (the calling thread's OpenMP count,
+    # MKL's, the count later threads inherit, torch's own pool), so the library's calls
+    # share one setting: the first records the count in force and sets its own, calls
+    # that want the same count join, others wait until the last holder has restored it.
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.count: int | None = None  # the count held, None when no call holds one
@@ -289,17 +281,11 @@ _SETTING = _ThreadSetting()
 
 @contextmanager
 def cpu_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` torch intra-op threads, then restore the caller's
-    setting; None leaves the setting alone.
+    """Run the block with ``count`` torch intra-op threads (None: as they are), then restore.
 
-    Safe when several threads call the library at once: calls that want the same count
-    share it (the count is set when the first enters, restored when the last leaves),
-    and a call that wants another count waits until they have left, so that no call's
-    count changes under it. Inside a block that holds a count, a nested block in the
-    same thread runs with that count. The setting restored is the one in force when the
-    first of the sharing calls entered. (torch gives a thread its count when it first
-    runs an operation, from the last count set in any thread: a thread that starts using
-    torch while a call holds a count inherits that count.)
+    Thread-safe: calls wanting the same count share it, and one wanting another
+    waits until they have left. A nested block runs with the count its thread
+    holds. A thread that first uses torch inside a block inherits the count.
     """
     if count is None:
         yield
@@ -349,6 +335,7 @@ def _train(
     resumed: torch.optim.Optimizer | None,
     group: Group,
 ) -> TrainingHistory:
+    """The loop of :func:`train`, with its arguments resolved."""
     device = next(network.parameters()).device
     steps = options.steps_for(1)
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None
@@ -421,11 +408,9 @@ def _keep_best(
     step: int,
     best: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor] | None,
 ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-    """The best scores so far, the parameters that scored them, and their steps.
-
-    A stack's parameters carry the networks on their first axis, so each network
-    keeps its own best; all on the device, without a host synchronisation.
-    """
+    """The best scores so far, the parameters that scored them, and their steps."""
+    # a stack's parameters carry the networks on their first axis: each keeps its own
+    # best, on the device, without a host synchronisation
     parameters = [parameter.detach() for parameter in network.parameters()]
     if best is None:
         steps = torch.full_like(score, step, dtype=torch.int64)
@@ -440,6 +425,7 @@ def _keep_best(
 
 
 def _check_finite(losses: torch.Tensor, first_step: int, group: Group) -> None:
+    """Raise :class:`TrainingDivergedError` if a loss of the window is not finite on any rank."""
     finite = torch.isfinite(losses)
     here = (~finite).sum().reshape(1).to(losses.dtype)
     # every rank stops together: one diverging rank would leave the others waiting.
@@ -461,6 +447,7 @@ def _check_finite(losses: torch.Tensor, first_step: int, group: Group) -> None:
 
 
 def _progress_bar(total: int) -> Any:
+    """A tqdm bar of ``total`` steps."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="training", unit="step", leave=False)
