@@ -2,8 +2,9 @@
 
 KL and Jensen-Shannon divergences of probability vectors and their
 k-nearest-neighbour estimates from samples, exact and sliced Wasserstein
-distances between sample sets, the Sinkhorn divergence and the energy
-distance, neural estimates of W1 (a critic) and of JS (a
+distances between sample sets, the Sinkhorn divergence, the energy
+distance and the MMD, permutation tests of P = Q with exact p-values
+(:func:`two_sample_test`), neural estimates of W1 (a critic) and of JS (a
 GAN discriminator), closed-form references
 (:mod:`divergences.closed_form`), seeded sample families
 (:mod:`divergences.families`), problems with a known W1 drawn by seed
@@ -22,6 +23,7 @@ from divergences import closed_form, families, problems
 from divergences.comparison import Comparison, compare
 from divergences.energy import energy_distance
 from divergences.information import js, js_distance, kl
+from divergences.kernels import mmd
 from divergences.knn import js_knn, kl_knn
 from divergences.transport import (
     ProblemTooLargeError,
@@ -41,6 +43,7 @@ __all__ = [
     "ProblemTooLargeError",
     "SolverError",
     "TransportResult",
+    "TwoSampleResult",
     "__version__",
     "closed_form",
     "compare",
@@ -54,10 +57,12 @@ __all__ = [
     "kl",
     "kl_knn",
     "losses",
+    "mmd",
     "optimal_transport",
     "problems",
     "sinkhorn_divergence",
     "sliced_wasserstein",
+    "two_sample_test",
     "wasserstein",
     "wasserstein_dual",
     "wasserstein_dual_batch",
@@ -74,7 +79,9 @@ _NEURAL = (
     "wasserstein_dual_batch",
 )
 _LAZY = dict.fromkeys(_NEURAL, "divergences.neural") | {
-    "sinkhorn_divergence": "divergences.sinkhorn"
+    "sinkhorn_divergence": "divergences.sinkhorn",
+    "TwoSampleResult": "divergences.two_sample",
+    "two_sample_test": "divergences.two_sample",
 }
 
 
