@@ -49,11 +49,13 @@ __all__ = [
     "compare",
     "energy_distance",
     "families",
+    "frechet_distance",
     "js",
     "js_distance",
     "js_dual",
     "js_dual_batch",
     "js_knn",
+    "kernel_inception_distance",
     "kl",
     "kl_knn",
     "losses",
@@ -82,6 +84,8 @@ _LAZY = dict.fromkeys(_NEURAL, "divergences.neural") | {
     "sinkhorn_divergence": "divergences.sinkhorn",
     "TwoSampleResult": "divergences.two_sample",
     "two_sample_test": "divergences.two_sample",
+    "frechet_distance": "divergences.evaluation",
+    "kernel_inception_distance": "divergences.evaluation",
 }
 
 
