@@ -53,7 +53,10 @@ from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, Problem
 from divergences.neural._networks import Critic
 from divergences.neural.options import TrainingOptions
+from divergences.two_sample import score_pvalue
 
+#: Re-splits of the held-out scores behind :attr:`DualResult.pvalue`.
+PERMUTATIONS = 999
 #: Test samples per side of the exact upper side (d >= 2: the simplex costs about n^2).
 EMPIRICAL_SAMPLES = 2000
 # rows of a critic's gradient that choose a ridge's starting direction
@@ -72,6 +75,7 @@ class Certificate:
     upper_bound: float
     scores: dict[str, float]
     train_distance: float
+    pvalue: float
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,10 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
         scores = {c.kind: lower_confidence(c, *part.choice, z) for c in candidates}
         best = max(candidates, key=lambda c: scores[c.kind])
         distance, stderr = mean_difference(best, *part.test)
+        with torch.no_grad():
+            held_out = [best(side).double().cpu().numpy() for side in part.test]
+        # the test split is no fit's and no choice's: given the others, best is fixed
+        pvalue, _ = score_pvalue(*held_out, permutations=PERMUTATIONS, seed=seed)
         empirical, empirical_stderr = empirical_distance(*part.test)
         certificates.append(
             Certificate(
@@ -142,6 +150,7 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
                 upper_bound=empirical + Z * empirical_stderr,
                 scores=scores,
                 train_distance=mean_difference(best, *part.train)[0],
+                pvalue=pvalue,
             )
         )
     return certificates

@@ -75,6 +75,10 @@ class DualResult(NeuralResult):
         The critic's mean difference on the test split; no bound.
     lipschitz : float
         Largest gradient norm of ``critic`` on test data and interpolates.
+    pvalue : float
+        A permutation test of :math:`P = Q`: ``potential`` is fixed before the
+        test split is read, so re-splitting its values on that split (999 times)
+        gives an exact p-value, ``(1 + #{null >= observed}) / 1000``, for any data.
     history : TrainingHistory
         The critic's training statistics.
     held_out_index : tuple of (numpy.ndarray or None)
@@ -115,6 +119,7 @@ class DualResult(NeuralResult):
     critic: Critic = field(repr=False)
     critic_distance: float
     lipschitz: float
+    pvalue: float
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -565,6 +570,7 @@ def _result(calibrated: _Calibrated, certificate: Certificate, start: float) -> 
         train_distance=spread * certificate.train_distance,
         critic=model,
         critic_distance=spread * critic_distance,
+        pvalue=certificate.pvalue,
         lipschitz=lipschitz,
         history=fitted.history,
         held_out_index=(problem.p.side.test_index, problem.q.side.test_index),
