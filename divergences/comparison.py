@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from divergences import knn
-from divergences._validation import check_same_dimension
+from divergences._validation import check_count, check_flag, check_same_dimension
 
 __all__ = [
     "ENERGY_ROWS",
     "MAPPED_SAMPLE_ROWS",
     "SINKHORN_ROWS",
+    "SINKHORN_TEST_ROWS",
+    "TEST_ROWS",
     "Comparison",
     "compare",
 ]
@@ -41,6 +43,13 @@ MAPPED_SAMPLE_ROWS = 1 << 16
 #: 1000 rows a side); larger samples are represented by a seeded subsample, said in the note.
 SINKHORN_ROWS = 1000
 ENERGY_ROWS = 10_000
+
+#: The most rows a side of the permutation tests behind ``compare(test=True)``'s
+#: p-values: each test computes its measure once per re-split, so a seeded subsample of
+#: this many rows keeps every test within seconds; the note says when one was used.
+TEST_ROWS = 500
+#: The Sinkhorn row's test: its solver (eps-scaling 0.95) is the slowest statistic.
+SINKHORN_TEST_ROWS = 200
 
 # What each row of compare() estimates and how it errs; the fields in braces are
 # filled in per call. The notes name the options of ``divergences compare`` (--k,
@@ -98,6 +107,11 @@ class Comparison:
         from where a subsample was used, and any warning the library gave.
     error : str or None
         None, or why ``value`` is None, in the words of the rows (P and Q).
+    pvalue : float or None
+        With ``compare(test=True)``, the p-value of a permutation test of
+        :math:`P = Q` with this measure as its statistic (the note says on which
+        rows); None without a test, for a reference row, or where the test failed
+        (the note says why).
     """
 
     measure: str
@@ -105,6 +119,7 @@ class Comparison:
     interval: tuple[float, float] | None
     note: str
     error: str | None
+    pvalue: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The row as plain JSON data: ``interval`` a list of two floats, or None."""
@@ -112,6 +127,7 @@ class Comparison:
             "measure": self.measure,
             "value": self.value,
             "interval": None if self.interval is None else list(self.interval),
+            "pvalue": self.pvalue,
             "note": self.note,
             "error": self.error,
         }
@@ -327,9 +343,10 @@ def _row(
     value: float | None = None,
     interval: tuple[float, float] | None = None,
     error: str | None = None,
+    pvalue: float | None = None,
 ) -> Comparison:
     ends = None if interval is None else (float(interval[0]), float(interval[1]))
-    return Comparison(measure, value, ends, note, error)
+    return Comparison(measure, value, ends, note, error, pvalue)
 
 
 def compare(
@@ -341,6 +358,8 @@ def compare(
     k: int = 5,
     seed: int = 0,
     device: str = "auto",
+    test: bool = False,
+    permutations: int = 199,
 ) -> tuple[Comparison, ...]:
     """Every measure that applies to samples ``x`` of P and ``y`` of Q, each with a note.
 
@@ -386,6 +405,16 @@ def compare(
         Seed of every random choice (projections, splits, subsamples, training).
     device : str, default "auto"
         Where the networks train.
+    test : bool, default False
+        Also give each measure's row a p-value: a permutation test of
+        :math:`P = Q` (:func:`~divergences.two_sample_test`) with the measure as
+        its statistic, on at most :data:`TEST_ROWS` rows a side
+        (:data:`SINKHORN_TEST_ROWS` for the Sinkhorn divergence); the neural
+        critic's row gets the test of its held-out scores
+        (:attr:`~divergences.DualResult.pvalue`). The reference row
+        (W1 within P) and the discriminator's have none.
+    permutations : int, default 199
+        Re-splits of each test (p-values are multiples of ``1 / (1 + permutations)``).
 
     Returns
     -------
@@ -413,11 +442,34 @@ def compare(
     W1 within P - the exact W1 between two disjoint random parts of P (200 and 100 points): ...
     """
     from divergences.transport import ProblemTooLargeError, sliced_wasserstein, wasserstein
+    from divergences.two_sample import two_sample_test
 
     p, q = _as_samples(x, "x"), _as_samples(y, "y")
     check_same_dimension(p, q)
+    test = check_flag(test, "test")
+    permutations = check_count(permutations, "permutations")
     d = p.shape[1]
     rows: list[Comparison] = []
+
+    def permutation(
+        statistic: str, swap: bool = False, rows: int = TEST_ROWS, **options: Any
+    ) -> Callable[[], Any]:
+        """The p-value of the test with ``statistic`` on at most ``rows`` rows a side."""
+
+        def pvalue() -> tuple[float, str]:
+            # the tests' subsample: streams 2 and 3, apart from the measures' own draws
+            a, b = _at_most(p, rows, seed, 2), _at_most(q, rows, seed, 3)
+            if swap:
+                a, b = b, a
+            result = two_sample_test(
+                a, b, statistic=statistic, permutations=permutations, seed=seed, **options
+            )
+            where = _rows_note({"P": p, "Q": q}, rows, seed).removeprefix(". From a subsample: ")
+            return result.pvalue, f"{result.permutations} re-splits" + (
+                f" of {where}" if where else ""
+            )
+
+        return pvalue
 
     def add(
         measure: str,
@@ -425,6 +477,7 @@ def compare(
         *,
         names: Mapping[str, str] = _IN_ORDER,
         subsample: str = "",
+        tested: Callable[[], Any] | None = None,
         **fill: Any,
     ) -> bool:
         note = _NOTES[measure].format(k=_ordinal(k), **fill) + subsample
@@ -457,12 +510,28 @@ def compare(
             interval = None
         for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
             note += f". Warning: {message}"
-        rows.append(_row(measure, note, value, interval))
+        pvalue = None
+        if test and tested is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the measure's own warnings are noted
+                    pvalue, how = tested()
+                note += f". p-value: a permutation test of P = Q with this statistic, {how}"
+            except Exception as error:  # a failed test leaves the value standing
+                note += f". No p-value: {_described(error, names)}"
+        rows.append(_row(measure, note, value, interval, pvalue=pvalue))
         return True
 
     floor = "; compare it with W1 within P below" if d > 2 else ""
     how = "from the sorted values" if d == 1 else "POT's network simplex"
-    exact = add("W1 exact", lambda: wasserstein(p, q), how=how, rate=_bias_rate(d), floor=floor)
+    exact = add(
+        "W1 exact",
+        lambda: wasserstein(p, q),
+        tested=permutation("wasserstein"),
+        how=how,
+        rate=_bias_rate(d),
+        floor=floor,
+    )
     if exact and d > 2:
         first, second = _reference_split(p.shape[0], q.shape[0], seed)
         add(
@@ -475,6 +544,7 @@ def compare(
         "Sliced W1",
         lambda: sliced_wasserstein(_in_memory(p, seed, 0), _in_memory(q, seed, 1), seed=seed),
         subsample=_subsample_note({"P": p, "Q": q}, seed),
+        tested=permutation("sliced", projection_seed=seed),
     )
     # Quadratic in the sample sizes: a seeded subsample beyond these many rows a side.
     energy_p, energy_q = _at_most(p, ENERGY_ROWS, seed, 0), _at_most(q, ENERGY_ROWS, seed, 1)
@@ -489,6 +559,7 @@ def compare(
         add(
             "Sinkhorn divergence",
             lambda: sinkhorn_divergence(sinkhorn_p, sinkhorn_q, blur=blur),
+            tested=permutation("sinkhorn", rows=SINKHORN_TEST_ROWS, blur=blur),
             blur=blur,
             subsample=_rows_note({"P": p, "Q": q}, SINKHORN_ROWS, seed),
         )
@@ -498,6 +569,7 @@ def compare(
         "Energy distance",
         lambda: energy_distance(energy_p, energy_q),
         subsample=_rows_note({"P": p, "Q": q}, ENERGY_ROWS, seed),
+        tested=permutation("energy", device="cpu"),
     )
     # The k-NN estimators draw their own subsample beyond max_samples rows, reading only
     # those rows of a memory map. Looked up at the call, as the estimators are.
@@ -507,21 +579,35 @@ def compare(
         options["max_samples"] = MAPPED_SAMPLE_ROWS
     limit = options.get("max_samples", _default_max_samples(kl_knn))
     p_first = _knn_note({"P": p, "Q": q}, limit, seed)
-    add("KL(P||Q) k-NN", lambda: kl_knn(p, q, **options), subsample=p_first)
+    add(
+        "KL(P||Q) k-NN",
+        lambda: kl_knn(p, q, **options),
+        subsample=p_first,
+        tested=permutation("kl_knn", k=k),
+    )
     add(
         "KL(Q||P) k-NN",
         lambda: kl_knn(q, p, **options),
         names=_SWAPPED,
         subsample=_knn_note({"Q": q, "P": p}, limit, seed),
+        tested=permutation("kl_knn", swap=True, k=k),
     )
-    add("JS k-NN", lambda: js_knn(p, q, **options), subsample=p_first)
+    add(
+        "JS k-NN",
+        lambda: js_knn(p, q, **options),
+        subsample=p_first,
+        tested=permutation("js_knn", k=k),
+    )
     if neural:
         from divergences.neural import js_dual, wasserstein_dual
 
         training: dict[str, Any] = {"steps": steps, "seed": seed, "device": device}
 
+        held_out: dict[str, float] = {}
+
         def critic() -> tuple[float, tuple[float, float]]:
             result = wasserstein_dual(p, q, **training)
+            held_out["pvalue"] = result.pvalue
             return result.distance, result.interval
 
         def discriminator() -> tuple[float, tuple[float, float]]:
@@ -529,6 +615,11 @@ def compare(
             return result.divergence, result.interval
 
         mapped = _neural_note({"P": p, "Q": q}, seed)
-        add("W1 neural critic", critic, subsample=mapped)
+        add(
+            "W1 neural critic",
+            critic,
+            subsample=mapped,
+            tested=lambda: (held_out["pvalue"], "999 re-splits of the held-out scores"),
+        )
         add("JS discriminator", discriminator, subsample=mapped)
     return tuple(rows)

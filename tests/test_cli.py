@@ -165,6 +165,26 @@ def test_compare_json_and_neural_intervals(sample_files):
     assert measures["W1 exact"]["interval"] is None
 
 
+def test_compare_test_adds_a_p_value_column(tmp_path):
+    rng = np.random.default_rng(8)
+    p, q = rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + np.array([2.0, 0.0])
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    files = (str(tmp_path / "p.npy"), str(tmp_path / "q.npy"))
+    result = run("compare", *files, "--test", "--permutations", "19")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split() == ["measure", "value", "p-value"]
+    rows = table(result.stdout)
+    energy = dv.two_sample_test(p, q, statistic="energy", permutations=19, seed=0)
+    assert rows["Energy distance"][1] == f"{energy.pvalue:.2g}" == "0.05"  # 1 / 20
+    assert "a permutation test of P = Q with this statistic, 19 re-splits" in notes(result.stdout)
+    as_json = run("compare", *files, "--test", "--permutations", "19", "--json")
+    measures = {row["measure"]: row for row in json.loads(as_json.stdout)["measures"]}
+    assert measures["Energy distance"]["pvalue"] == energy.pvalue
+    plain = run("compare", *files)
+    assert "p-value" not in plain.stdout  # no empty column without --test
+
+
 def test_compare_one_dimensional_files(tmp_path):
     np.savetxt(tmp_path / "a.csv", np.arange(10.0))
     np.save(tmp_path / "b.npy", np.arange(10.0) + 2)
@@ -233,6 +253,7 @@ def test_compare_one_distinct_point_says_no_k_works_in_one_statement(tmp_path):
         (["--steps", "10" * 20], "argument --steps: must be at most 10000000"),
         (["--seed", "-1"], "argument --seed: must be at least 0; got -1"),
         (["--device", "gpu"], "argument --device: expected auto, cpu, cuda or cuda:N; got 'gpu'"),
+        (["--permutations", "0"], "argument --permutations: must be at least 1; got 0"),
     ],
 )
 def test_compare_bad_options(sample_files, args, message):

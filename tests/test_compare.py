@@ -75,6 +75,7 @@ def test_rows_are_frozen_and_give_json_data(gaussians):
         "measure": "W1 exact",
         "value": row.value,
         "interval": [0.25, 0.5],
+        "pvalue": None,
         "note": row.note,
         "error": None,
     }
@@ -190,3 +191,83 @@ def test_an_argument_error_survives_pickling():
         "y",
         "y must not be empty; got shape (0,)",
     )
+
+
+# ---------------------------------------------------------------------------
+# compare(test=True): a p-value per measure (issue 28, item 5)
+
+
+def test_without_a_test_no_row_has_a_p_value(gaussians):
+    assert {row.pvalue for row in dv.compare(*gaussians)} == {None}
+
+
+def test_each_p_value_is_the_permutation_test_of_its_measure():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + np.array([0.3, 0.0, 0.0])
+    rows = {row.measure: row for row in dv.compare(x, y, test=True, permutations=19, seed=2)}
+    options = {"permutations": 19, "seed": 2}
+    expected = {
+        "W1 exact": dv.two_sample_test(x, y, statistic="wasserstein", **options),
+        "Sliced W1": dv.two_sample_test(x, y, statistic="sliced", projection_seed=2, **options),
+        "Energy distance": dv.two_sample_test(x, y, statistic="energy", **options),
+        "KL(P||Q) k-NN": dv.two_sample_test(x, y, statistic="kl_knn", k=5, **options),
+        "KL(Q||P) k-NN": dv.two_sample_test(y, x, statistic="kl_knn", k=5, **options),
+        "JS k-NN": dv.two_sample_test(x, y, statistic="js_knn", k=5, **options),
+    }
+    for measure, result in expected.items():
+        assert rows[measure].pvalue == result.pvalue, measure
+        assert "a permutation test of P = Q with this statistic, 19 re-splits" in (
+            rows[measure].note
+        )
+    blur = float(rows["Sinkhorn divergence"].note.split("blur ")[1].split(" ")[0])
+    sinkhorn = dv.two_sample_test(x, y, statistic="sinkhorn", blur=blur, **options)
+    assert rows["Sinkhorn divergence"].pvalue == pytest.approx(sinkhorn.pvalue, abs=0.1)
+    assert rows["W1 within P"].pvalue is None  # a reference, not a comparison of P and Q
+    assert all(0 < row.pvalue <= 1 for row in rows.values() if row.pvalue is not None)
+
+
+def test_a_large_sample_is_tested_on_a_seeded_subsample(monkeypatch):
+    monkeypatch.setattr(comparison, "TEST_ROWS", 25)
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(60, 2)), rng.normal(size=(50, 2))
+    rows = {row.measure: row for row in dv.compare(x, y, test=True, permutations=9, seed=3)}
+    rows_p = np.random.default_rng([3, 2]).choice(60, 25, replace=False)
+    rows_q = np.random.default_rng([3, 3]).choice(50, 25, replace=False)
+    expected = dv.two_sample_test(
+        x[np.sort(rows_p)], y[np.sort(rows_q)], statistic="energy", permutations=9, seed=3
+    )
+    assert rows["Energy distance"].pvalue == expected.pvalue
+    assert "9 re-splits of 25 of P's 60 rows and 25 of Q's 50 rows" in (
+        rows["Energy distance"].note
+    )
+
+
+def test_a_test_that_fails_leaves_the_value_and_says_why(gaussians, monkeypatch):
+    import divergences.two_sample
+
+    def refuses(*args, **options):
+        raise ArgumentError("y", "cannot be re-split here")
+
+    monkeypatch.setattr(divergences.two_sample, "two_sample_test", refuses)
+    row = dv.compare(*gaussians, test=True, permutations=9)[0]
+    assert row.value is not None and row.pvalue is None and row.error is None
+    assert row.note.endswith("No p-value: Q cannot be re-split here")
+
+
+def test_the_neural_row_reports_its_held_out_test():
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + np.array([2.0, 0.0])
+    rows = dv.compare(x, y, neural=True, steps=20, test=True, permutations=9, device="cpu")
+    critic = next(row for row in rows if row.measure == "W1 neural critic")
+    expected = dv.wasserstein_dual(x, y, steps=20, seed=0, device="cpu")
+    assert critic.pvalue == expected.pvalue == 1 / 1000
+    assert "999 re-splits of the held-out scores" in critic.note
+    assert next(row for row in rows if row.measure == "JS discriminator").pvalue is None
+
+
+def test_test_options_are_checked():
+    x = np.zeros((10, 2))
+    with pytest.raises(TypeError, match="test must be True or False"):
+        dv.compare(x, x + 1, test="yes")
+    with pytest.raises(ValueError, match="permutations must be"):
+        dv.compare(x, x + 1, test=True, permutations=0)

@@ -24,7 +24,7 @@ from divergences.cli._options import (
     _integer,
     _resolve_device,
 )
-from divergences.comparison import MAPPED_SAMPLE_ROWS, _is_mapped
+from divergences.comparison import MAPPED_SAMPLE_ROWS, TEST_ROWS, _is_mapped
 
 __all__ = ["compare"]
 
@@ -43,6 +43,8 @@ def compare(
     k: int = 5,
     seed: int = 0,
     device: str = "auto",
+    test: bool = False,
+    permutations: int = 199,
 ) -> list[dict[str, Any]]:
     """The rows of :func:`divergences.compare` as the command prints them with ``--json``.
 
@@ -50,15 +52,16 @@ def compare(
     ----------
     p, q : (n, d) and (m, d) numpy.ndarray
         The samples of P and Q.
-    neural, steps, k, seed, device
+    neural, steps, k, seed, device, test, permutations
         As for :func:`divergences.compare`.
 
     Returns
     -------
     list of dict
         Per measure, ``measure``, ``value``, ``interval`` (two floats, or
-        None), ``note`` and ``error`` (None, or the error in the command's
-        words: ``--k 5``, not ``k=5``).
+        None), ``pvalue`` (a float with ``test``, or None), ``note`` and
+        ``error`` (None, or the error in the command's words: ``--k 5``, not
+        ``k=5``).
 
     Raises
     ------
@@ -78,7 +81,17 @@ def compare(
         raise InputError(
             f"P and Q must have the same dimension d; got d = {p.shape[1]} and d = {q.shape[1]}"
         )
-    rows = measure(p, q, neural=neural, steps=steps, k=k, seed=seed, device=device)
+    rows = measure(
+        p,
+        q,
+        neural=neural,
+        steps=steps,
+        k=k,
+        seed=seed,
+        device=device,
+        test=test,
+        permutations=permutations,
+    )
     return [
         row.as_dict() | {"error": None if row.error is None else _option_words(row.error)}
         for row in rows
@@ -124,7 +137,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Read two sample files of shape (n, d) or (n,) and print the exact "
         "Wasserstein-1 distance, the sliced W1 (a different, smaller metric), the k-NN KL in "
         "both directions and JS, and with --neural the neural critic's W1 and the GAN "
-        "discriminator's JS with 95% intervals. A note under the table says what each number "
+        "discriminator's JS with 95% intervals; with --test a p-value for each (a "
+        "permutation test of P = Q with that measure as its statistic). A note under the "
+        "table says what each number "
         "estimates and how it is biased; for d > 2 a row gives the exact W1 between two parts "
         "of P, the value that two samples of one law give.\n\n"
         "Files: .npy holding real numbers (floating or integer), or text (.csv, .txt, .tsv) "
@@ -136,7 +151,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         f"W1 and the k-NN rows use {MAPPED_SAMPLE_ROWS} of its rows, drawn with --seed (their "
         "notes say so); --neural reads the rows it trains on as it needs them.",
         epilog="examples:\n  divergences compare p.npy q.npy\n"
-        "  divergences compare data.csv model.csv --neural --steps 1000 --json\n\n"
+        "  divergences compare data.csv model.csv --neural --steps 1000 --json\n"
+        "  divergences compare before.csv after.csv --test\n\n"
         "exit status: 0 when every measure was computed; 1 when a file or option is "
         "unusable, or a measure could not be computed (the table still shows the others and "
         "their notes say why); 2 for a usage error.",
@@ -149,6 +165,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--neural", action="store_true", help="also train the neural critic and discriminator"
+    )
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="also a p-value per measure: a permutation test of P = Q with the measure as "
+        f"its statistic, on at most {TEST_ROWS} rows a side (the neural critic: its "
+        "held-out scores); each test computes its measure once per re-split",
+    )
+    parser.add_argument(
+        "--permutations",
+        type=_integer(1, _MAX_STEPS),
+        default=199,
+        help="re-splits of each --test; p-values are multiples of 1 / (1 + this) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--steps",
@@ -189,7 +219,15 @@ def run(args: argparse.Namespace) -> int:
     if args.neural:
         _resolve_device(args.device)
     rows = compare(
-        p, q, neural=args.neural, steps=args.steps, k=args.k, seed=args.seed, device=args.device
+        p,
+        q,
+        neural=args.neural,
+        steps=args.steps,
+        k=args.k,
+        seed=args.seed,
+        device=args.device,
+        test=args.test,
+        permutations=args.permutations,
     )
     if args.json:
         payload = {

@@ -16,6 +16,11 @@ def _number(value: float, smallest: float = 1e-3) -> str:
     return f"{value:.4g}"
 
 
+def _pvalue(value: float) -> str:
+    """A p-value with two significant digits, as tables of tests print them."""
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
+
+
 def _theta_text(theta: float) -> str:
     # fixed point for the usual thetas; a huge or tiny one would be a wall of digits or 0.00
     if theta == 0 or 1e-2 <= abs(theta) < 1e6:
@@ -31,14 +36,26 @@ def _format_table(rows: Sequence[dict[str, Any]], header: str, width: int | None
     # the interval column only where a row has one (the neural rows): an empty column
     # under a heading reads as a value that is missing
     heading = f"{'measure':{name_width}s}{'value':>12s}"
-    if any(row["interval"] is not None for row in rows):
+    # likewise the p-value column only where a row has one (compare --test)
+    tested = any(row.get("pvalue") is not None for row in rows)
+    if tested:
+        heading += f"{'p-value':>10s}"
+    intervals = [
+        ""
+        if row["interval"] is None
+        else f"[{_number(row['interval'][0])}, {_number(row['interval'][1])}]"
+        for row in rows
+    ]
+    if any(intervals):
         heading += "  95% interval"
     lines = [header, heading]
-    for row in rows:
+    for row, span in zip(rows, intervals, strict=True):
         value = "-" if row["value"] is None else _number(row["value"])
-        interval = row["interval"]
-        span = "" if interval is None else f"[{_number(interval[0])}, {_number(interval[1])}]"
-        lines.append(f"{row['measure']:{name_width}s}{value:>12s}  {span}".rstrip())
+        line = f"{row['measure']:{name_width}s}{value:>12s}"
+        if tested:
+            pvalue = row.get("pvalue")
+            line += f"{'-' if pvalue is None else _pvalue(pvalue):>10s}"
+        lines.append(f"{line}  {span}".rstrip())
     lines += ["", "notes:"]
     for row in rows:
         text = row["note"] if row["error"] is None else f"not computed: {row['error']}"
