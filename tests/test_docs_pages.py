@@ -26,6 +26,7 @@ GENERATED = [
     "benchmarks/information.md",
     "benchmarks/generators.md",
     "scaling.md",
+    "benchmarks/two_sample.md",
 ]
 FENCE = re.compile(r"^```python exec=\"on\"[^\n]*\n(.*?)^```", re.M | re.S)
 CODE = re.compile(r"^```.*?^```", re.M | re.S)
