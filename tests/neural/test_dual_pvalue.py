@@ -86,5 +86,3 @@ def test_far_apart_samples_get_the_smallest_p_value():
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + np.array([3.0, 0.0])
     assert dv.wasserstein_dual(x, y, steps=30, seed=0, device="cpu").pvalue == 1 / 1000
-
-
