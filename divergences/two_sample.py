@@ -268,6 +268,7 @@ def _kernel_null(
 def _named_function(statistic: str, options: dict[str, Any]) -> Callable[[Any, Any], Any]:
     """The function of two sample sets that a named (not blocked) statistic computes."""
     import divergences as dv
+    from divergences.knn._estimators import _js_knn, _kl_knn
 
     if statistic == "wasserstein":
         return lambda a, b: dv.wasserstein(a, b, **options)
@@ -277,10 +278,14 @@ def _named_function(statistic: str, options: dict[str, Any]) -> Callable[[Any, A
         # function of the split.
         seed = options.get("projection_seed", 0)
         return lambda a, b: dv.sliced_wasserstein(a, b, seed=seed, **sliced)
+    # The k-NN estimates unclipped: clipped at 0, many re-splits of similar samples tie
+    # at 0 with the observed one, and the test loses its power (it stays exact).
     if statistic == "kl_knn":
-        return lambda a, b: dv.kl_knn(a, b, **options)
+        k, method = options.get("k", 5), options.get("method", "reference")
+        return lambda a, b: _kl_knn(a, b, k, method, None, None, 0, "auto", clip=False)
     if statistic == "js_knn":
-        return lambda a, b: dv.js_knn(a, b, **options)
+        k = options.get("k", 5)
+        return lambda a, b: _js_knn(a, b, k, None, None, 0, "auto", clip=False)
     from divergences.sinkhorn import sinkhorn_divergence
 
     return lambda a, b: sinkhorn_divergence(a, b, **options)
@@ -349,7 +354,8 @@ def two_sample_test(
         ``"sliced"`` (:func:`~divergences.sliced_wasserstein`; options ``p``,
         ``n_projections``, ``projection_seed``, default 0, the same projections for
         every split), ``"kl_knn"`` (options ``k``, ``method``), ``"js_knn"``
-        (option ``k``), ``"sinkhorn"`` (:func:`~divergences.sinkhorn_divergence`;
+        (option ``k``; both k-NN estimates unclipped, so that splits below 0 do not
+        tie), ``"sinkhorn"`` (:func:`~divergences.sinkhorn_divergence`;
         options ``blur``, ``p``, ``scaling``), or a function ``f(x, y) -> float``
         of two float64 numpy arrays ``(n, d)`` and ``(m, d)``, called once per split
         (not vectorised).

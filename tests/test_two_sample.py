@@ -154,8 +154,6 @@ def test_observed_statistic_is_the_public_function():
             {"n_projections": 20},
             lambda a, b: dv.sliced_wasserstein(a, b, n_projections=20, seed=0),
         ),
-        ("kl_knn", {"k": 3}, lambda a, b: dv.kl_knn(a, b, k=3)),
-        ("js_knn", {}, lambda a, b: dv.js_knn(a, b)),
         ("sinkhorn", {"blur": 0.5}, lambda a, b: dv.sinkhorn_divergence(a, b, blur=0.5)),
         (lambda a, b: float(np.abs(a.mean(0) - b.mean(0)).sum()), {}, None),
     ],
@@ -311,3 +309,32 @@ def test_bad_samples():
     assert two_sample_test(
         big[:, 0], big[:, 0] + 1, statistic="wasserstein", permutations=2
     ).pvalue
+
+
+@pytest.mark.parametrize(
+    ("statistic", "options", "function", "upper"),
+    [
+        ("kl_knn", {"k": 3}, lambda a, b: dv.kl_knn(a, b, k=3), math.inf),
+        ("js_knn", {}, lambda a, b: dv.js_knn(a, b), math.log(2)),
+    ],
+)
+def test_knn_statistics_are_the_estimates_before_clipping(statistic, options, function, upper):
+    """Clipped at 0, many re-splits of similar samples tie at 0 with the observed one;
+    the test takes the estimate unclipped, which the public function clips."""
+    x, y = samples(n=12, m=12, shift=0.0, seed=2)
+    result = two_sample_test(x, y, statistic=statistic, permutations=19, seed=3, **options)
+    z = np.concatenate([x, y])
+    masks = np.concatenate(list(_splits(24, 12, 19, 3, 1000)[0]))
+    clipped = np.array([float(function(z[mask], z[~mask])) for mask in masks])
+    values = np.concatenate([[result.statistic], result.null])
+    np.testing.assert_allclose(np.clip(values, 0.0, upper), clipped, rtol=1e-12, atol=1e-15)
+    assert np.any(values < 0)  # negative estimates are kept: they order the splits
+
+
+def test_a_knn_test_keeps_its_power_in_high_dimension():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 64)), rng.normal(size=(20, 64)) + 0.5
+    result = two_sample_test(x, y, statistic="js_knn", permutations=99, seed=0)
+    # clipped, every split gave 0 and the p-value was 1
+    assert np.unique(result.null).size > 50
+    assert result.pvalue < 0.05

@@ -330,13 +330,32 @@ def kl_knn(
     >>> dv.kl_knn(x, y, max_samples=1000, seed=1) == dv.kl_knn(x[rows_x], y[rows_y])
     True
     """
+    return _kl_knn(x, y, k, method, base, max_samples, seed, search, clip=True)
+
+
+def _kl_knn(
+    x: Any,
+    y: Any,
+    k: Any,
+    method: Any,
+    base: Any,
+    max_samples: Any,
+    seed: Any,
+    search: Any,
+    *,
+    clip: bool,
+) -> Result:
+    """:func:`kl_knn`, with the estimate's clipping at 0 on request (a permutation test
+    needs the unclipped one: clipped, many re-splits tie at 0)."""
     rows_p, rows_q, k, backend, _ = _sample_pair(x, y, k, max_samples, seed)
     method = check_option(method, "method", METHODS)
     search = check_option(search, "search", SEARCHES)
     log_base = check_base(base)
     _check_sizes(int(rows_p.shape[0]), int(rows_q.shape[0]), k)
-    # Sampling noise can push the estimate below 0, where no divergence is.
-    value = backend.clip(_METHODS[method](rows_p, rows_q, k, backend, search), 0.0, math.inf)
+    value = _METHODS[method](rows_p, rows_q, k, backend, search)
+    if clip:
+        # Sampling noise can push the estimate below 0, where no divergence is.
+        value = backend.clip(value, 0.0, math.inf)
     return backend.to_output(value / log_base)
 
 
@@ -477,6 +496,13 @@ def js_knn(
     >>> dv.js_knn(x, rng.normal(size=(2000, 2)))  # same distribution: near 0
     0.0...
     """
+    return _js_knn(x, y, k, base, max_samples, seed, search, clip=True)
+
+
+def _js_knn(
+    x: Any, y: Any, k: Any, base: Any, max_samples: Any, seed: Any, search: Any, *, clip: bool
+) -> Result:
+    """:func:`js_knn`, with the estimate's clipping to [0, log 2] on request."""
     rows_p, rows_q, k, backend, rng = _sample_pair(x, y, k, max_samples, seed)
     log_base = check_base(base)
     search = check_option(search, "search", SEARCHES)
@@ -504,4 +530,6 @@ def js_knn(
         _kl_to_mixture(rows_p, mixture, k, ("x", "y"), backend, search)
         + _kl_to_mixture(rows_q, mixture, k, ("y", "x"), backend, search)
     ) / 2
-    return backend.to_output(backend.clip(value, 0.0, _LOG2) / log_base)
+    if clip:
+        value = backend.clip(value, 0.0, _LOG2)
+    return backend.to_output(value / log_base)
