@@ -607,7 +607,8 @@ def compare(
 
         def critic() -> tuple[float, tuple[float, float]]:
             result = wasserstein_dual(p, q, **training)
-            held_out["pvalue"] = result.pvalue
+            if test:
+                held_out["pvalue"] = result.pvalue
             return result.distance, result.interval
 
         def discriminator() -> tuple[float, tuple[float, float]]:

@@ -8,6 +8,7 @@ examples) or ``dev`` (random, more examples, for hunting bugs locally).
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -17,6 +18,12 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=100)
 settings.register_profile("dev", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("DIVERGENCES_HYPOTHESIS_PROFILE", "ci"))
+
+# A test run started in the background by a non-interactive shell inherits SIGINT
+# ignored, and so would every command it starts: the tests of Ctrl-C need Python's own
+# handler (an exec resets a handler to the default, while an ignored signal stays so).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["cpu", "cuda"])

@@ -346,7 +346,8 @@ def test_the_result_shares_the_neural_result_fields_and_keeps_its_repr():
     assert result.steps == 30 and result.device == "cpu" and result.options.steps == 30
     # the repr of the dataclass before the base: the estimate first, the networks left out
     shown = ["distance", "stderr", "lower_bound", "empirical_distance", "upper_bound"]
-    shown += ["train_distance", "critic_distance", "lipschitz", "steps", "seconds", "device"]
+    shown += ["train_distance", "critic_distance", "lipschitz", "pvalue"]
+    shown += ["steps", "seconds", "device"]
     listing = ", ".join(f"{name}={getattr(result, name)!r}" for name in shown)
     assert repr(result) == f"DualResult({listing})"
 
