@@ -451,14 +451,19 @@ def compare(
     d = p.shape[1]
     rows: list[Comparison] = []
 
+    subsamples: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
     def permutation(
         statistic: str, swap: bool = False, rows: int = TEST_ROWS, **options: Any
     ) -> Callable[[], Any]:
         """The p-value of the test with ``statistic`` on at most ``rows`` rows a side."""
 
         def pvalue() -> tuple[float, str]:
-            # the tests' subsample: streams 2 and 3, apart from the measures' own draws
-            a, b = _at_most(p, rows, seed, 2), _at_most(q, rows, seed, 3)
+            # the tests' subsample, drawn (and a memory map read) once per size: streams 2
+            # and 3, apart from the measures' own draws
+            if rows not in subsamples:
+                subsamples[rows] = (_at_most(p, rows, seed, 2), _at_most(q, rows, seed, 3))
+            a, b = subsamples[rows]
             if swap:
                 a, b = b, a
             result = two_sample_test(

@@ -41,8 +41,10 @@ from divergences.neural._certified import (
     RidgePotential,
     Z,
     critic_direction,
+    difference_of_means,
     fit_cones,
     fit_ridge,
+    function_values,
     lower_confidence,
     mean_difference,
     projected_potential,
@@ -134,11 +136,12 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
         z = simultaneous_quantile(len(candidates))
         scores = {c.kind: lower_confidence(c, *part.choice, z) for c in candidates}
         best = max(candidates, key=lambda c: scores[c.kind])
-        distance, stderr = mean_difference(best, *part.test)
-        with torch.no_grad():
-            held_out = [best(side).double().cpu().numpy() for side in part.test]
+        held_out = function_values(best, *part.test)
+        distance, stderr = difference_of_means(*held_out)
         # the test split is no fit's and no choice's: given the others, best is fixed
-        pvalue, _ = score_pvalue(*held_out, permutations=PERMUTATIONS, seed=seed)
+        pvalue, _ = score_pvalue(
+            *(values.cpu().numpy() for values in held_out), permutations=PERMUTATIONS, seed=seed
+        )
         empirical, empirical_stderr = empirical_distance(*part.test)
         certificates.append(
             Certificate(

@@ -364,10 +364,23 @@ def mean_difference(
     function: Callable[[torch.Tensor], torch.Tensor], x_p: torch.Tensor, x_q: torch.Tensor
 ) -> tuple[float, float]:
     r""":math:`\bar f(x_p) - \bar f(x_q)` in float64 and its standard error."""
+    return difference_of_means(*function_values(function, x_p, x_q))
+
+
+def function_values(
+    function: Callable[[torch.Tensor], torch.Tensor], x_p: torch.Tensor, x_q: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``function`` on each set of points, in float64, without autograd."""
     with torch.no_grad():
-        values = [function(x.double()).double() for x in (x_p, x_q)]
-    mean = float(values[0].mean()) - float(values[1].mean())
-    variance = sum(float(v.var()) / v.numel() if v.numel() > 1 else 0.0 for v in values)
+        return function(x_p.double()).double(), function(x_q.double()).double()
+
+
+def difference_of_means(values_p: torch.Tensor, values_q: torch.Tensor) -> tuple[float, float]:
+    """The difference of two sets of values' means, and its standard error."""
+    mean = float(values_p.mean()) - float(values_q.mean())
+    variance = sum(
+        float(v.var()) / v.numel() if v.numel() > 1 else 0.0 for v in (values_p, values_q)
+    )
     return mean, math.sqrt(variance)
 
 
