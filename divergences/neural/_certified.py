@@ -97,6 +97,8 @@ class ConePotential(Potential):
         :math:`h_j`.
     sign : {1, -1}
         :math:`s`: a minimum of cones, or a maximum of inverted ones.
+    fit : str, default ""
+        ``"smoothed_"`` for the smoothed fit of :func:`fit_cones`: a prefix of ``kind``.
     """
 
     centres: torch.Tensor
@@ -109,16 +111,19 @@ class ConePotential(Potential):
         centres: torch.Tensor,
         heights: torch.Tensor,
         sign: int,
+        fit: str = "",
     ) -> None:
         super().__init__(center, spread)
         self.register_buffer("centres", centres.detach().to(torch.float64).clone())
         self.register_buffer("heights", heights.detach().to(torch.float64).clone())
         self.sign = int(sign)
+        self.fit = fit
 
     @property
     def kind(self) -> str:  # type: ignore[override]
-        """``"cones"`` (a minimum of cones) or ``"inverted_cones"`` (a maximum of inverted)."""
-        return "cones" if self.sign > 0 else "inverted_cones"
+        """``"cones"`` (a minimum of cones) or ``"inverted_cones"`` (a maximum of inverted),
+        prefixed ``"smoothed_"`` where the smoothed fit found them."""
+        return self.fit + ("cones" if self.sign > 0 else "inverted_cones")
 
     def standardised(self, z: torch.Tensor) -> torch.Tensor:
         # the differences themselves, not the Gram form, whose cancellation would leave
@@ -201,19 +206,59 @@ class ConeStack(nn.Module):
 
     Network :math:`k` is :math:`s_k \min_j (h_{kj} + \|z - c_{kj}\|)`;
     ``forward`` maps (K, N, d) standardised samples to (K, N) values.
+
+    With a positive ``temperature`` :math:`\tau_k` (standardised units) the
+    minimum is smoothed while the stack trains,
+    :math:`-\tau_k \log \sum_j \exp(-(h_{kj} + \|z - c_{kj}\|)/\tau_k)`
+    (1-Lipschitz too: its gradient is an average of the cones' unit gradients),
+    so that every tip learns from the samples of its neighbours' regions, not
+    only its own; :meth:`cool` lowers :math:`\tau` linearly to 0 over
+    ``cooling_steps`` steps. Evaluated (``eval()``), the stack is the plain
+    minimum, the function the bound certifies.
     """
 
     activation = "cones"
     signs: torch.Tensor
+    temperature: torch.Tensor
 
-    def __init__(self, centres: torch.Tensor, signs: torch.Tensor) -> None:
+    def __init__(
+        self,
+        centres: torch.Tensor,
+        signs: torch.Tensor,
+        temperature: torch.Tensor | None = None,
+        cooling_steps: int = 1,
+    ) -> None:
         super().__init__()
         self.centres = nn.Parameter(centres.detach().clone())
         self.heights = nn.Parameter(centres.new_zeros(centres.shape[:-1]))
         self.register_buffer("signs", signs.to(centres).reshape(-1, 1))
+        start = centres.new_zeros(centres.shape[0]) if temperature is None else temperature
+        self.register_buffer("temperature", start.to(centres).reshape(-1, 1, 1).clone())
+        self._cooling = self.temperature.clone() / max(1, cooling_steps)
+
+    def cool(self) -> None:
+        """One step of the linear cooling of the training temperature."""
+        with torch.no_grad():
+            self.temperature.sub_(self._cooling).clamp_(min=0)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.training and bool((self.temperature > 0).any()):
+            return self.signs * soft_cone_minimum(z, self.centres, self.heights, self.temperature)
         return self.signs * cone_minimum(z, self.centres, self.heights)
+
+
+def soft_cone_minimum(
+    z: torch.Tensor, centres: torch.Tensor, heights: torch.Tensor, temperature: torch.Tensor
+) -> torch.Tensor:
+    r""":math:`-\tau \log \sum_j \exp(-(h_j + \|z - c_j\|)/\tau)` for (K, N, d) rows,
+    (K, M, d) centres and (K, 1, 1) temperatures; the plain minimum where
+    :math:`\tau = 0`."""
+    squares = z.square().sum(-1, keepdim=True) - 2 * z @ centres.transpose(-1, -2)
+    squares = (squares + centres.square().sum(-1).unsqueeze(-2)).clamp(min=0)
+    cones = torch.sqrt(squares + _TIP**2) - _TIP + heights.unsqueeze(-2)
+    tau = temperature.clamp(min=1e-12)
+    soft = -tau[..., 0] * torch.logsumexp(-cones / tau, dim=-1)
+    return torch.where(temperature[..., 0] > 0, soft, cones.min(dim=-1).values)
 
 
 @dataclass(frozen=True)
@@ -237,7 +282,8 @@ class MeanDifference:
         return loss.detach(), torch.stack([value, zero, zero, zero], dim=-1).detach()
 
     def after_step(self, network: nn.Module) -> None:
-        return None
+        if isinstance(network, ConeStack):
+            network.cool()
 
     @torch.no_grad()
     def score(
@@ -256,6 +302,10 @@ CONES = 256
 CONE_STEPS = 1000
 CONE_BATCH = 1024
 CONE_RATE = 3e-3
+#: The smoothed fit: its starting temperature, as a share of the median distance between
+#: the two samples, and its learning rate.
+SMOOTHING = 0.06
+SMOOTHED_RATE = 1e-2
 _CONE_CHECKS = 10
 
 
@@ -264,32 +314,31 @@ def fit_cones(
     tuning: tuple[torch.Tensor, torch.Tensor],
     generator: torch.Generator,
     options: TrainingOptions,
-) -> tuple[ConeStack, ConeStack]:
-    """Fit, for each of K problems, a minimum of cones and a maximum of inverted cones.
+) -> dict[str, ConeStack]:
+    """Fit, for each of K problems, minima of cones and maxima of inverted cones, twice.
 
     ``sample(size, generator)`` draws (K, size, d) training batches of each side;
     ``tuning`` holds (K, v, d) samples of each side on which each potential
-    keeps its best checkpoint. The 2K potentials train as one stack, for
-    ``CONE_STEPS`` steps, or the options' ``steps`` where they set them. The tips
-    start at training samples of the side where the potential is low (Q for the
-    cones, P for the inverted ones), with equal heights. Returns the cones and
-    the inverted cones, K each.
+    keeps its best checkpoint. The tips start at training samples of the side
+    where the potential is low (Q for the cones, P for the inverted ones), with
+    equal heights, and train for ``CONE_STEPS`` steps, or the options' ``steps``
+    where they set them: once with the plain minimum (``"cones"``,
+    ``"inverted_cones"``), once with a minimum smoothed at a temperature that
+    cools from ``SMOOTHING`` times the median distance between the two samples
+    to 0 (``"smoothed_cones"``, ``"smoothed_inverted_cones"``), at the faster
+    rate ``SMOOTHED_RATE``. The plain fit does better where the tips have
+    little to travel (low dimension, many cones), the smoothed one where they
+    must cross the space to meet (high dimension); which is better is the
+    validation split's to say. Returns a stack of K per name.
     """
     draw_p, draw_q = sample(CONES, generator)
     count = draw_p.shape[0]
     signs = torch.cat([torch.ones(count), -torch.ones(count)])
-    stack = ConeStack(torch.cat([draw_q, draw_p]).float(), signs)
     steps = CONE_STEPS if options.steps is None else options.steps
-    fitting = options.replace(
-        steps=steps,
-        batch_size=CONE_BATCH,
-        learning_rate=CONE_RATE,
-        optimizer="adam",
-        weight_decay=0.0,
-        progress=False,
-    )
     tuning_p, tuning_q = (torch.cat([x, x]) for x in tuning)
     objective = MeanDifference()
+    rows = min(512, tuning[0].shape[1], tuning[1].shape[1])
+    spacing = torch.cdist(tuning[0][:, :rows], tuning[1][:, :rows]).flatten(1).median(1).values
 
     def doubled(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x_p, x_q = sample(size, generator)
@@ -298,22 +347,35 @@ def fit_cones(
     def monitor(network: nn.Module) -> torch.Tensor:
         return objective.score(network, tuning_p, tuning_q, tuning_p)
 
-    train(
-        stack,
-        objective,
-        doubled,
-        fitting,
-        generator=generator,
-        monitor=monitor,
-        check_every=max(1, steps // _CONE_CHECKS),
-    )
-    halves = []
-    for part in (slice(0, count), slice(count, 2 * count)):
-        half = ConeStack(stack.centres[part], stack.signs[part])
-        with torch.no_grad():
-            half.heights.copy_(stack.heights[part])
-        halves.append(half)
-    return halves[0], halves[1]
+    stacks: dict[str, ConeStack] = {}
+    for prefix, temperature, rate in (
+        ("", None, CONE_RATE),
+        ("smoothed_", SMOOTHING * torch.cat([spacing, spacing]), SMOOTHED_RATE),
+    ):
+        stack = ConeStack(torch.cat([draw_q, draw_p]).float(), signs, temperature, steps)
+        fitting = options.replace(
+            steps=steps,
+            batch_size=CONE_BATCH,
+            learning_rate=rate,
+            optimizer="adam",
+            weight_decay=0.0,
+            progress=False,
+        )
+        train(
+            stack,
+            objective,
+            doubled,
+            fitting,
+            generator=generator,
+            monitor=monitor,
+            check_every=max(1, steps // _CONE_CHECKS),
+        )
+        for name, part in (("cones", slice(0, count)), ("inverted_cones", slice(count, None))):
+            half = ConeStack(stack.centres[part], stack.signs[part])
+            with torch.no_grad():
+                half.heights.copy_(stack.heights[part])
+            stacks[prefix + name] = half.eval()
+    return stacks
 
 
 #: Optimiser steps of each search for a ridge's direction (fewer where the options set

@@ -61,10 +61,11 @@ class DualResult(NeuralResult):
     potential : Potential
         The certified :math:`f`, (N, d) to (N,) in the data's units, float64,
         differentiable; ``potential.kind`` is ``"cones"``, ``"inverted_cones"``
-        or ``"ridge"``.
+        (either prefixed ``"smoothed_"`` where the smoothed fit found it) or
+        ``"ridge"``.
     scores : dict of str to float
         What each certified family certifies on half of the validation split
-        (mean difference less 2.39 standard errors); the highest was chosen.
+        (mean difference less 2.58 standard errors); the highest was chosen.
     train_distance : float
         ``potential``'s mean difference on the training samples; a gap above
         ``distance`` shows over-fitting.

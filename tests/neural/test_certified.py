@@ -18,12 +18,14 @@ from divergences.neural._certified import (
     ConePotential,
     ConeStack,
     RidgePotential,
+    cone_minimum,
     fit_cones,
     fit_ridge,
     lower_confidence,
     projected_potential,
     ridge_starts,
     simultaneous_quantile,
+    soft_cone_minimum,
 )
 
 
@@ -95,14 +97,17 @@ def test_the_cone_fit_raises_the_mean_difference_towards_the_truth():
         torch.tensor(rng.normal(size=(1, 1000, 2)), dtype=torch.float32),
         torch.tensor(0.5 * rng.normal(size=(1, 1000, 2)), dtype=torch.float32),
     )
-    cones, inverted = fit_cones(
+    stacks = fit_cones(
         sample, tuning, torch.Generator().manual_seed(0), TrainingOptions(steps=300, seed=0)
     )
+    assert set(stacks) == {"cones", "inverted_cones", "smoothed_cones", "smoothed_inverted_cones"}
+    cones = stacks["cones"]
     assert isinstance(cones, ConeStack) and cones.centres.shape == (1, 256, 2)
     fresh_p = torch.tensor(rng.normal(size=(20_000, 2)))
     fresh_q = torch.tensor(0.5 * rng.normal(size=(20_000, 2)))
     truth = 0.5 * math.sqrt(math.pi / 2)
-    for stack in (cones, inverted):
+    for name, stack in stacks.items():
+        assert not stack.training  # evaluated: the plain minimum
         potential = ConePotential(
             torch.zeros(2),
             torch.tensor(1.0),
@@ -112,8 +117,43 @@ def test_the_cone_fit_raises_the_mean_difference_towards_the_truth():
         )
         value = float(potential(fresh_p).mean() - potential(fresh_q).mean())
         assert value <= truth + 0.02  # a lower bound, up to the fresh samples' noise
-        if stack is cones:
+        if not name.endswith("inverted_cones"):
             assert value > 0.9 * truth
+
+
+def test_the_smoothed_minimum_is_below_the_minimum_lipschitz_and_cools_to_it():
+    # -tau log sum exp(-a_j / tau) lies in [min a - tau log M, min a], its gradient is an
+    # average of unit vectors (norm <= 1), and the stack is the plain minimum once cooled
+    rng = np.random.default_rng(3)
+    centres = torch.tensor(rng.normal(size=(2, 5, 3)), dtype=torch.float64)
+    heights = torch.tensor(rng.normal(size=(2, 5)), dtype=torch.float64)
+    z = torch.tensor(rng.normal(size=(2, 40, 3)), dtype=torch.float64, requires_grad=True)
+    temperature = torch.tensor([0.5, 0.0], dtype=torch.float64).reshape(2, 1, 1)
+    soft = soft_cone_minimum(z, centres, heights, temperature)
+    hard = cone_minimum(z.detach(), centres, heights)
+    assert bool((soft[0] <= hard[0] + 1e-12).all())
+    assert bool((soft[0] >= hard[0] - 0.5 * math.log(5) - 1e-12).all())
+    np.testing.assert_allclose(soft[1].detach().numpy(), hard[1].numpy(), atol=1e-12)
+    (gradient,) = torch.autograd.grad(soft.sum(), z)
+    assert float(torch.linalg.vector_norm(gradient, dim=-1).max()) <= 1 + 1e-9
+    stack = ConeStack(centres.float(), torch.ones(2), torch.tensor([0.5, 0.25]), cooling_steps=4)
+    values = stack(z.detach().float())
+    np.testing.assert_allclose(
+        values.detach().numpy(),
+        soft_cone_minimum(z.detach().float(), stack.centres, stack.heights, stack.temperature)
+        .detach()
+        .numpy(),
+        rtol=1e-6,
+    )
+    for _ in range(4):
+        stack.cool()
+    assert float(stack.temperature.abs().max()) <= 1e-7
+    stack.train()
+    np.testing.assert_allclose(
+        stack(z.detach().float()).detach().numpy(),
+        cone_minimum(z.detach().float(), stack.centres, stack.heights).detach().numpy(),
+        rtol=1e-6,
+    )
 
 
 def test_the_ridge_finds_the_direction_of_a_narrow_difference():

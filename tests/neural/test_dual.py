@@ -61,7 +61,13 @@ def test_estimate_approaches_closed_form_and_exact_lp(device):
     )
     assert result.upper_bound > result.empirical_distance
     assert result.potential.kind == "ridge"  # the optimal potential is linear
-    assert set(result.scores) == {"cones", "inverted_cones", "ridge"}
+    assert set(result.scores) == {
+        "cones",
+        "inverted_cones",
+        "smoothed_cones",
+        "smoothed_inverted_cones",
+        "ridge",
+    }
     assert 0 < result.stderr < 0.1
     # the critic: trained, calibrated, reported beside
     assert abs(result.critic_distance - 2.0) < 0.15
