@@ -125,7 +125,7 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
     tuning = tuple(
         torch.stack([p.tuning[side][:shortest] for p in parts]).float() for side in (0, 1)
     )
-    stacks = fit_cones(sample, tuning, generator, options)
+    stacks = fit_cones(sample, tuning, generator, options)  # type: ignore[arg-type]
     certificates = []
     for k, (part, critic) in enumerate(zip(parts, critics, strict=True)):
         zero, one = part.test[0].new_zeros(part.test[0].shape[1]), part.test[0].new_ones(())
