@@ -98,7 +98,7 @@ class ConePotential(Potential):
     sign : {1, -1}
         :math:`s`: a minimum of cones, or a maximum of inverted ones.
     fit : str, default ""
-        ``"smoothed_"`` for the smoothed fit of :func:`fit_cones`: a prefix of ``kind``.
+        ``"smoothed_"`` where the cones come from the smoothed fit: a prefix of ``kind``.
     """
 
     centres: torch.Tensor
