@@ -217,7 +217,6 @@ def sinkhorn_divergence(
     0.0
     """
     import torch
-    from geomloss import SamplesLoss
 
     blur, p, scaling = check_options(blur, p, scaling)
     if memory_limit is not None:
@@ -242,43 +241,106 @@ def sinkhorn_divergence(
         _in_solver_units(scaled, original, exponent, p)
         for scaled, original in zip((scaled_x, scaled_y), inputs, strict=True)
     )
-    low, high = bounding_box([scaled_x, scaled_y], backend)
-    half_width = float(np.max(high / 2 - low / 2))  # in (1/2, 1], or 0
-    if half_width == 0 or (scaled_x.shape == scaled_y.shape and torch.equal(scaled_x, scaled_y)):
-        # P = Q (one Dirac for both, or the same samples): S = 0 is its minimum, so the
-        # gradient is 0 too. GeomLoss cannot take the first (its schedule starts at the
-        # log of a zero diameter).
-        value = 0.0 * (scaled_x.sum() + scaled_y.sum()) + 0.0  # + 0.0: never -0.0
-    else:
-        # eps / extent^p (log2), from logarithms: eps and the extent themselves can leave
-        # the float range where their ratio does not
-        temperature = p * (math.log2(blur) - exponent - math.log2(half_width))
-        limit_from = LIMIT_FROM_FLOAT64 if working == torch.float64 else LIMIT_FROM_FLOAT32
-        # the same floor, relative to extent^p: the solver works in units of 2^exponent
-        floor = _smallest_temperature(float(np.linalg.norm(high - low)), p, working)
-        floor -= p * math.log2(half_width)
-        if temperature >= math.log2(limit_from):
-            value = _large_blur_limit(scaled_x, scaled_y, p)
-        elif temperature < floor:
-            extent = math.ldexp(half_width, exponent)
-            raise ValueError(_unresolvable_blur(blur, p, temperature, floor, extent, working))
-        else:
-            loss = SamplesLoss(
-                "sinkhorn",
-                p=p,
-                blur=math.ldexp(blur, -exponent),
-                scaling=scaling,
-                debias=True,
-                cost=_COSTS[p],
-                backend="tensorized",
-            )
-            value = loss(scaled_x.contiguous(), scaled_y.contiguous())
-            # debiasing cancels exactly at P = Q, up to rounding of either sign
-            value = torch.clamp(value, min=0.0)
+    value = _standardised_divergence(
+        scaled_x, scaled_y, exponent, backend, blur, p, scaling, working
+    )
     value = _in_sample_units(value, exponent, p, backend.output_dtype)
     if not isinstance(given, TorchBackend):
         return float(value)
     return backend.to_output(value)
+
+
+#: Bytes of GeomLoss's tables per batch of splits in :func:`split_divergences`.
+_SPLIT_BATCH_BYTES = 1 << 28
+
+
+def split_divergences(
+    pooled: np.ndarray, masks: np.ndarray, *, blur: float = 0.05, p: int = 1, scaling: float = 0.95
+) -> np.ndarray:
+    """The Sinkhorn divergence of each split of one pooled sample, many splits per solve.
+
+    ``pooled`` is (N, d) float64, ``masks`` (b, N) boolean with the same number of
+    True (first set) per row. Row i's value is ``sinkhorn_divergence(pooled[masks[i]],
+    pooled[~masks[i]], ...)`` to the last bit: both sets of any split have the pooled
+    sample's bounding box, hence the same standardisation and GeomLoss the same
+    ε schedule, and the splits run as GeomLoss's batch axis, in batches of about
+    256 MiB of tables. No autograd (for permutation tests).
+    """
+    import torch
+
+    blur, p, scaling = check_options(blur, p, scaling)
+    count = pooled.shape[0]
+    sizes = masks.sum(axis=1)
+    n = int(sizes[0])
+    if not np.all(sizes == n):
+        raise ValueError("every row of masks must hold the same number of True entries")
+    backend = TorchBackend(torch.float64, torch.device("cpu"))
+    (scaled,), exponent = standardise([torch.from_numpy(pooled)], backend)
+    batch = max(1, _SPLIT_BATCH_BYTES // (BYTES_PER_PAIR * count**2))
+    values = []
+    with torch.no_grad():
+        for start in range(0, masks.shape[0], batch):
+            rows = masks[start : start + batch]
+            first = torch.from_numpy(np.nonzero(rows)[1].reshape(len(rows), n))
+            second = torch.from_numpy(np.nonzero(~rows)[1].reshape(len(rows), count - n))
+            value = _standardised_divergence(
+                scaled[first], scaled[second], exponent, backend, blur, p, scaling, torch.float64
+            )
+            values.append(value.numpy())
+    result = np.concatenate(values)
+    for number in result[result > 0]:
+        _check_representable(float(number), p * exponent, p, torch.float64)
+    return np.ldexp(result, p * exponent)
+
+
+def _standardised_divergence(
+    x: Any, y: Any, exponent: int, backend: Any, blur: float, p: int, scaling: float, working: Any
+) -> Any:
+    """S between sets standardised together (units of ``2**exponent``): (n, d) and (m, d)
+    tensors give a scalar, (B, n, d) and (B, m, d) batches B values (GeomLoss's batch
+    axis, with the diameter, and so the ε schedule, of all the batch's points)."""
+    low, high = bounding_box([x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])], backend)
+    half_width = float(np.max(high / 2 - low / 2))  # in (1/2, 1], or 0
+    # P = Q (one Dirac for both, or the same samples): S = 0 is its minimum, so the
+    # gradient is 0 too. GeomLoss cannot take the first (its schedule starts at the
+    # log of a zero diameter).
+    zero = 0.0 * (x.sum(dim=(-2, -1)) + y.sum(dim=(-2, -1))) + 0.0  # + 0.0: never -0.0
+    if half_width == 0:
+        return zero
+    if x.shape == y.shape:
+        same = (x == y).flatten(-2).all(dim=-1)
+    else:
+        same = _torch().zeros_like(zero, dtype=_torch().bool)
+    if bool(same.all()):
+        return zero
+    # eps / extent^p (log2), from logarithms: eps and the extent themselves can leave
+    # the float range where their ratio does not
+    temperature = p * (math.log2(blur) - exponent - math.log2(half_width))
+    limit_from = LIMIT_FROM_FLOAT64 if working == _torch().float64 else LIMIT_FROM_FLOAT32
+    # the same floor, relative to extent^p: the solver works in units of 2^exponent
+    floor = _smallest_temperature(float(np.linalg.norm(high - low)), p, working)
+    floor -= p * math.log2(half_width)
+    if temperature >= math.log2(limit_from):
+        if x.dim() == 2:
+            return _large_blur_limit(x, y, p)
+        return _torch().stack([_large_blur_limit(a, b, p) for a, b in zip(x, y, strict=True)])
+    if temperature < floor:
+        extent = math.ldexp(half_width, exponent)
+        raise ValueError(_unresolvable_blur(blur, p, temperature, floor, extent, working))
+    from geomloss import SamplesLoss
+
+    loss = SamplesLoss(
+        "sinkhorn",
+        p=p,
+        blur=math.ldexp(blur, -exponent),
+        scaling=scaling,
+        debias=True,
+        cost=_COSTS[p],
+        backend="tensorized",
+    )
+    value = loss(x.contiguous(), y.contiguous())
+    # debiasing cancels exactly at P = Q, up to rounding of either sign
+    return _torch().where(same, zero, _torch().clamp(value, min=0.0))
 
 
 def _exact_distances(x: Any, y: Any) -> Any:

@@ -205,3 +205,50 @@ def test_bad_input() -> None:
         dv.sinkhorn_divergence([np.inf], [1.0])
     with pytest.raises(ProblemTooLargeError, match="memory_limit"):
         dv.sinkhorn_divergence(np.zeros((100, 1)), np.zeros((100, 1)), memory_limit=1000)
+
+
+@pytest.mark.parametrize(
+    ("options", "scale"),
+    [({}, 1.0), ({"p": 2, "blur": 0.3}, 7.0), ({"blur": 1e6}, 1.0), ({"scaling": 0.5}, 1e-3)],
+)
+def test_split_divergences_equal_one_call_per_split(monkeypatch, options, scale) -> None:
+    """Batched over splits (three batches here), the values are those of one call each
+    to the last bit, in the solver's regime and in the large-blur limit's."""
+    import divergences.sinkhorn as sinkhorn
+
+    rng = np.random.default_rng(5)
+    pooled = scale * rng.normal(size=(21, 3))
+    masks = np.stack([rng.permutation(21) < 9 for _ in range(7)])
+    monkeypatch.setattr(sinkhorn, "_SPLIT_BATCH_BYTES", 3 * sinkhorn.BYTES_PER_PAIR * 21**2)
+    values = sinkhorn.split_divergences(pooled, masks, **options)
+    expected = [dv.sinkhorn_divergence(pooled[m], pooled[~m], **options) for m in masks]
+    np.testing.assert_array_equal(values, expected)
+    # against GeomLoss itself, where the solver runs
+    if "blur" not in options or options["blur"] < 1:
+        p = options.get("p", 1)
+        loss = SamplesLoss(
+            "sinkhorn",
+            p=p,
+            blur=options.get("blur", 0.05),
+            scaling=options.get("scaling", 0.95),
+            cost=exact_cost(p),
+            backend="tensorized",
+        )
+        x = torch.from_numpy(pooled[masks[0]])
+        y = torch.from_numpy(pooled[~masks[0]])
+        np.testing.assert_allclose(values[0], float(loss(x, y)), rtol=1e-9)
+
+
+def test_split_divergences_of_equal_halves_are_zero() -> None:
+    from divergences.sinkhorn import split_divergences
+
+    pooled = np.repeat(np.random.default_rng(0).normal(size=(6, 2)), 2, axis=0)
+    masks = np.zeros((2, 12), dtype=bool)
+    masks[0, ::2] = True  # the two sets hold the same points in the same order
+    masks[1, :6] = True
+    values = split_divergences(pooled, masks)
+    assert values[0] == 0.0
+    assert values[1] > 0.0
+    masks[0, 1] = True  # 7 points in the first set, 6 in the second row's
+    with pytest.raises(ValueError, match="same number of True"):
+        split_divergences(pooled, masks)
