@@ -7,6 +7,7 @@ from benchmarks/results/frechet.json.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from results_report import count, load, machine, megabytes, number, seconds, span, table
@@ -418,19 +419,27 @@ def kid_table(payload: dict[str, Any]) -> str | None:
 
 
 def power_setting(payload: dict[str, Any]) -> str:
-    """The samples and permutations of the power curves (the script's settings)."""
+    """The samples, permutations and replicates of the power curves, from the results
+    (a point that does not record a test's permutations has the script's setting)."""
     import two_sample
 
+    first = payload["power"][0]
+    recorded = first.get("permutations", {})
     permutations = "; ".join(
-        f"{NAMES[name]} {config['permutations']}" for name, config in two_sample.POWER.items()
+        f"{NAMES[name]} {recorded.get(name, config['permutations'])}"
+        for name, config in two_sample.POWER.items()
     )
+    fewest = min(first["reps"][name] for name in two_sample.POWER)
     return (
         f"P = N(0, 1), d = 1, n = m = {two_sample.POWER_SIZE}; the mixture's shifted "
         f"component is N({two_sample.MIXTURE_SHIFT:g}, 1). Every test sees the same "
         f"samples at a replicate. Permutations B: {permutations}; SciPy's "
-        f"`permutation_test` {two_sample.SCIPY_PERMUTATIONS}. The statistics called once "
-        "per split get fewer replicates and fewer permutations (a smaller B costs a little "
-        "power, never validity: p ≤ α still has probability at most α)."
+        f"`permutation_test` {two_sample.SCIPY_PERMUTATIONS}. The statistics computed once "
+        "per split (or, Sinkhorn, once per batch of splits) run fewer permutations, and the "
+        "slowest fewer replicates (the legend and the tables give each test's count); a "
+        "smaller B costs a little power, never validity: p ≤ α still has probability at "
+        f"most α. A rate from {fewest} replicates has a standard error of at most "
+        f"{0.5 / math.sqrt(fewest):.3f} (at a rate of 0.5)."
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -152,3 +153,26 @@ def test_every_generated_page_names_its_machine_from_the_results():
     """The machine line is printed by a block, never typed: no page says "Machine:" in prose."""
     for page in GENERATED:
         assert "Machine:" not in _prose(page), page
+
+
+def test_two_sample_results_were_run_with_the_script_settings(monkeypatch):
+    """The two-sample page states the script's permutations and replicates beside the
+    committed results: every cell and point of the JSON must have been run with them, or
+    a changed setting without its rerun would put the wrong settings beside the numbers."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(sys, "path", [str(ROOT / "benchmarks"), *sys.path])
+    import two_sample
+
+    payload = json.loads((ROOT / "benchmarks/results/two_sample.json").read_text())
+    stale = [
+        (cell["statistic"], cell["law"], cell["d"])
+        for cell in payload["validity"]
+        if not two_sample._validity_current(cell)
+    ]
+    assert not stale, f"validity cells run with other settings than the script's: {stale}"
+    cells = {(cell["statistic"], cell["d"]) for cell in payload["validity"]}
+    expected = {(name, d) for name, config in two_sample.VALIDITY.items() for d in config["reps"]}
+    assert cells >= expected, f"validity cells missing: {sorted(expected - cells)}"
+    for point in payload["power"]:
+        stale = [name for name in two_sample.POWER if not two_sample._power_current(point, name)]
+        assert not stale, f"power at {point['alternative']} {point['effect']}: {stale}"
