@@ -296,11 +296,12 @@ def test_intervals_cover_the_truth_over_seeds():
 
 
 def test_the_lower_bound_holds_against_the_exact_lp():
-    # d = 2, where the exact LP of large samples is W1 to a few parts in a thousand
+    # d = 2: the exact LP of 3000 a side is W1 biased upwards by a few percent, so a bound
+    # below it is not yet one below W1 (test_intervals_cover_the_truth_over_seeds checks the truth)
     from divergences.problems import ConesProblem
 
     problem = ConesProblem(2, 4)
-    reference = dv.wasserstein(problem.sample_p(5000, seed=7), problem.sample_q(5000, seed=8))
+    reference = dv.wasserstein(problem.sample_p(3000, seed=7), problem.sample_q(3000, seed=8))
     for seed in range(3):
         x, y = problem.sample_p(1000, seed=seed), problem.sample_q(1000, seed=seed + 20)
         result = dv.wasserstein_dual(x, y, steps=300, seed=seed, device="cpu")
