@@ -19,6 +19,11 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None, 
 settings.register_profile("dev", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("DIVERGENCES_HYPOTHESIS_PROFILE", "ci"))
 
+# Under pytest-xdist every worker is a process of its own: one torch thread each, so that
+# two workers on two cores do not thrash (small networks run slower on two busy threads).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
 # A test run started in the background by a non-interactive shell inherits SIGINT
 # ignored, and so would every command it starts: the tests of Ctrl-C need Python's own
 # handler (an exec resets a handler to the default, while an ignored signal stays so).
