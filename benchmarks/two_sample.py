@@ -655,10 +655,9 @@ def rerun(only: tuple[str, ...]) -> None:
         )
         print(f"validity {cell['statistic']} {cell['law']} d={cell['d']}", flush=True)
     # every rerun since the full run, in order: which statistics, and how long
-    reruns = payload.setdefault("reruns", [])
-    if "rerun" in payload:  # results written when only the last rerun was kept
-        reruns.insert(0, payload.pop("rerun"))
-    reruns.append({"statistics": list(only), "seconds": time.perf_counter() - started})
+    payload.setdefault("reruns", []).append(
+        {"statistics": list(only), "seconds": time.perf_counter() - started}
+    )
     payload["load_end"] = _load()
     write_json("two_sample", payload)
     plot(payload, FIGURES)

@@ -419,15 +419,12 @@ def kid_table(payload: dict[str, Any]) -> str | None:
 
 
 def power_setting(payload: dict[str, Any]) -> str:
-    """The samples, permutations and replicates of the power curves, from the results
-    (a point that does not record a test's permutations has the script's setting)."""
+    """The samples, permutations and replicates of the power curves, from the results."""
     import two_sample
 
     first = payload["power"][0]
-    recorded = first.get("permutations", {})
     permutations = "; ".join(
-        f"{NAMES[name]} {recorded.get(name, config['permutations'])}"
-        for name, config in two_sample.POWER.items()
+        f"{NAMES[name]} {first['permutations'][name]}" for name in two_sample.POWER
     )
     fewest = min(first["reps"][name] for name in two_sample.POWER)
     return (
