@@ -18,14 +18,15 @@ Three kinds of problems, 2 x 10^4 samples a side, every number judged against th
 * **The earlier families** (closed forms in :mod:`divergences.closed_form`): translate,
   mixture, cube, scale, shells in d = 2, 8, 32, 64, 128 and the disjoint segments; and
   the hostile inputs of issue 24 (the sign in d = 1 over 8 seeds, a coordinate of spread
-  1 beside one of spread 10^8).
+  1 beside one of spread 10^8), and inputs of kinds no issue named (:data:`UNNAMED`: heavy
+  tails, discrete data, sample sizes far apart or tiny, equal laws, 1-D shapes).
 
 For each run: the estimate's error (``distance``), whether the certified
 ``lower_bound`` is below the truth and the interval covers it, the interval's width,
 the certified potential's error on 10^5 fresh samples a side (the function's own
 quality, without the test split's noise), the family of potential chosen, seconds.
 
-Run: ``python benchmarks/neural_dual.py`` (about 50 minutes on 2 cores, two worker
+Run: ``python benchmarks/neural_dual.py`` (about two hours on 2 cores, two worker
 processes of one thread each; ``--quick`` for a smoke run of a few minutes). Writes
 benchmarks/results/neural_dual[_quick].json (rows appended to a .jsonl as they
 finish, so an interrupted run resumes) and docs/figures/neural_dual.png.
@@ -399,6 +400,109 @@ def hostile(device: str, quick: bool) -> dict[str, Any]:
     }
 
 
+#: Inputs of kinds no issue named, each with W1 known exactly: name -> (what it is, W1).
+#: Heavy tails (a translation has W1 = its length whatever the tails: W1 <= E|x - (x + s)|
+#: = |s|, and the mean difference of a bounded linear cut-off tends to |s|), discrete
+#: data (the Bernoulli cube's W1 is the exact LP between its 32 atoms' masses; Poisson
+#: laws are ordered, so their 1-D W1 is the difference of the means), sample sizes far
+#: apart or tiny, equal laws, 1-D laws that differ in shape (quantile quadrature).
+UNNAMED = {
+    "student_t3": "Student t3 translated by 1 in d = 2, 4000 a side",
+    "cauchy": "Cauchy translated by 1 in d = 2, 4000 a side",
+    "bernoulli_cube": "Bernoulli(0.5)^5 against Bernoulli(0.7)^5, 4000 a side",
+    "poisson": "Poisson(3) against Poisson(4) in d = 1, 4000 a side",
+    "unequal_sizes": "N(0, I) against N(0.5 e1, I) in d = 3, 500 against 5000",
+    "few_samples": "N(0, I) against N(e1, I) in d = 2, 30 a side",
+    "equal_laws": "N(0, I) against N(0, I) in d = 4, 3000 a side",
+    "bimodal_1d": "±3 + 0.3 N(0, 1) (equal weights) against 0.3 N(0, 1) in d = 1, 4000 a side",
+    "scale_1d": "N(0, 1) against N(0, 4) in d = 1, 4000 a side",
+}
+
+
+def _quantile_w1(quantile_p, quantile_q, points: int = 10**6) -> float:
+    """W1 of two 1-D laws as the integral of |F_P^-1 - F_Q^-1| (midpoint rule)."""
+    u = (np.arange(points) + 0.5) / points
+    return float(np.abs(quantile_p(u) - quantile_q(u)).mean())
+
+
+def unnamed_pair(name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """The samples of :data:`UNNAMED`'s ``name`` (seeded by its position) and the exact W1."""
+    import itertools
+
+    import ot
+    from scipy import stats
+
+    rng = np.random.default_rng(list(UNNAMED).index(name))
+    n = 4000
+    if name in ("student_t3", "cauchy"):
+        df = 3 if name == "student_t3" else 1
+        x, y = rng.standard_t(df, (n, 2)), rng.standard_t(df, (n, 2))
+        y[:, 1] += 1.0
+        return x, y, 1.0
+    if name == "bernoulli_cube":
+        x = (rng.random((n, 5)) < 0.5).astype(float)
+        y = (rng.random((n, 5)) < 0.7).astype(float)
+        atoms = np.array(list(itertools.product((0.0, 1.0), repeat=5)))
+        mass_p = np.full(len(atoms), 1 / len(atoms))
+        mass_q = np.prod(np.where(atoms == 1, 0.7, 0.3), axis=1)
+        cost = ot.dist(atoms, atoms, metric="euclidean")
+        return x, y, float(ot.emd2(mass_p, mass_q, cost))
+    if name == "poisson":
+        return rng.poisson(3, (n, 1)).astype(float), rng.poisson(4, (n, 1)).astype(float), 1.0
+    if name == "unequal_sizes":
+        x, y = rng.normal(size=(500, 3)), rng.normal(size=(5000, 3))
+        y[:, 0] += 0.5
+        return x, y, 0.5
+    if name == "few_samples":
+        x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+        y[:, 0] += 1.0
+        return x, y, 1.0
+    if name == "equal_laws":
+        return rng.normal(size=(3000, 4)), rng.normal(size=(3000, 4)), 0.0
+    if name == "bimodal_1d":
+        signs = np.where(rng.random(n) < 0.5, -3.0, 3.0)
+        x = (signs + 0.3 * rng.normal(size=n))[:, None]
+        y = 0.3 * rng.normal(size=(n, 1))
+
+        def bimodal(u: np.ndarray) -> np.ndarray:
+            low = -3 + 0.3 * stats.norm.ppf(np.clip(2 * u, 1e-15, 1 - 1e-15))
+            high = 3 + 0.3 * stats.norm.ppf(np.clip(2 * u - 1, 1e-15, 1 - 1e-15))
+            return np.where(u < 0.5, low, high)
+
+        return x, y, _quantile_w1(bimodal, lambda u: 0.3 * stats.norm.ppf(u))
+    if name == "scale_1d":
+        return rng.normal(size=(n, 1)), 2 * rng.normal(size=(n, 1)), math.sqrt(2 / math.pi)
+    raise ValueError(f"unknown input {name!r}")
+
+
+def unnamed_task(task: dict[str, Any]) -> dict[str, Any]:
+    """One default call on an input of :data:`UNNAMED` (one torch thread, like the rows)."""
+    torch.set_num_threads(1)
+    x, y, true = unnamed_pair(task["name"])
+    started = time.perf_counter()
+    result = dv.wasserstein_dual(x, y, seed=0, device=task["device"])
+    low, high = result.interval
+    return {
+        "name": task["name"],
+        "what": UNNAMED[task["name"]],
+        "true": true,
+        "distance": result.distance,
+        "interval": [low, high],
+        "covers": bool(low <= true <= high),
+        "lower_below": bool(low <= true),
+        "potential": result.potential.kind,
+        "critic_distance": result.critic_distance,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def unnamed(device: str, quick: bool, workers: int) -> list[dict[str, Any]]:
+    """Every input of :data:`UNNAMED` (the first three in a quick run)."""
+    names = list(UNNAMED)[:3] if quick else list(UNNAMED)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(unnamed_task, [{"name": n, "device": device} for n in names]))
+
+
 def narrow_js(device: str, quick: bool) -> dict[str, Any]:
     """js_dual on a coordinate of spread 1 beside one of spread 10^8 (JS by quadrature)."""
     from scipy import integrate, stats
@@ -729,7 +833,20 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the JSON")
     parser.add_argument("--timing", action="store_true", help="only the times into the JSON")
     parser.add_argument("--js", action="store_true", help="only the JS estimates into the JSON")
+    parser.add_argument(
+        "--hostile", action="store_true", help="only the hostile and unnamed inputs into the JSON"
+    )
     args = parser.parse_args()
+    if args.hostile:
+        path = RESULTS / "neural_dual.json"
+        payload = json.loads(path.read_text())
+        payload["hostile"] = hostile(args.device, False)
+        payload["hostile"]["narrow_coordinate_js"] = narrow_js(args.device, False)
+        payload["hostile"]["unnamed"] = unnamed(args.device, False, args.workers)
+        payload["hostile_machine"] = machine()
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {path}")
+        return
     if args.js:
         path = RESULTS / "neural_dual.json"
         payload = json.loads(path.read_text())
@@ -797,6 +914,7 @@ def main() -> None:
         )
     extra = hostile(args.device, args.quick)
     extra["narrow_coordinate_js"] = narrow_js(args.device, args.quick)
+    extra["unnamed"] = unnamed(args.device, args.quick, args.workers)
     seconds = {} if args.quick else timing(args.device)
     summary = summarise(rows)
     summary["js_coverage"] = statistics.mean(r["covers"] for r in js_rows)

@@ -205,6 +205,39 @@ def hostile_table(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def unnamed_table(payload: dict[str, Any]) -> str:
+    """One default call (seed 0) on each input of kinds that no issue named."""
+    runs = payload["hostile"].get("unnamed")
+    if not runs:
+        return "(not run in this results file)"
+    lines = [
+        "| input | W1 | estimate | interval | holds W1 | certified by | critic (no bound) | s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        low, high = r["interval"]
+        lines.append(
+            f"| {r['what']} | {r['true']:.4g} | {r['distance']:.4g} | [{low:.4g}, {high:.4g}] | "
+            f"{'yes' if r['covers'] else '**no**'} | {r['potential']} | "
+            f"{r['critic_distance']:.4g} | {r['seconds']:.0f} |"
+        )
+    held = sum(r["covers"] for r in runs)
+    below = sum(r["lower_below"] for r in runs)
+    lines.append("")
+    run = payload.get("hostile_machine")
+    when = (
+        f" These calls were run {run['date'][:10]} ({run['cpu']}, {run['cores']} cores, "
+        "one thread each), apart from the rest of the file."
+        if run
+        else ""
+    )
+    lines.append(
+        f"The interval holds W1 in {held} of {len(runs)} inputs, the lower bound is below "
+        f"it in {below} of {len(runs)}.{when}"
+    )
+    return "\n".join(lines)
+
+
 def timing_table(payload: dict[str, Any]) -> str:
     seconds = payload.get("default_call_seconds", {})
     if not seconds:
