@@ -130,7 +130,7 @@ def test_every_parameter_shows_its_own_type_and_default(site: Path):
     rows = _parameter_rows(
         site / "api" / "neural" / "index.html", "divergences.neural.wasserstein_dual_batch"
     )
-    assert rows["penalty"] == ("str", "'gp'")
+    assert rows["penalty"] == ("str | None", "None")
     assert rows["penalty_weight"] == ("float | None", "None")
     assert rows["rescale"] == ("bool", "True")
     options = _parameter_rows(

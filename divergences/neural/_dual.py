@@ -239,7 +239,7 @@ def wasserstein_dual(
     x: Any,
     y: Any,
     *,
-    penalty: str = "gp",
+    penalty: str | None = None,
     penalty_weight: float | None = None,
     rescale: bool = True,
     warm_start: Critic | None = None,
@@ -286,16 +286,21 @@ def wasserstein_dual(
         training step and ``evaluation_size`` times per side for the held-out
         estimate. The old keywords ``samples_p`` and ``samples_q`` still work,
         with a ``DeprecationWarning``, until the next release.
-    penalty : {"gp", "lp", "clip"}, default "gp"
+    penalty : {"gp", "lp", "clip"} or None, default None
         The two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
         interpolates :math:`\hat x = t x + (1 - t) y`, the one-sided
         :math:`\max(0, \|\nabla f\| - 1)^2`, or weight clipping (the original
-        WGAN, with RMSProp); see :class:`KantorovichDual`. ``"gp"`` is the
-        recipe of Gulrajani et al. [2]_ that the other defaults were chosen
-        with. :class:`~divergences.losses.WassersteinLoss` defaults to ``"lp"``:
-        its critic follows a moving generator and must turn its slope around,
-        which the two-sided penalty resists; this critic trains once between
-        fixed distributions, from an output layer at zero.
+        WGAN, with RMSProp); see :class:`KantorovichDual`. None (the default)
+        is ``"gp"``, the recipe of Gulrajani et al. [2]_ that the other
+        defaults were chosen with, from d = 2, and ``"lp"`` in d = 1: there the
+        optimal critic's slope is :math:`\pm 1` and changes sign wherever the
+        CDFs cross (a scale difference: a V), and the two-sided penalty charges
+        every passage through slope 0, so a critic that starts with one slope
+        keeps it (on N(0, 1) against N(0, 4) its mean difference was 0, not
+        W1 = 0.80). :class:`~divergences.losses.WassersteinLoss` defaults to
+        ``"lp"`` in every dimension: its critic follows a moving generator and
+        must turn its slope around; this critic trains once between fixed
+        distributions, from an output layer at zero.
     penalty_weight : float, optional
         :math:`\lambda` (default 10) for ``"gp"`` and ``"lp"``, the clipping
         bound (default 0.01) for ``"clip"``.
@@ -387,7 +392,7 @@ def wasserstein_dual_batch(
     x: Any,
     y: Any,
     *,
-    penalty: str = "gp",
+    penalty: str | None = None,
     penalty_weight: float | None = None,
     rescale: bool = True,
     warm_start: Sequence[Critic | None] | None = None,
@@ -505,7 +510,7 @@ def trained_critics(
     """The calibrated critics :func:`wasserstein_dual` (or its batch) would train, in
     the data's units, without the certified side (for loops that follow a critic's
     gradient only)."""
-    objective = KantorovichDual("gp", None)
+    objective = KantorovichDual(None, None)
     critics = []
     for calibrated in _chosen(
         x, y, objective, True, warm_start, options, Group.of(group), batch=batch

@@ -73,21 +73,29 @@ class KantorovichDual:
 
     Parameters
     ----------
-    penalty : {"gp", "lp", "clip"}, default "gp"
-        The Lipschitz constraint.
+    penalty : {"gp", "lp", "clip"} or None, default "gp"
+        The Lipschitz constraint; None means ``"lp"`` on one-dimensional samples
+        and ``"gp"`` on others (what :func:`~divergences.wasserstein_dual` uses):
+        in d = 1 the optimal critic's slope is :math:`\pm 1` and changes sign
+        wherever the two CDFs cross, and a two-sided penalty charges every
+        passage through slope 0 in full, so a critic that starts with the wrong
+        slope somewhere keeps it; from d = 2 the gradient can turn round at
+        norm 1.
     weight : float, optional
         :math:`\lambda` (default 10) for ``"gp"`` and ``"lp"``, the clipping
         bound :math:`c` (default 0.01) for ``"clip"``.
     """
 
-    penalty: str = "gp"
+    penalty: str | None = "gp"
     weight: float | None = None
     #: Adam for the penalties; RMSProp for clipping, as the WGAN authors recommend.
     optimizer: str = field(init=False)
 
     def __post_init__(self) -> None:
-        penalty = check_option(self.penalty, "penalty", PENALTIES)
-        weight = PENALTIES[penalty] if self.weight is None else self.weight
+        penalty = self.penalty
+        if penalty is not None:
+            penalty = check_option(penalty, "penalty", PENALTIES)
+        weight = PENALTIES[penalty or "gp"] if self.weight is None else self.weight
         object.__setattr__(self, "penalty", penalty)
         object.__setattr__(self, "weight", check_real(weight, "penalty_weight", minimum=0.0))
         object.__setattr__(self, "optimizer", "rmsprop" if penalty == "clip" else "adam")
@@ -96,6 +104,11 @@ class KantorovichDual:
     def strength(self) -> float:
         """The resolved ``weight``: :math:`\\lambda`, or the clipping bound."""
         return cast(float, self.weight)
+
+    def _excess(self, norms: torch.Tensor, dim: int) -> torch.Tensor:
+        """How far each gradient norm is from what the penalty asks (0 where it holds)."""
+        two_sided = self.penalty == "gp" or (self.penalty is None and dim > 1)
+        return norms - 1 if two_sided else torch.clamp(norms - 1, min=0)
 
     def loss(
         self,
@@ -120,7 +133,7 @@ class KantorovichDual:
         )
         value = outputs[..., :n_p].mean(dim=-1) - outputs[..., n_p:].mean(dim=-1)
         norms = gradients.norm(dim=-1)
-        excess = norms - 1 if self.penalty == "gp" else torch.clamp(norms - 1, min=0)
+        excess = self._excess(norms, x_p.shape[-1])
         penalty = (excess * excess).mean(dim=-1)
         return (-value + self.strength * penalty).sum(), _statistics(value, penalty, norms)
 
@@ -149,7 +162,7 @@ class KantorovichDual:
 
         def gradient_loss(gradients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             norm = gradients.norm(dim=-1)
-            excess = norm - 1 if self.penalty == "gp" else torch.clamp(norm - 1, min=0)
+            excess = self._excess(norm, x_p.shape[-1])
             # d/dg of weight * mean(excess^2), with autograd's 0 where the norm is 0.
             factor = torch.where(norm > 0, excess / norm, 0.0) * (2 * weight / pairs)
             norms.append(norm)
@@ -185,7 +198,7 @@ class KantorovichDual:
         if self.penalty == "clip":
             return value
         norms = gradients.norm(dim=-1)
-        excess = norms - 1 if self.penalty == "gp" else torch.clamp(norms - 1, min=0)
+        excess = self._excess(norms, x_p.shape[-1])
         return value - self.strength * (excess * excess).mean(dim=-1)
 
     @torch.no_grad()

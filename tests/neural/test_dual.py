@@ -324,6 +324,25 @@ def test_the_sign_is_right_in_one_dimension(seed):
     assert result.lower_bound <= 2.0 <= result.upper_bound
 
 
+def test_the_critic_turns_its_slope_in_one_dimension():
+    # N(0, 1) against N(0, 4): the optimal critic is a V, W1 = (2 - 1) sqrt(2 / pi); with
+    # the two-sided penalty in d = 1 the critic stayed a line (mean difference 0)
+    from divergences.neural import KantorovichDual
+
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(3000, 1)), 2 * rng.normal(size=(3000, 1))
+    truth = math.sqrt(2 / math.pi)
+    result = dv.wasserstein_dual(x, y, seed=0, steps=300, device="cpu")
+    np.testing.assert_allclose(result.critic_distance, truth, rtol=0.1)
+    values = result.critic(torch.tensor([[-4.0], [0.0], [4.0]], dtype=torch.float64))
+    assert values[0] < values[1] > values[2]  # low where Q has its extra mass, both sides
+    # the default resolves by dimension: one-sided in d = 1, two-sided from d = 2
+    objective = KantorovichDual(None)
+    norms = torch.tensor([0.5, 1.5])
+    np.testing.assert_allclose(objective._excess(norms, 1), [0.0, 0.5])
+    np.testing.assert_allclose(objective._excess(norms, 2), [-0.5, 0.5])
+
+
 def test_a_narrow_coordinate_that_carries_the_distance_is_resolved():
     # W1 = 3, carried by a coordinate of spread 1 beside one of spread 10^8
     rng = np.random.default_rng(0)
