@@ -185,7 +185,7 @@ def hostile_table(payload: dict[str, Any]) -> str:
         "intervals hold W1 = 2 |",
         f"| (N(0, 10¹⁶), N(0, 1)) against (N(0, 10¹⁶), N(3, 1)), 4000 a side | "
         f"{narrow['true']:.1f} | "
-        + "; ".join(
+        + "<br>".join(
             f"seed {r['seed']}: {r['distance']:.3f} [{r['interval'][0]:.3f}, "
             f"{r['interval'][1]:.3g}] ({r['potential']})"
             for r in narrow["runs"]
@@ -196,7 +196,7 @@ def hostile_table(payload: dict[str, Any]) -> str:
         js = hostile["narrow_coordinate_js"]
         lines.append(
             f"| the same with `js_dual` | JS {js['true']:.3f} | "
-            + "; ".join(
+            + "<br>".join(
                 f"seed {r['seed']}: {r['divergence']:.3f}, lower bound {r['lower_bound']:.3f}"
                 for r in js["runs"]
             )
