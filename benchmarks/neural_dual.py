@@ -524,6 +524,14 @@ def narrow_js(device: str, quick: bool) -> dict[str, Any]:
     return {"true": integrate.quad(terms, -12, 15, limit=200)[0], "runs": runs}
 
 
+def hostile_inputs(device: str, quick: bool, workers: int) -> dict[str, Any]:
+    """The JSON's ``hostile`` section: issue 24's inputs, js_dual's, and :data:`UNNAMED`'s."""
+    extra = hostile(device, quick)
+    extra["narrow_coordinate_js"] = narrow_js(device, quick)
+    extra["unnamed"] = unnamed(device, quick, workers)
+    return extra
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     # the runs at data scale 10^3 repeat those at 1 exactly (equivariance): counted once
     ours = [
@@ -840,9 +848,7 @@ def main() -> None:
     if args.hostile:
         path = RESULTS / "neural_dual.json"
         payload = json.loads(path.read_text())
-        payload["hostile"] = hostile(args.device, False)
-        payload["hostile"]["narrow_coordinate_js"] = narrow_js(args.device, False)
-        payload["hostile"]["unnamed"] = unnamed(args.device, False, args.workers)
+        payload["hostile"] = hostile_inputs(args.device, False, args.workers)
         payload["hostile_machine"] = machine()
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {path}")
@@ -912,9 +918,7 @@ def main() -> None:
         js_rows = list(
             pool.map(js_task, js_tasks(args.quick, 1 if args.quick else 3, args.device))
         )
-    extra = hostile(args.device, args.quick)
-    extra["narrow_coordinate_js"] = narrow_js(args.device, args.quick)
-    extra["unnamed"] = unnamed(args.device, args.quick, args.workers)
+    extra = hostile_inputs(args.device, args.quick, args.workers)
     seconds = {} if args.quick else timing(args.device)
     summary = summarise(rows)
     summary["js_coverage"] = statistics.mean(r["covers"] for r in js_rows)

@@ -292,11 +292,10 @@ def wasserstein_dual(
         :math:`\max(0, \|\nabla f\| - 1)^2`, or weight clipping (the original
         WGAN, with RMSProp); see :class:`KantorovichDual`. None (the default)
         is ``"gp"``, the recipe of Gulrajani et al. [2]_ that the other
-        defaults were chosen with, from d = 2, and ``"lp"`` in d = 1: there the
-        optimal critic's slope is :math:`\pm 1` and changes sign wherever the
-        CDFs cross (a scale difference: a V), and the two-sided penalty charges
-        every passage through slope 0, so a critic that starts with one slope
-        keeps it (on N(0, 1) against N(0, 4) its mean difference was 0, not
+        defaults were chosen with, from d = 2, and ``"lp"`` in d = 1, where a
+        critic must pass through slope 0 to change its slope's sign
+        (:class:`KantorovichDual` says why that matters; on N(0, 1) against
+        N(0, 4) the two-sided penalty left a line, mean difference 0, not
         W1 = 0.80). :class:`~divergences.losses.WassersteinLoss` defaults to
         ``"lp"`` in every dimension: its critic follows a moving generator and
         must turn its slope around; this critic trains once between fixed
