@@ -405,7 +405,10 @@ def hostile(device: str, quick: bool) -> dict[str, Any]:
 #: = |s|, and the mean difference of a bounded linear cut-off tends to |s|), discrete
 #: data (the Bernoulli cube's W1 is the exact LP between its 32 atoms' masses; Poisson
 #: laws are ordered, so their 1-D W1 is the difference of the means), sample sizes far
-#: apart or tiny, equal laws, 1-D laws that differ in shape (quantile quadrature).
+#: apart or tiny, equal laws, 1-D laws that differ in shape (quantile quadrature), a
+#: point mass (its W1 to any law is that law's mean distance to the point: for N(0, I_2),
+#: E|z| = sqrt(pi / 2)), a coordinate that is the same constant in every sample (a zero
+#: spread the standardisation must not divide by).
 UNNAMED = {
     "student_t3": "Student t3 translated by 1 in d = 2, 4000 a side",
     "cauchy": "Cauchy translated by 1 in d = 2, 4000 a side",
@@ -416,6 +419,9 @@ UNNAMED = {
     "equal_laws": "N(0, I) against N(0, I) in d = 4, 3000 a side",
     "bimodal_1d": "±3 + 0.3 N(0, 1) (equal weights) against 0.3 N(0, 1) in d = 1, 4000 a side",
     "scale_1d": "N(0, 1) against N(0, 4) in d = 1, 4000 a side",
+    "point_mass": "every sample at 0 against N(0, I) in d = 2, 4000 a side",
+    "constant_coordinate": "N(0, I) against N(e1, I) in d = 2, a third coordinate 7 in "
+    "every sample, 4000 a side",
 }
 
 
@@ -472,6 +478,12 @@ def unnamed_pair(name: str) -> tuple[np.ndarray, np.ndarray, float]:
         return x, y, _quantile_w1(bimodal, lambda u: 0.3 * stats.norm.ppf(u))
     if name == "scale_1d":
         return rng.normal(size=(n, 1)), 2 * rng.normal(size=(n, 1)), math.sqrt(2 / math.pi)
+    if name == "point_mass":
+        return np.zeros((n, 2)), rng.normal(size=(n, 2)), math.sqrt(math.pi / 2)
+    if name == "constant_coordinate":
+        x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+        y[:, 0] += 1.0
+        return np.c_[x, np.full(n, 7.0)], np.c_[y, np.full(n, 7.0)], 1.0
     raise ValueError(f"unknown input {name!r}")
 
 

@@ -120,8 +120,9 @@ def _side(
     if n - n_test - n_validation < 2:
         raise ArgumentError(
             name,
-            f"has {n} samples: too few to hold out {options.holdout:.0%} for the "
-            f"estimate and {options.validation:.0%} for validation and train on the rest "
+            f"has {n} sample{'' if n == 1 else 's'}: too few to hold out "
+            f"{options.holdout:.0%} for the estimate and {options.validation:.0%} for "
+            "validation and train on the rest "
             "(at least 2 in each part)",
         )
     order = rng.permutation(n)

@@ -387,6 +387,22 @@ def test_heavy_tails_widen_the_interval_and_keep_the_bound():
     assert result.distance > 0.3  # the clipped ridge still certifies part of it
 
 
+@pytest.mark.parametrize("case", ["point_mass", "constant_coordinate"])
+def test_degenerate_spreads_neither_break_nor_bias_it(case):
+    # a point mass (zero spread on one side: W1 to N(0, I_2) is E|z| = sqrt(pi / 2)) and a
+    # coordinate equal to 7 in every sample (zero spread on both: W1 = the translation, 1)
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(3000, 2)), rng.normal(size=(3000, 2))
+    if case == "point_mass":
+        x, truth = np.zeros_like(x), math.sqrt(math.pi / 2)
+    else:
+        y[:, 0] += 1.0
+        x, y, truth = np.c_[x, np.full(3000, 7.0)], np.c_[y, np.full(3000, 7.0)], 1.0
+    result = dv.wasserstein_dual(x, y, steps=300, seed=0, device="cpu")
+    assert result.lower_bound <= truth <= result.upper_bound
+    np.testing.assert_allclose(result.distance, truth, rtol=0.1)
+
+
 SHARED_FIELDS = ["history", "held_out_index", "options", "steps", "seconds", "device"]
 
 
