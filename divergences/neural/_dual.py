@@ -283,9 +283,14 @@ def wasserstein_dual(
     x, y : (n, d) array-like, torch.Tensor, or callable
         Samples of :math:`P` and :math:`Q` (1-D means ``d = 1``), on any device;
         or callables ``draw(k)`` returning a fresh (k, d) batch, drawn at each
-        training step and ``evaluation_size`` times per side for the held-out
-        estimate. The old keywords ``samples_p`` and ``samples_q`` still work,
-        with a ``DeprecationWarning``, until the next release.
+        training step, ``evaluation_size`` times per side for the validation
+        and the held-out estimate, and in batches of ``evaluation_size`` for
+        the certified potentials' training samples: 10^5 a side (fewer where
+        that would pass 256 MB in float64; a memory-mapped array's training
+        rows likewise), since fresh samples fit the potentials better than a
+        fixed array's training part can. The old keywords ``samples_p`` and
+        ``samples_q`` still work, with a ``DeprecationWarning``, until the next
+        release.
     penalty : {"gp", "lp", "clip"} or None, default None
         The two-sided gradient penalty :math:`(\|\nabla f(\hat x)\| - 1)^2` on
         interpolates :math:`\hat x = t x + (1 - t) y`, the one-sided

@@ -64,6 +64,8 @@ class _Side:
     draw: Callable[[int], Any] | None
     # the draws are this process's own (a user's callable), not rows of a shared array
     own_draws: bool = True
+    # the training rows the draws come from (a large array's); None: a callable, unbounded
+    train_rows: int | None = None
 
     def call(self, size: int) -> torch.Tensor:
         """A fresh (size, d) float64 batch from the callable, checked."""
@@ -194,7 +196,10 @@ def _lazy_side(
     def draw(count: int) -> torch.Tensor:
         return read(rows("train", count, batches))
 
-    return _Side(name, array.shape[1], parts, chosen["test"], draw, own_draws=False)
+    train_rows = max(1, round((bounds["train"][1] - bounds["train"][0]) * n))
+    return _Side(
+        name, array.shape[1], parts, chosen["test"], draw, own_draws=False, train_rows=train_rows
+    )
 
 
 def _row_hash(index: np.ndarray, salt: int) -> np.ndarray:
@@ -255,6 +260,17 @@ class Source:
     def fitted(self, size: int) -> torch.Tensor:
         """The samples the network was fitted on: the training part, or a fresh draw."""
         return self.train if self.train is not None else self.draw(size)
+
+    def training(self, rows: int, chunk: int) -> torch.Tensor:
+        """The training part, or ``rows`` fresh draws (at most the rows they come from)
+        in batches of ``chunk``: where samples cost nothing more, fits that can use
+        more of them get them."""
+        if self.train is not None:
+            return self.train
+        if self.side.train_rows is not None:
+            rows = min(rows, self.side.train_rows)
+        rows, chunk = max(1, rows), max(1, chunk)
+        return torch.cat([self.draw(min(chunk, rows - i)) for i in range(0, rows, chunk)])
 
     def calibration(self, size: int) -> torch.Tensor:
         """Samples for calibrating the trained network: validation, else training ones."""

@@ -69,6 +69,45 @@ def test_callables_are_accepted(device):
     assert abs(result.distance - 2.0) < 4 * result.stderr + 0.06
 
 
+def test_callables_give_the_certified_fits_many_fresh_rows(monkeypatch):
+    from divergences.neural import _bounds
+
+    rng = np.random.default_rng(4)
+    requests: list[int] = []
+
+    def draw(shift):
+        def sample(k):
+            requests.append(k)
+            return rng.normal(size=(k, 2)) + shift
+
+        return sample
+
+    options = {"steps": 50, "batch_size": 64, "evaluation_size": 1000, "seed": 0}
+
+    def chunks(run):
+        requests.clear()
+        run()
+        assert max(requests) <= 1000  # never more than evaluation_size at a time
+        return sum(k for k in requests if k > options["batch_size"])  # not the steps' batches
+
+    def single():
+        result = dv.wasserstein_dual(draw(0.0), draw(np.array([1.0, 0.0])), **options)
+        assert abs(result.distance - 1.0) < 4 * result.stderr + 0.05
+
+    # test and validation, 1000 a side each, and the certified fits' training rows
+    assert chunks(single) == 2 * (2000 + _bounds.CERTIFIED_ROWS)
+    # fewer where the rows would pass the byte budget: 3000 a side here, shared by the
+    # problems of a batch, and never fewer than evaluation_size
+    monkeypatch.setattr(_bounds, "CERTIFIED_BYTES", 8 * 2 * 3000)
+    assert chunks(single) == 2 * (2000 + 3000)
+
+    def batch():
+        pairs = [(draw(0.0), draw(np.array([1.0, 0.0]))) for _ in range(2)]
+        dv.wasserstein_dual_batch(*zip(*pairs, strict=True), **options)
+
+    assert chunks(batch) == 2 * 2 * (2000 + 1500)
+
+
 def test_warm_start_continues_from_the_given_critic():
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)) + np.array([2.0, 0.0])
@@ -237,15 +276,15 @@ def test_large_arrays_are_read_row_by_row(monkeypatch):
 
     monkeypatch.setattr(_fitting, "LAZY_BYTES", 0)  # treat every array as too large to copy
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(200_000, 2)).view(_CountingArray)
-    y = (rng.normal(size=(200_000, 2)) + np.array([1.0, 0.0])).view(_CountingArray)
+    x = rng.normal(size=(1_000_000, 2)).view(_CountingArray)
+    y = (rng.normal(size=(1_000_000, 2)) + np.array([1.0, 0.0])).view(_CountingArray)
     _CountingArray.rows_read = 0
     result = dv.wasserstein_dual(
         x, y, steps=100, batch_size=64, evaluation_size=2000, seed=0, device="cpu"
     )
-    # batches, 2000 validation and 2000 test rows a side, and the calibration's draws:
-    # a small share of the 400 000 rows
-    assert _CountingArray.rows_read < 40_000
+    # batches, 2000 validation and 2000 test rows a side, the certified fits' 10^5
+    # training rows a side and the calibration's draws: a small share of the 2 x 10^6
+    assert _CountingArray.rows_read < 250_000
     assert abs(result.distance - 1.0) < 4 * result.stderr + 0.05
     test_p, _ = result.held_out_index
     assert len(test_p) == len(set(test_p.tolist())) <= 2000
