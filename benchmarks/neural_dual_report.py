@@ -77,6 +77,58 @@ def _fresh(row: dict[str, Any] | None) -> str:
     return f"{_percent(row['relative_error'])} ({'yes' if row['covers'] else '**no**'})"
 
 
+def _paired(payload: dict[str, Any], kind: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(run on arrays, same problem on callables) for every problem of ``kind`` run both ways."""
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r.get("family"), r["dim"], r.get("cones"), r.get("theta"), r["seed"])
+
+    rows = [r for r in payload["rows"] if r["kind"] == kind and r.get("scale", 1.0) == 1.0]
+    arrays = {key(r): r for r in rows if r.get("method", "ours") == "ours"}
+    return [
+        (arrays[key(r)], r) for r in rows if r.get("method") == "callable" and key(r) in arrays
+    ]
+
+
+def fresh_gain(payload: dict[str, Any]) -> str:
+    """The grid cells where fresh samples moved the estimate most, as a sentence."""
+    pairs = sorted(
+        _paired(payload, "grid"),
+        key=lambda pair: pair[1]["relative_error"] - pair[0]["relative_error"],
+        reverse=True,
+    )
+    if not pairs:
+        return "(the grid was not run on callables in this run)"
+    cells = "; ".join(
+        f"D = {a['dim']} with {a['cones']} cones, {_percent(a['relative_error'])} on arrays "
+        f"and {_percent(b['relative_error'])} on callables"
+        for a, b in pairs[:3]
+    )
+    closer = sum(abs(b["relative_error"]) < abs(a["relative_error"]) for a, b in pairs)
+    return (
+        f"Fresh samples help most where the tips must travel far ({cells}); they bring the "
+        f"estimate closer to W1 in {closer} of {len(pairs)} cells."
+    )
+
+
+def callable_time(payload: dict[str, Any]) -> str:
+    """How much longer a run on callables took than the same problem on arrays."""
+    ratios = {
+        kind: [b["seconds"] / a["seconds"] for a, b in _paired(payload, kind)]
+        for kind in ("family", "grid")
+    }
+    every = ratios["family"] + ratios["grid"]
+    if not every:
+        return "(no problem was run on callables in this run)"
+    return (
+        "The runs on callables in the JSON took a median "
+        f"{statistics.median(ratios['family']):.1f}× as long as the same problem on arrays "
+        f"on the closed-form families, {statistics.median(ratios['grid']):.1f}× on the grid "
+        f"and {max(every):.1f}× at most, on the two worker processes that shared the "
+        "machine, with the benchmark's own samplers."
+    )
+
+
 def _ours(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """Our runs at data scale 1 (the runs at 10^3 repeat them exactly; see equivariance)."""
     return [

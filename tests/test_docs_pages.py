@@ -34,12 +34,12 @@ CODE = re.compile(r"^```.*?^```", re.M | re.S)
 
 _NUMBER = r"\d+(?:[.,]\d+)?(?:\s?·\s?10[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)?"
 #: A measured figure: a time, an amount of memory, a ratio ("1.4×", not "3 × 128"), a
-#: percentage, or "N times faster".
+#: percentage, or "N times faster" ("N times as long").
 MEASURED = re.compile(
     _NUMBER + r"\s?(?:ms|µs|s|min|minutes|seconds|hours?|[kMGT]i?B|bytes)(?!\w)"
     r"|" + _NUMBER + r"\s?×(?!\s?\d)"
     r"|" + _NUMBER + r"\s?%"
-    r"|\d+(?:\.\d+)?\s?times\s(?:faster|slower|smaller|larger)"
+    r"|\d+(?:\.\d+)?\s?times\s(?:faster|slower|smaller|larger|as\s)"
 )
 #: Percentages that are settings of the method, not measurements.
 SETTINGS = {"1%", "10%", "97.5%"}
