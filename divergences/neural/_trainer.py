@@ -264,19 +264,38 @@ def threads_for(network: Any, options: TrainingOptions, device: torch.device) ->
 class _ThreadSetting:
     """Who holds torch's intra-op thread count, and what to give back."""
 
-    # torch.set_num_threads is process-wide in effect (the calling thread's OpenMP count,
-    # MKL's, the count later threads inherit, torch's own pool), so the library's calls
-    # share one setting: the first records the count in force and sets its own, calls
-    # that want the same count join, others wait until the last holder has restored it.
+    # torch.set_num_threads sets two things: the calling thread's own count (OpenMP's and
+    # MKL's are per thread) and the count that threads which first use torch later take.
+    # The library's calls share one setting: the first records the count new threads
+    # would take and sets its own, calls that want the same count join, others wait until
+    # the last holder has left. Each thread gives its own count back when it leaves, and
+    # the last one gives back the count for new threads, which a thread of its own sets
+    # (from the leaving thread it would change that thread's count too).
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.count: int | None = None  # the count held, None when no call holds one
         self.holders = 0
-        self.saved = 0  # the count in force when the first holder entered
+        self.inherited = 0  # the count new threads took when the first holder entered
         self.local = threading.local()  # per thread: how deep its own holds nest
 
 
 _SETTING = _ThreadSetting()
+
+
+def _in_a_new_thread(action: Callable[[], int | None]) -> int | None:
+    """``action()`` run in a thread started for it: what torch gives threads started now."""
+    seen: list[int | None] = []
+    thread = threading.Thread(target=lambda: seen.append(action()), daemon=True)
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def _count_for_new_threads() -> int:
+    """The count a thread started now runs with (a thread's own count may be older)."""
+    count = _in_a_new_thread(torch.get_num_threads)
+    assert count is not None  # torch.get_num_threads returns an int
+    return count
 
 
 @contextmanager
@@ -285,7 +304,9 @@ def cpu_threads(count: int | None) -> Iterator[None]:
 
     Thread-safe: calls wanting the same count share it, and one wanting another
     waits until they have left. A nested block runs with the count its thread
-    holds. A thread that first uses torch inside a block inherits the count.
+    holds. A thread that first uses torch inside a block takes the count. On
+    leaving, each thread has its own count back, and threads started after the
+    last holder has left take the count they took before the first entered.
     """
     if count is None:
         yield
@@ -297,12 +318,11 @@ def cpu_threads(count: int | None) -> Iterator[None]:
             while setting.holders > 0 and setting.count != count:
                 setting.changed.wait()
             if setting.holders == 0:
-                setting.saved = torch.get_num_threads()
+                setting.inherited = _count_for_new_threads()
                 setting.count = count
         setting.holders += 1
         held = setting.count
         assert held is not None  # set by the first holder, kept while any holds
-        # each thread sets its own: the OpenMP count of a thread is its own
         own = torch.get_num_threads()
         if own != held:
             torch.set_num_threads(held)
@@ -313,14 +333,19 @@ def cpu_threads(count: int | None) -> Iterator[None]:
         setting.local.depth = depth
         with setting.changed:
             setting.holders -= 1
+            for_new_threads = None  # not known: another thread may have set it last
+            if depth == 0 and torch.get_num_threads() != own:
+                torch.set_num_threads(own)  # this thread's own count, and new threads' now
+                for_new_threads = own
             if setting.holders == 0:
-                # the count that threads started later inherit, as well as this one's
-                if held != setting.saved or torch.get_num_threads() != setting.saved:
-                    torch.set_num_threads(setting.saved)
+                inherited = setting.inherited
+                if for_new_threads != inherited:
+                    _in_a_new_thread(lambda: torch.set_num_threads(inherited))
                 setting.count = None
                 setting.changed.notify_all()
-            elif own != held and depth == 0:
-                torch.set_num_threads(own)
+            elif depth == 0 and own != held:
+                # threads that first use torch while others hold still take the held count
+                _in_a_new_thread(lambda: torch.set_num_threads(held))
 
 
 def _train(

@@ -108,6 +108,51 @@ def test_overlapping_holders_share_the_count_and_the_last_restores_the_callers(t
     assert _count_in_a_fresh_thread() == two_threads
 
 
+def test_a_thread_that_first_used_torch_inside_a_hold_does_not_leave_that_count_behind(
+    two_threads,
+):
+    """B first uses torch while A holds one thread (so B's own count is 1). A leaves; B
+    enters, A enters again, B leaves, A leaves last: A has its own count back, and threads
+    started afterwards take the caller's count, not the 1 B found on entering."""
+    names = ("a held", "b read", "a out", "b in", "a in", "b out")
+    step = {name: threading.Event() for name in names}
+    seen: dict[str, int] = {}
+
+    def first() -> None:
+        seen["a before"] = torch.get_num_threads()
+        with cpu_threads(1):
+            step["a held"].set()
+            seen["a inside"] = torch.get_num_threads()
+            step["b read"].wait(WAIT)
+        step["a out"].set()
+        step["b in"].wait(WAIT)
+        with cpu_threads(1):
+            step["a in"].set()
+            step["b out"].wait(WAIT)
+        seen["a after"] = torch.get_num_threads()
+
+    def second() -> None:
+        step["a held"].wait(WAIT)
+        seen["b first"] = torch.get_num_threads()  # taken inside A's hold
+        step["b read"].set()
+        step["a out"].wait(WAIT)
+        with cpu_threads(1):
+            step["b in"].set()
+            step["a in"].wait(WAIT)
+        step["b out"].set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert seen["b first"] == 1  # the situation this test is about
+    assert seen["a before"] == seen["a after"] == two_threads
+    assert seen["a inside"] == 1
+    assert torch.get_num_threads() == two_threads
+    assert _count_in_a_fresh_thread() == two_threads
+
+
 def test_a_call_that_wants_another_count_waits_for_the_holders_to_leave(two_threads):
     held, release = threading.Event(), threading.Event()
     events: list[str] = []
