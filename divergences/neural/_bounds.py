@@ -40,7 +40,6 @@ from divergences.neural._certified import (
     ConePotential,
     Potential,
     RidgePotential,
-    Z,
     critic_direction,
     difference_of_means,
     fit_cones,
@@ -51,6 +50,7 @@ from divergences.neural._certified import (
     projected_potential,
     ridge_starts,
     simultaneous_quantile,
+    student_quantile,
 )
 from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, Problem
@@ -165,14 +165,15 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
             *(values.cpu().numpy() for values in held_out), permutations=PERMUTATIONS, seed=seed
         )
         empirical, empirical_stderr = empirical_distance(*part.test)
+        quantile = student_quantile(part.test[0].shape[0], part.test[1].shape[0])
         certificates.append(
             Certificate(
                 potential=best,
                 distance=distance,
                 stderr=stderr,
-                lower_bound=max(0.0, distance - Z * stderr),
+                lower_bound=max(0.0, distance - quantile * stderr),
                 empirical_distance=empirical,
-                upper_bound=empirical + Z * empirical_stderr,
+                upper_bound=empirical + quantile * empirical_stderr,
                 scores=scores,
                 train_distance=mean_difference(best, *part.train)[0],
                 pvalue=pvalue,

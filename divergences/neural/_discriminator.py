@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from divergences._validation import check_option, renamed
+from divergences.neural._certified import student_quantile
 from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
@@ -51,12 +52,14 @@ class DiscriminatorResult(NeuralResult):
     stderr : float
         Standard error of the unclipped estimate.
     lower_bound : float
-        ``max(0, divergence - 1.96 stderr)``: a one-sided 97.5% lower
+        ``max(0, divergence - t stderr)``: a one-sided 97.5% lower
         confidence bound of JS for any distributions (the variational bound
         holds for every discriminator, and the held-out samples were not
-        trained on).
+        trained on), with :math:`t` the 97.5% quantile of Student's t with one
+        less degree of freedom than the smaller side's test samples (1.96 for
+        large test splits).
     interval : tuple of float
-        From ``lower_bound`` to ``max(divergence, train_divergence) + 1.96
+        From ``lower_bound`` to ``max(divergence, train_divergence) + t
         stderr``, within :math:`[0, \log 2]`. The upper end is no bound (none
         holds from samples short of :math:`\log 2`); it reaches the training
         value where the discriminator over-fitted.
@@ -335,18 +338,19 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     # trained, and the centre and spread are set afterwards
     model, problem, options = fitted.network, fitted.problem, fitted.options
 
-    def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
-        """The unclipped bound on two sample sets, and its standard error."""
+    def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float, float]:
+        """The unclipped bound on two sample sets, its standard error, and the quantile
+        of its one-sided 97.5% confidence bound."""
         mean_p, var_p, count_p = moments(evaluate(lambda x: log_d(model(x)), x_p), fitted.group)
         mean_q, var_q, count_q = moments(
             evaluate(lambda x: log_one_minus_d(model(x)), x_q), fitted.group
         )
         stderr = 0.5 * math.sqrt(var_p / count_p + var_q / count_q)
-        return (mean_p + mean_q + _LOG4) / 2, stderr
+        return (mean_p + mean_q + _LOG4) / 2, stderr, student_quantile(count_p, count_q)
 
-    raw, stderr = bound(problem.p.test, problem.q.test)
+    raw, stderr, quantile = bound(problem.p.test, problem.q.test)
     size = options.evaluation_size
-    train_value, _ = bound(problem.p.fitted(size)[:size], problem.q.fitted(size)[:size])
+    train_value, _, _ = bound(problem.p.fitted(size)[:size], problem.q.fitted(size)[:size])
     # the network trained with each coordinate at unit spread; from here it takes the
     # common standardised coordinates, then the data's own
     fold_axes(model, problem.axes)
@@ -363,8 +367,8 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     # the training value of a discriminator that fitted its sample is an upward-biased
     # one: where the two part, JS is taken to lie between them. JS is at least 0, and
     # the interval never collapses to a point where the bound dips below 0.
-    low = clip(raw - 1.96 * stderr)
-    high = clip(max(raw, train_value, 0.0) + 1.96 * stderr)
+    low = clip(raw - quantile * stderr)
+    high = clip(max(raw, train_value, 0.0) + quantile * stderr)
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,

@@ -49,13 +49,15 @@ class DualResult(NeuralResult):
     stderr : float
         Standard error of ``distance``.
     lower_bound : float
-        ``max(0, distance - 1.96 stderr)``: a one-sided 97.5% lower confidence
-        bound of :math:`W_1(P, Q)` for any distributions.
+        ``max(0, distance - t stderr)``: a one-sided 97.5% lower confidence
+        bound of :math:`W_1(P, Q)` for any distributions, with :math:`t` the
+        97.5% quantile of Student's t with one less degree of freedom than the
+        smaller side's test samples (1.96 for large test splits, 12.7 with 2).
     empirical_distance : float
         The exact :math:`W_1` between the test samples (up to 2000 a side; all
         in d = 1): an upper side, biased upwards, far above in high dimension.
     upper_bound : float
-        ``empirical_distance`` plus 1.96 of its standard errors.
+        ``empirical_distance`` plus :math:`t` of its standard errors.
     interval : tuple of float
         ``(lower_bound, upper_bound)``.
     potential : Potential
