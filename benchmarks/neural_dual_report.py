@@ -125,7 +125,19 @@ def callable_time(payload: dict[str, Any]) -> str:
         f"{statistics.median(ratios['family']):.1f}× as long as the same problem on arrays "
         f"on the closed-form families, {statistics.median(ratios['grid']):.1f}× on the grid "
         f"and {max(every):.1f}× at most, on the two worker processes that shared the "
-        "machine, with the benchmark's own samplers."
+        f"machine, with the benchmark's own samplers."
+        + _rerun(payload, "callables_machine", "The runs on callables")
+    )
+
+
+def _rerun(payload: dict[str, Any], key: str, subject: str) -> str:
+    """Where and when a part of the file was rerun on its own (empty if it was not)."""
+    run = payload.get(key)
+    if not run:
+        return ""
+    return (
+        f" {subject} were run {run['date'][:10]} ({run['cpu']}, {run['cores']} cores, "
+        "one thread each), apart from the rest of the file."
     )
 
 
@@ -296,13 +308,7 @@ def unnamed_table(payload: dict[str, Any]) -> str:
     held = sum(r["covers"] for r in runs)
     below = sum(r["lower_below"] for r in runs)
     lines.append("")
-    run = payload.get("hostile_machine")
-    when = (
-        f" These calls were run {run['date'][:10]} ({run['cpu']}, {run['cores']} cores, "
-        "one thread each), apart from the rest of the file."
-        if run
-        else ""
-    )
+    when = _rerun(payload, "hostile_machine", "These calls")
     lines.append(
         f"The interval holds W1 in {held} of {len(runs)} inputs, the lower bound is below "
         f"it in {below} of {len(runs)}.{when}"
