@@ -40,6 +40,7 @@ from divergences.neural._certified import (
     ConePotential,
     Potential,
     RidgePotential,
+    confident_lower,
     critic_direction,
     difference_of_means,
     fit_cones,
@@ -165,15 +166,15 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
             *(values.cpu().numpy() for values in held_out), permutations=PERMUTATIONS, seed=seed
         )
         empirical, empirical_stderr = empirical_distance(*part.test)
-        quantile = student_quantile(part.test[0].shape[0], part.test[1].shape[0])
+        counts = (part.test[0].shape[0], part.test[1].shape[0])
         certificates.append(
             Certificate(
                 potential=best,
                 distance=distance,
                 stderr=stderr,
-                lower_bound=max(0.0, distance - quantile * stderr),
+                lower_bound=confident_lower(distance, stderr, *counts),
                 empirical_distance=empirical,
-                upper_bound=empirical + quantile * empirical_stderr,
+                upper_bound=empirical + student_quantile(*counts) * empirical_stderr,
                 scores=scores,
                 train_distance=mean_difference(best, *part.train)[0],
                 pvalue=pvalue,

@@ -416,6 +416,21 @@ def projected_potential(
 Z = 1.959963984540054
 
 
+#: Fewer held-out values than this on a side, and no lower bound is stated (it is 0): the
+#: t quantile assumes a mean near normal, and a handful of values can agree by chance (a
+#: saturated discriminator gives equal values, a standard error of about 0, and a bound
+#: far above the truth).
+CONFIDENT_ROWS = 10
+
+
+def confident_lower(distance: float, stderr: float, count_p: int, count_q: int) -> float:
+    """``max(0, distance - t stderr)``, t of :func:`student_quantile`; 0 on fewer than
+    :data:`CONFIDENT_ROWS` values a side."""
+    if min(count_p, count_q) < CONFIDENT_ROWS:
+        return 0.0
+    return max(0.0, distance - student_quantile(count_p, count_q) * stderr)
+
+
 def student_quantile(count_p: int, count_q: int) -> float:
     """The one-sided 97.5% quantile for a difference of two means of ``count_p`` and
     ``count_q`` values: Student's t with ``min(count_p, count_q) - 1`` degrees of freedom.

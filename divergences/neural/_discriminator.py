@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from divergences._validation import check_option, renamed
-from divergences.neural._certified import student_quantile
+from divergences.neural._certified import CONFIDENT_ROWS, student_quantile
 from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
@@ -57,10 +57,13 @@ class DiscriminatorResult(NeuralResult):
         holds for every discriminator, and the held-out samples were not
         trained on), with :math:`t` the 97.5% quantile of Student's t with one
         less degree of freedom than the smaller side's test samples (1.96 for
-        large test splits).
+        large test splits); 0 where a side has fewer than 10 test samples (a
+        saturated discriminator gives a handful of equal values, a standard
+        error of about 0, and a bound far above JS).
     interval : tuple of float
         From ``lower_bound`` to ``max(divergence, train_divergence) + t
-        stderr``, within :math:`[0, \log 2]`. The upper end is no bound (none
+        stderr``, within :math:`[0, \log 2]`; all of it where a side has
+        fewer than 10 test samples. The upper end is no bound (none
         holds from samples short of :math:`\log 2`); it reaches the training
         value where the discriminator over-fitted.
     train_divergence : float
@@ -338,17 +341,17 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     # trained, and the centre and spread are set afterwards
     model, problem, options = fitted.network, fitted.problem, fitted.options
 
-    def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float, float]:
-        """The unclipped bound on two sample sets, its standard error, and the quantile
-        of its one-sided 97.5% confidence bound."""
+    def bound(x_p: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float, int]:
+        """The unclipped bound on two sample sets, its standard error, and the smaller
+        set's size."""
         mean_p, var_p, count_p = moments(evaluate(lambda x: log_d(model(x)), x_p), fitted.group)
         mean_q, var_q, count_q = moments(
             evaluate(lambda x: log_one_minus_d(model(x)), x_q), fitted.group
         )
         stderr = 0.5 * math.sqrt(var_p / count_p + var_q / count_q)
-        return (mean_p + mean_q + _LOG4) / 2, stderr, student_quantile(count_p, count_q)
+        return (mean_p + mean_q + _LOG4) / 2, stderr, min(count_p, count_q)
 
-    raw, stderr, quantile = bound(problem.p.test, problem.q.test)
+    raw, stderr, count = bound(problem.p.test, problem.q.test)
     size = options.evaluation_size
     train_value, _, _ = bound(problem.p.fitted(size)[:size], problem.q.fitted(size)[:size])
     # the network trained with each coordinate at unit spread; from here it takes the
@@ -367,8 +370,11 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     # the training value of a discriminator that fitted its sample is an upward-biased
     # one: where the two part, JS is taken to lie between them. JS is at least 0, and
     # the interval never collapses to a point where the bound dips below 0.
-    low = clip(raw - quantile * stderr)
-    high = clip(max(raw, train_value, 0.0) + quantile * stderr)
+    # With a handful of test samples no bound is stated: the interval is all of [0, log 2].
+    quantile = student_quantile(count, count)
+    few = count < CONFIDENT_ROWS
+    low = 0.0 if few else clip(raw - quantile * stderr)
+    high = _LOG2 if few else clip(max(raw, train_value, 0.0) + quantile * stderr)
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,

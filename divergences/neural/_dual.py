@@ -52,7 +52,8 @@ class DualResult(NeuralResult):
         ``max(0, distance - t stderr)``: a one-sided 97.5% lower confidence
         bound of :math:`W_1(P, Q)` for any distributions, with :math:`t` the
         97.5% quantile of Student's t with one less degree of freedom than the
-        smaller side's test samples (1.96 for large test splits, 12.7 with 2).
+        smaller side's test samples (1.96 for large test splits); 0 where a
+        side has fewer than 10 test samples, too few for the quantile.
     empirical_distance : float
         The exact :math:`W_1` between the test samples (up to 2000 a side; all
         in d = 1): an upper side, biased upwards, far above in high dimension.

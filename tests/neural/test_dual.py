@@ -439,3 +439,18 @@ def test_the_default_architecture_is_public():
     assert neural.default_architecture is default_architecture
     assert neural.default_architecture(2) == [(128, 3, "leaky_relu")]
     assert neural.default_architecture(5) == [(128, 3, "leaky_relu"), (128, 3, "silu")]
+
+
+def test_a_handful_of_test_samples_states_no_lower_bound():
+    """12 a side leaves 2 test samples a side: too few for the t quantile, so the lower
+    bound is 0 (W1 = 1 here, closed form); 50 a side (10 test samples) states one below
+    W1 = 4."""
+    rng = np.random.default_rng(1000)
+    x, y = rng.normal(0.0, 1.0, (12, 1)), rng.normal(1.0, 1.0, (12, 1))
+    result = dv.wasserstein_dual(x, y, seed=0, steps=200)
+    assert result.lower_bound == 0.0
+    assert result.upper_bound >= result.empirical_distance
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(0.0, 1.0, (50, 1)), rng.normal(4.0, 1.0, (50, 1))
+    stated = dv.wasserstein_dual(x, y, seed=0, steps=200)
+    assert 0.0 < stated.lower_bound <= 4.0
