@@ -125,7 +125,7 @@ def callable_time(payload: dict[str, Any]) -> str:
         f"{statistics.median(ratios['family']):.1f}× as long as the same problem on arrays "
         f"on the closed-form families, {statistics.median(ratios['grid']):.1f}× on the grid "
         f"and {max(every):.1f}× at most, on the two worker processes that shared the "
-        f"machine, with the benchmark's own samplers."
+        "machine, with the benchmark's own samplers."
         + _rerun(payload, "callables_machine", "The runs on callables")
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from divergences._validation import check_option, renamed
-from divergences.neural._certified import CONFIDENT_ROWS, student_quantile
+from divergences.neural._certified import CONFIDENT_ROWS, confident_lower, student_quantile
 from divergences.neural._distributed import Group
 from divergences.neural._fitting import Fitted, as_float64, evaluate, fit, fold_axes, moments
 from divergences.neural._networks import Critic
@@ -371,10 +371,12 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     # one: where the two part, JS is taken to lie between them. JS is at least 0, and
     # the interval never collapses to a point where the bound dips below 0.
     # With a handful of test samples no bound is stated: the interval is all of [0, log 2].
-    quantile = student_quantile(count, count)
-    few = count < CONFIDENT_ROWS
-    low = 0.0 if few else clip(raw - quantile * stderr)
-    high = _LOG2 if few else clip(max(raw, train_value, 0.0) + quantile * stderr)
+    low = clip(confident_lower(raw, stderr, count, count))
+    high = (
+        _LOG2
+        if count < CONFIDENT_ROWS
+        else clip(max(raw, train_value, 0.0) + student_quantile(count, count) * stderr)
+    )
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,
