@@ -52,13 +52,18 @@ class DualResult(NeuralResult):
         ``max(0, distance - t stderr)``: a one-sided 97.5% lower confidence
         bound of :math:`W_1(P, Q)` for any distributions, with :math:`t` the
         97.5% quantile of Student's t with one less degree of freedom than the
-        smaller side's test samples (1.96 for large test splits); 0 where a
-        side has fewer than 10 test samples, too few for the quantile.
+        smaller side's test samples (1.96 for large test splits), less
+        :math:`10^{-11}` of the potential's largest test value for rounding
+        (where the standard error is 0, between point masses); 0 where a side
+        has fewer than 10 test samples, too few for the quantile.
     empirical_distance : float
         The exact :math:`W_1` between the test samples (up to 2000 a side; all
         in d = 1): an upper side, biased upwards, far above in high dimension.
     upper_bound : float
-        ``empirical_distance`` plus :math:`t` of its standard errors.
+        ``empirical_distance`` plus :math:`t` of its standard errors, and never
+        below ``distance``: the exact :math:`W_1` of all the test samples is at
+        least the potential's mean difference on them, which a subsample's (or
+        rounding) can fall short of.
     interval : tuple of float
         ``(lower_bound, upper_bound)``.
     potential : Potential

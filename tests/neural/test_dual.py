@@ -407,6 +407,23 @@ def test_degenerate_spreads_neither_break_nor_bias_it(case):
     np.testing.assert_allclose(result.distance, truth, rtol=0.1)
 
 
+@pytest.mark.parametrize("gap", [0.1, 1.0, 3.7])
+def test_two_point_masses_keep_the_bound_below_w1_despite_rounding(gap):
+    """Two point masses sqrt(2) gap apart: every test value is the same, the standard error
+    0, and the potential's float64 mean difference came out 85 units in the last place
+    above W1 (closed form, and POT's LP on the same points), a lower bound above the
+    truth and above the interval's upper end. The bound now allows for rounding."""
+    import ot
+
+    x, y = np.zeros((300, 2)), np.full((300, 2), gap)
+    truth = math.sqrt(2.0) * gap
+    np.testing.assert_allclose(ot.emd2([], [], ot.dist(x[:5], y[:5], metric="euclidean")), truth)
+    result = dv.wasserstein_dual(x, y, steps=100, seed=0, device="cpu")
+    assert result.lower_bound <= truth <= result.upper_bound
+    assert result.lower_bound <= result.distance <= result.upper_bound
+    np.testing.assert_allclose(result.lower_bound, truth, rtol=1e-9)
+
+
 SHARED_FIELDS = ["history", "held_out_index", "options", "steps", "seconds", "device"]
 
 
