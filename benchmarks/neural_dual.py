@@ -735,13 +735,18 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def js_task(task: dict[str, Any]) -> dict[str, Any]:
-    """js_dual and js_knn on a Gaussian translate or a mixture (truth by quadrature / MC)."""
+    """js_dual and js_knn on a Gaussian translate or a mixture (truth by quadrature / MC), or
+    on the disjoint segments x = 0 and x = 1 (JS = log 2)."""
     from scipy import integrate, stats
 
     torch.set_num_threads(task.get("threads", 1))
     family, dim, seed = task["family"], task["dim"], task["seed"]
     rng = np.random.default_rng(seed)
-    if family == "gaussian":
+    if family == "segments":
+        true = math.log(2.0)
+        x = dv.families.segment_samples(0.0, 2000, seed=seed)
+        y = dv.families.segment_samples(1.0, 1500, seed=10**6 + seed)
+    elif family == "gaussian":
         shift = 1.0
 
         def density_terms(t: float) -> float:
@@ -917,6 +922,7 @@ def main() -> None:
             payload["js"] = list(pool.map(js_task, js_tasks(False, 3, args.device)))
         payload["hostile"]["narrow_coordinate_js"] = narrow_js(args.device, False)
         payload["summary"]["js_coverage"] = statistics.mean(r["covers"] for r in payload["js"])
+        payload["js_machine"] = machine()
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {path}")
         return
@@ -1002,10 +1008,10 @@ def main() -> None:
 
 def js_tasks(quick: bool, seeds: int, device: str) -> list[dict[str, Any]]:
     dims = (2, 5) if quick else (2, 5, 16, 32)
+    pairs = [(family, dim) for family in ("gaussian", "mixture") for dim in dims]
     return [
         {"family": family, "dim": dim, "seed": seed, "device": device}
-        for family in ("gaussian", "mixture")
-        for dim in dims
+        for family, dim in [*pairs, ("segments", 2)]
         for seed in range(seeds)
     ]
 

@@ -339,7 +339,7 @@ def js_table(payload: dict[str, Any]) -> str:
         "| pair | d | JS | js_dual (seeds) | lower bound below JS | interval covers | js_knn |",
         "|---|---|---|---|---|---|---|",
     ]
-    for family in ("gaussian", "mixture"):
+    for family in ("gaussian", "mixture", "segments"):
         for dim in sorted({r["dim"] for r in rows}):
             here = [r for r in rows if r["family"] == family and r["dim"] == dim]
             if not here:
@@ -352,6 +352,14 @@ def js_table(payload: dict[str, Any]) -> str:
                 + ", ".join(f"{r['js_knn']:.3f}" for r in here)
                 + " |"
             )
+    if rows:
+        width = statistics.median(r["interval"][1] - r["interval"][0] for r in rows)
+        error = statistics.median(abs(r["js_dual"] - r["true"]) for r in rows)
+        lines.append("")
+        lines.append(
+            f"Median interval width {width:.3f} nats beside a median error of {error:.3f}."
+            + _rerun(payload, "js_machine", "These calls")
+        )
     return "\n".join(lines)
 
 

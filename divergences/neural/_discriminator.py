@@ -61,11 +61,14 @@ class DiscriminatorResult(NeuralResult):
         saturated discriminator gives a handful of equal values, a standard
         error of about 0, and a bound far above JS).
     interval : tuple of float
-        From ``lower_bound`` to ``max(divergence, train_divergence) + t
-        stderr``, within :math:`[0, \log 2]`; all of it where a side has
-        fewer than 10 test samples. The upper end is no bound (none
-        holds from samples short of :math:`\log 2`); it reaches the training
-        value where the discriminator over-fitted.
+        From ``lower_bound`` to the largest of ``divergence``,
+        ``train_divergence`` and the bound of the logit recalibrated on the
+        test split (:math:`\sigma(a \ell + c)`, :math:`a, c` fitted there), plus
+        :math:`t` ``stderr``, within :math:`[0, \log 2]`; all of it where a
+        side has fewer than 10 test samples. The upper end is no bound (none
+        holds from samples short of :math:`\log 2`): it reaches the training
+        value where the discriminator over-fitted, and :math:`\log 2` where
+        it separates the test samples, which cannot rule out disjoint supports.
     train_divergence : float
         The same on the training samples.
     discriminator : Critic
@@ -335,6 +338,48 @@ def _estimate(
     return [_result(fitted, start) for (fitted,) in fits]
 
 
+def recalibrated_divergence(logits_p: torch.Tensor, logits_q: torch.Tensor) -> float:
+    r"""The variational bound of the best discriminator :math:`\sigma(a \ell + c)` on
+    these logits, :math:`a, c` fitted to them: :math:`\log 2` where a threshold
+    separates the two sides.
+
+    The trained logit :math:`\ell` is the case :math:`a = 1, c = 0`, so the value
+    is at least the plain bound on the same samples; fitted on them, it is biased
+    upwards: the upper end of an interval, no bound. Two parameters are a
+    logistic regression of the side on :math:`\ell`, each side weighted by its
+    count (the bound is a mean per side); it is concave in :math:`(a, c)` and
+    solved by BFGS.
+    """
+    import numpy as np
+    from scipy import optimize, special
+
+    s_p = logits_p.detach().double().reshape(-1).cpu().numpy()
+    s_q = logits_q.detach().double().reshape(-1).cpu().numpy()
+    if s_p.size == 0 or s_q.size == 0:
+        return 0.0
+    if s_p.min() > s_q.max() or s_p.max() < s_q.min():
+        return _LOG2
+    # centred and scaled, so that BFGS starts from a well-conditioned problem
+    centre = 0.5 * (s_p.mean() + s_q.mean())
+    scale = float(np.concatenate([s_p, s_q]).std()) or 1.0
+    u_p, u_q = (s_p - centre) / scale, (s_q - centre) / scale
+
+    def negative(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, c = params
+        t_p, t_q = a * u_p + c, a * u_q + c
+        value = -np.logaddexp(0.0, -t_p).mean() - np.logaddexp(0.0, t_q).mean()
+        g_p = special.expit(-t_p)  # d log sigma(t) / dt = sigma(-t)
+        g_q = -special.expit(t_q)  # d log sigma(-t) / dt = -sigma(t)
+        gradient = np.array([(g_p * u_p).mean() + (g_q * u_q).mean(), g_p.mean() + g_q.mean()])
+        return -value, -gradient
+
+    # a = scale, c = centre: the trained logit itself
+    start = np.array([scale, centre])
+    fitted = optimize.minimize(negative, start, jac=True, method="BFGS")
+    best = min(float(fitted.fun), negative(start)[0])
+    return min(max((_LOG4 - best) / 2, 0.0), _LOG2)
+
+
 def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     """The result: the bound on the test split, and the discriminator in the data's units."""
     # JS is invariant under a change of units: the bound is computed where the network
@@ -352,6 +397,9 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
         return (mean_p + mean_q + _LOG4) / 2, stderr, min(count_p, count_q)
 
     raw, stderr, count = bound(problem.p.test, problem.q.test)
+    recalibrated = recalibrated_divergence(
+        *(fitted.group.gather(evaluate(model, x)) for x in (problem.p.test, problem.q.test))
+    )
     size = options.evaluation_size
     train_value, _, _ = bound(problem.p.fitted(size)[:size], problem.q.fitted(size)[:size])
     # the network trained with each coordinate at unit spread; from here it takes the
@@ -366,17 +414,17 @@ def _result(fitted: Fitted, start: float) -> DiscriminatorResult:
     def clip(value: float) -> float:
         return min(max(value, 0.0), _LOG2)
 
-    # The held-out bound is a noisy lower bound of JS (any discriminator's is), and
-    # the training value of a discriminator that fitted its sample is an upward-biased
-    # one: where the two part, JS is taken to lie between them. JS is at least 0, and
-    # the interval never collapses to a point where the bound dips below 0.
+    # The held-out bound is a noisy lower bound of JS (any discriminator's is); the
+    # training value of a discriminator that fitted its sample, and the bound of its
+    # logit recalibrated on the test split itself, are upward-biased ones: where they
+    # part, JS is taken to lie between them. A discriminator that separates the test
+    # samples but saturates short of log 2 (two point masses: 0.6927) leaves the upper
+    # end at log 2, which such samples cannot rule out. JS is at least 0, and the
+    # interval never collapses to a point where the bound dips below 0.
     # With a handful of test samples no bound is stated: the interval is all of [0, log 2].
     low = clip(confident_lower(raw, stderr, count, count))
-    high = (
-        _LOG2
-        if count < CONFIDENT_ROWS
-        else clip(max(raw, train_value, 0.0) + student_quantile(count, count) * stderr)
-    )
+    top = max(raw, train_value, recalibrated, 0.0)
+    high = _LOG2 if count < CONFIDENT_ROWS else clip(top + student_quantile(count, count) * stderr)
     return DiscriminatorResult(
         divergence=clip(raw),
         stderr=stderr,

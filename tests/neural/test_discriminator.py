@@ -218,3 +218,49 @@ def test_a_handful_of_test_samples_states_no_bound():
     x, y = rng.normal(0.0, 1.0, (50, 1)), rng.normal(4.0, 1.0, (50, 1))
     stated = dv.js_dual(x, y, seed=0, steps=200)  # 10 test samples a side
     assert stated.interval[1] < math.log(2.0) or stated.lower_bound > 0.0
+
+
+def _variational_bound(s_p: np.ndarray, s_q: np.ndarray) -> float:
+    """(E_p log sigma(s) + E_q log sigma(-s) + log 4) / 2, straight from the definition."""
+    return 0.5 * (-np.logaddexp(0.0, -s_p).mean() - np.logaddexp(0.0, s_q).mean() + math.log(4.0))
+
+
+def test_the_recalibrated_logit_is_the_best_on_a_grid_of_slopes_and_offsets():
+    from divergences.neural._discriminator import recalibrated_divergence
+
+    rng = np.random.default_rng(3)
+    # an under-confident logit: the best recalibration sharpens it and moves its threshold
+    s_p, s_q = 0.3 * rng.normal(1.0, 1.0, 800) + 0.2, 0.3 * rng.normal(-1.0, 1.0, 600) + 0.2
+    value = recalibrated_divergence(torch.tensor(s_p), torch.tensor(s_q))
+    slopes, offsets = np.meshgrid(np.linspace(0.0, 10.0, 401), np.linspace(-4.0, 4.0, 401))
+    brute = max(
+        _variational_bound(a * s_p + c, a * s_q + c)
+        for a, c in zip(slopes.ravel(), offsets.ravel(), strict=True)
+    )
+    plain = _variational_bound(s_p, s_q)
+    assert value > plain + 0.05  # the trained logit is one of the candidates, far from best
+    np.testing.assert_allclose(value, brute, atol=1e-4)
+    assert value >= brute - 1e-9
+
+
+def test_the_recalibrated_logit_is_log2_where_a_threshold_separates_and_0_on_one_value():
+    from divergences.neural._discriminator import recalibrated_divergence
+
+    separated = recalibrated_divergence(torch.tensor([2.0, 3.0]), torch.tensor([1.0, 1.5]))
+    reversed_ = recalibrated_divergence(torch.tensor([-2.0, -3.0]), torch.tensor([1.0]))
+    assert separated == reversed_ == LOG2
+    # one logit for every sample: no slope or offset tells the sides apart
+    same = recalibrated_divergence(torch.full((5,), 0.7), torch.full((9,), 0.7))
+    np.testing.assert_allclose(same, 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("gap", [0.1, 1.0, 3.7])
+def test_point_masses_leave_log2_in_the_interval(gap):
+    """Two point masses: JS = log 2 (closed form), which a saturating discriminator's
+    bound (0.6927) falls short of with a standard error of 0; the test samples are
+    separated, so the interval's upper end is log 2 and covers it."""
+    x, y = np.zeros((300, 2)), np.full((300, 2), gap)
+    result = dv.js_dual(x, y, seed=0, steps=100, device="cpu")
+    low, high = result.interval
+    assert low <= result.divergence < LOG2
+    assert high == LOG2
