@@ -300,6 +300,20 @@ def check_seed(seed: Any) -> int | None:
     return check_count(seed, "seed", minimum=0)
 
 
+def torch_seed(seed: int) -> int:
+    """The seed a ``torch.Generator`` gets for a checked ``seed``: the seed itself below
+    2**32, and above, 32 bits of NumPy's ``SeedSequence(seed)``.
+
+    torch's CPU generator reads only the low 32 bits of its seed and refuses one of
+    2**64 or more, so ``seed`` and ``seed + 2**32`` would give the same numbers, and a
+    large seed an overflow naming no argument. Small seeds map to themselves, so that
+    a torch recipe's seed (the W1 benchmark's ``torch.manual_seed(987)``) is kept.
+    """
+    if seed < 2**32:
+        return seed
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint32)[0])
+
+
 def check_option(value: Any, name: str, choices: Iterable[str]) -> str:
     """An option string that must be one of ``choices`` (listed in the error)."""
     choices = tuple(choices)

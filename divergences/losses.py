@@ -54,6 +54,7 @@ from divergences._validation import (
     check_option,
     check_real,
     check_seed,
+    torch_seed,
 )
 from divergences.neural._discriminator import GENERATOR_LOSSES, generator_loss
 from divergences.neural._distributed import Group
@@ -188,7 +189,7 @@ class _AdversarialLoss(nn.Module):
         seed = self.seed
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
-        initial = torch.Generator().manual_seed(seed)
+        initial = torch.Generator().manual_seed(torch_seed(seed))
         network = seeded_critic(dim, self.width, self.depth, self.activation, initial)
         self.network = network.to(device)
         self._standardised = False
@@ -227,7 +228,7 @@ class _AdversarialLoss(nn.Module):
             seed = self.seed
             if seed is None:
                 seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
-            self._generator = torch.Generator(device=device).manual_seed(seed)
+            self._generator = torch.Generator(device=device).manual_seed(torch_seed(seed))
         return network
 
     def _fit_and_evaluate(self, fake: Any, real: Any) -> tuple[torch.Tensor, torch.Tensor]:

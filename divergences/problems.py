@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from divergences._validation import check_count, check_option, check_real, check_seed
+from divergences._validation import check_count, check_option, check_real, check_seed, torch_seed
 
 __all__ = [
     "FAMILIES",
@@ -44,6 +44,9 @@ __all__ = [
 
 # Work arrays of the cones' loops hold (rows, cones) numbers: at most about this many.
 _WORK = 1 << 21
+# The widest box of ConesProblem: its apexes, drawn in float32 as the paper's, overflow
+# from about 3.4e38.
+_WIDEST = 1e30
 
 
 def _rows(cones: int) -> int:
@@ -144,17 +147,20 @@ class ConesProblem:
         if not degree >= 1:
             raise ValueError(f"degree must be at least 1; got {degree}")
         half_width = check_real(self.half_width, "half_width")
-        if not half_width > 0:
-            raise ValueError(f"half_width must be positive; got {half_width}")
+        if not 0 < half_width <= _WIDEST:
+            raise ValueError(
+                f"half_width must be positive and at most {_WIDEST:g} (the apexes are drawn "
+                f"in float32, as the paper draws them); got {half_width}"
+            )
         object.__setattr__(self, "degree", degree)
         object.__setattr__(self, "half_width", half_width)
         object.__setattr__(self, "base", check_option(self.base, "base", ("uniform", "normal")))
         import torch
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(torch_seed(seed))
             apexes = half_width * (2 * torch.rand(self.cones, self.dim) - 1)
-            torch.manual_seed(seed)
+            torch.manual_seed(torch_seed(seed))
             offsets = 0.1 * torch.randn(self.cones)
         object.__setattr__(self, "apexes", apexes.double().numpy())
         object.__setattr__(self, "offsets", offsets.double().numpy())
@@ -225,7 +231,7 @@ class ConesProblem:
             drop = self.potential(x) - self.potential(moved)
             scale = 1.0 + np.abs(self.potential(x))
             worst = float(np.max(np.abs(drop - lengths) / scale))
-            if worst > 1e-9:
+            if not worst <= 1e-9:  # NaN included
                 raise RuntimeError(
                     f"the potential does not fall by the length of a move (off by {worst:.2e}); "
                     "the construction is broken"

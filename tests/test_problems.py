@@ -157,3 +157,17 @@ def test_draw_problem_is_reproducible_and_varied():
 def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_box_too_wide_for_float32_apexes_is_refused_not_nan():
+    """From about 3.4e38 the float32 apexes overflowed and the "exact" W1 came out NaN,
+    which passed the identity check (NaN > 1e-9 is False)."""
+    with pytest.raises(ValueError, match="half_width"):
+        ConesProblem(2, 4, half_width=1e39)
+    # within the range the construction scales with the box: W1 is homogeneous
+    wide, unit = ConesProblem(2, 4, half_width=1e30), ConesProblem(2, 4, half_width=2.5)
+    np.testing.assert_allclose(
+        wide.wasserstein(samples=20_000).value / 4e29,
+        unit.wasserstein(samples=20_000).value,
+        rtol=0.05,
+    )

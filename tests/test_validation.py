@@ -223,3 +223,25 @@ def test_loss_batches_keep_fake_and_give_real_detached_in_its_dtype():
 def test_loss_batches_refuse_by_name(fake, real, error, message):
     with pytest.raises(error, match=message):
         as_loss_batches(fake, real)
+
+
+def test_torch_seeds_keep_small_seeds_and_tell_large_ones_apart():
+    """torch's CPU generator reads 32 bits of its seed and refuses 2**64: seed and
+    seed + 2**32 gave one stream, and 2**64 an overflow naming nothing."""
+    import torch
+
+    from divergences._validation import torch_seed
+    from divergences.losses import WassersteinLoss
+    from divergences.problems import ConesProblem
+
+    assert [torch_seed(s) for s in (0, 987, 2**32 - 1)] == [0, 987, 2**32 - 1]
+    seeds = [5, 5 + 2**32, 5 + 2**33, 2**64, 2**100]
+    generators = [torch.Generator().manual_seed(torch_seed(s)) for s in seeds]
+    streams = [torch.rand(4, generator=g) for g in generators]
+    assert len({tuple(stream.tolist()) for stream in streams}) == len(seeds)
+    apexes = [ConesProblem(2, 4, seed=s).apexes for s in (5, 5 + 2**32, 2**64)]
+    assert not np.array_equal(apexes[0], apexes[1])
+    assert np.isfinite(apexes[2]).all()
+    fake, real = torch.randn(40, 2, dtype=torch.float64), torch.randn(40, 2, dtype=torch.float64)
+    values = {float(WassersteinLoss(seed=s)(fake, real)) for s in (0, 2**32, 2**64)}
+    assert len(values) == 3

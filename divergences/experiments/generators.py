@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from divergences._validation import torch_seed
 from divergences.neural._trainer import cpu_threads
 from divergences.transport import wasserstein
 
@@ -116,7 +117,7 @@ SCHEDULES = {
 def generator_network(seed: int, width: int = 128) -> nn.Module:
     """The generator every loss trains: noise (2) -> 128 -> 128 -> 128 -> plane (2), ReLU."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(torch_seed(seed))
         return nn.Sequential(
             nn.Linear(2, width),
             nn.ReLU(),
@@ -229,7 +230,7 @@ def _start_entry(target: str, seed: int, size: int, device: str = "cpu") -> tupl
     torch_device = torch.device(device)
     with cpu_threads(1 if torch_device.type == "cpu" else None):
         generator = generator_network(seed).to(torch_device)
-        noise = torch.Generator(device=torch_device).manual_seed(seed)
+        noise = torch.Generator(device=torch_device).manual_seed(torch_seed(seed))
         fake, real = _evaluation_draw(generator, noise, spec, size, (seed, 0, 0))
         return _samples_key(fake, real), _start_w1(fake, real)
 
@@ -344,7 +345,7 @@ def _train_generator(
         optimizer, lambda done: 1 - done / steps if schedule == "linear" else 1.0
     )
     data = np.random.default_rng(seed)
-    noise = torch.Generator(device=torch_device).manual_seed(seed)
+    noise = torch.Generator(device=torch_device).manual_seed(torch_seed(seed))
     checkpoints: list[Checkpoint] = []
     floor, floor_sd = noise_floor(spec, evaluation_size)
     # the losses' first optimiser pays torch's one-time import of its compiler, which

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from divergences._validation import torch_seed
 from divergences.neural._distributed import Group
 from divergences.neural._networks import _Perceptron
 from divergences.neural.options import TrainingOptions
@@ -230,7 +231,7 @@ def train(
         seed = options.seed
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 2)
-        generator = torch.Generator(device=device).manual_seed(seed)
+        generator = torch.Generator(device=device).manual_seed(torch_seed(seed))
     with cpu_threads(threads_for(network, options, device)):
         return _train(
             network,
