@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from divergences import knn
-from divergences._validation import check_count, check_flag, check_same_dimension
+from divergences._backend import is_tensor
+from divergences._validation import (
+    ArgumentError,
+    ArgumentTypeError,
+    check_count,
+    check_flag,
+    check_same_dimension,
+)
 
 __all__ = [
     "ENERGY_ROWS",
@@ -73,8 +80,8 @@ _NOTES = {
     "gradient never vanishes; biased upward by the sampling by about 1/n",
     "KL(P||Q) k-NN": "estimates KL(P||Q) in nats from each point of P's distance to its "
     "{k} nearest neighbour (--k) in P and in Q, with a fitted Gaussian as reference. "
-    "Consistent where the densities overlap; biased for few samples or many dimensions, "
-    "and can dip below 0",
+    "Consistent where the densities overlap; biased for few samples or many dimensions; "
+    "clipped at 0, so a 0 may hide a negative sampling error",
     "KL(Q||P) k-NN": "estimates KL(Q||P) in nats, as the row above with P and Q swapped",
     "JS k-NN": "estimates JS(P, Q) in nats, in [0, log 2], from each point's distance to "
     "its {k} nearest neighbour (--k) in its own sample and in the pooled samples. Biased "
@@ -246,8 +253,11 @@ def _blur(p: np.ndarray, q: np.ndarray) -> float:
 
     from divergences.neural._networks import standardisation
 
-    _, spread = standardisation(torch.from_numpy(pooled))
-    return 0.05 * float(spread)
+    # scaled by a power of two first (exactly), so that samples near the float64 limit
+    # do not overflow in the squares
+    _, exponent = np.frexp(np.max(np.abs(pooled)))
+    _, spread = standardisation(torch.from_numpy(np.ldexp(pooled, -int(exponent))))
+    return 0.05 * math.ldexp(float(spread), int(exponent))
 
 
 def _rows_note(samples: dict[str, np.ndarray], rows: int, seed: int) -> str:
@@ -325,9 +335,17 @@ def _default_max_samples(estimator: Callable[..., Any]) -> int | None:
 
 
 def _as_samples(value: Any, name: str) -> np.ndarray:
-    """``value`` as (n, d) samples: a memory map as it is (read as needed), else float64."""
+    """``value`` as (n, d) samples: a memory map as it is (read as needed), else float64
+    (a tensor's values, detached and on the host)."""
+    if is_tensor(value):
+        value = value.detach().cpu().numpy()
     if not _is_mapped(value):
-        value = np.asarray(value, dtype=np.float64)
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except ValueError as error:
+            raise ArgumentError(name, f"must be a rectangular array of numbers: {error}") from None
+        except TypeError as error:
+            raise ArgumentTypeError(name, f"must be an array of real numbers: {error}") from None
     if value.ndim == 1:
         value = value.reshape(-1, 1)
     if value.ndim != 2:
@@ -447,7 +465,14 @@ def compare(
     p, q = _as_samples(x, "x"), _as_samples(y, "y")
     check_same_dimension(p, q)
     test = check_flag(test, "test")
+    neural = check_flag(neural, "neural")
     permutations = check_count(permutations, "permutations")
+    seed = check_count(seed, "seed", minimum=0)
+    k = check_count(k, "k")
+    if neural:  # checked before anything runs, not once per row
+        from divergences.neural.options import TrainingOptions
+
+        TrainingOptions.build(None, steps=steps, seed=seed, device=device)
     d = p.shape[1]
     rows: list[Comparison] = []
 
@@ -558,7 +583,14 @@ def compare(
         _at_most(p, SINKHORN_ROWS, seed, 0),
         _at_most(q, SINKHORN_ROWS, seed, 1),
     )
-    if blur > 0:
+    if not (math.isfinite(blur) and blur > 0):
+
+        def no_blur() -> float:
+            reason = "every sample is one point" if blur == 0 else "their spread is not finite"
+            raise ValueError(f"{reason}: the blur, 5% of the pooled spread, would be {blur}")
+
+        add("Sinkhorn divergence", no_blur, blur=0.0)
+    else:
         from divergences.sinkhorn import sinkhorn_divergence
 
         add(

@@ -271,3 +271,47 @@ def test_test_options_are_checked():
         dv.compare(x, x + 1, test="yes")
     with pytest.raises(ValueError, match="permutations must be"):
         dv.compare(x, x + 1, test=True, permutations=0)
+
+
+def test_compare_takes_a_tensor_that_requires_grad():
+    x = torch.randn(60, 2, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    y = torch.randn(60, 2, generator=torch.Generator().manual_seed(1)) + 1.0
+    rows = dv.compare(x, y)
+    exact = dv.wasserstein(x.detach().numpy(), y.numpy())
+    np.testing.assert_allclose(rows[0].value, exact)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"seed": -1}, ValueError, "seed must be at least 0"),
+        ({"seed": 1.5}, TypeError, "seed must be an integer"),
+        ({"k": 0}, ValueError, "k must be at least 1"),
+        ({"neural": "yes"}, TypeError, "neural must be True or False"),
+        ({"neural": True, "steps": 0}, ValueError, "steps must be at least 1"),
+        ({"neural": True, "device": "foo"}, ValueError, "device must be"),
+    ],
+)
+def test_compare_checks_its_options_before_any_row(options, error, message):
+    """A bad option used to become an error in some rows and pass unseen in others."""
+    rng = np.random.default_rng(0)
+    with pytest.raises(error, match=message):
+        dv.compare(rng.normal(size=(30, 2)), rng.normal(size=(30, 2)), **options)
+
+
+def test_compare_names_a_ragged_sample():
+    with pytest.raises(ValueError, match="x must be a rectangular array"):
+        dv.compare([[1.0, 2.0], [3.0]], [[1.0, 2.0]])
+
+
+def test_the_sinkhorn_row_stays_with_a_reason_where_there_is_no_blur():
+    """Samples of one point, and samples whose spread overflowed: the row vanished."""
+    rows = {row.measure: row for row in dv.compare(np.ones((20, 2)), np.ones((20, 2)))}
+    assert rows["Sinkhorn divergence"].value is None
+    assert "one point" in rows["Sinkhorn divergence"].error
+    rng = np.random.default_rng(0)
+    huge = np.clip(rng.normal(size=(20, 2)), -1, 1) * 1.7e308
+    rows = {row.measure: row for row in dv.compare(huge, rng.normal(size=(50, 2)))}
+    # at that scale the cost is the distance itself: the divergence is of the order of W1
+    assert rows["Sinkhorn divergence"].value is not None
+    assert 0.1 < rows["Sinkhorn divergence"].value / rows["W1 exact"].value < 10

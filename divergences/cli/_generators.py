@@ -55,7 +55,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--workers",
         type=_integer(1),
         default=1,
-        help="runs trained at once, in separate processes (default: %(default)s)",
+        help="runs trained at once, in separate processes, at most one per CPU core "
+        "(default: %(default)s)",
     )
     _add_run_options(parser)
     return parser

@@ -452,7 +452,8 @@ def run_generators(
     steps of 384 samples, the rate decayed linearly to 0, measured every 500
     (``quick``: the ring, one seed, 300 steps of 256, the rate 1e-3). Writes
     the files of :data:`GENERATOR_FILES`; the run is as safe as :func:`run`'s.
-    ``workers`` > 1 trains that many runs at once in separate processes; an
+    ``workers`` > 1 trains that many runs at once in separate processes (at
+    most one per CPU core: each run trains on one thread); an
     interrupt (``KeyboardInterrupt``) or a failed run cancels the runs not
     started and ends the workers at once. The workers ignore SIGINT: Ctrl-C
     reaches the whole process group, and this process alone answers it.
@@ -613,6 +614,9 @@ def _pool(workers: int) -> Iterator[Any]:
     cancelled and the workers stopped at once, not waited for: the executor's
     own exit would wait for every queued run.
     """
+    # each run trains on one thread: processes beyond the cores would only compete (and
+    # --workers 99999 forked thousands)
+    workers = min(workers, os.cpu_count() or 1)
     if workers <= 1:
         yield None
         return
