@@ -403,6 +403,25 @@ def frechet_singular_table(payload: dict[str, Any]) -> str:
     return table(header, body)
 
 
+def frechet_ill_conditioned_table(payload: dict[str, Any]) -> str | None:
+    """Covariances over many decades: ours and the sqrtm formula against a closed form or
+    60-digit arithmetic (None where the run did not measure them)."""
+    rows = payload.get("ill_conditioned")
+    if not rows:
+        return None
+    body = [
+        [
+            row["case"],
+            f"{row['reference']:.6g} ({row['reference_kind']})",
+            number(row["ours_relative_error"], 2),
+            number(row["sqrtm_relative_error"], 2),
+        ]
+        for row in rows
+    ]
+    header = ["features", "reference", "ours: relative error", "`sqrtm` formula: relative error"]
+    return table(header, body)
+
+
 def kid_table(payload: dict[str, Any]) -> str | None:
     """The KID rows, where the Fréchet benchmark measured them (None otherwise)."""
     rows = payload.get("kid")

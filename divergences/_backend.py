@@ -156,6 +156,9 @@ class NumpyBackend:
     def eigvalsh(self, a: np.ndarray) -> np.ndarray:
         return np.linalg.eigvalsh(a)
 
+    def svdvals(self, a: np.ndarray) -> np.ndarray:
+        return np.linalg.svd(a, compute_uv=False)
+
     def solve_lower(self, lower: np.ndarray, b: np.ndarray) -> np.ndarray:
         from scipy.linalg import solve_triangular
 
@@ -331,6 +334,9 @@ class TorchBackend:
 
     def eigvalsh(self, a: Any) -> Any:
         return self.torch.linalg.eigvalsh(a)
+
+    def svdvals(self, a: Any) -> Any:
+        return self.torch.linalg.svdvals(a)
 
     def solve_lower(self, lower: Any, b: Any) -> Any:
         return self.torch.linalg.solve_triangular(lower, b, upper=False)

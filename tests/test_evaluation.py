@@ -142,6 +142,57 @@ def test_frechet_is_finite_stable_and_right_where_sqrtm_goes_complex(case: str) 
     np.testing.assert_allclose(on_tensors.item(), value, rtol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_frechet_resolves_a_narrow_feature_beside_a_wide_one(kind: str) -> None:
+    """One feature of spread 1e4 beside four of spread 1, and the second set a copy
+    moved by 0.1 along one of them: equal covariances, so FD = 0.1^2 (closed form).
+    Taking eigenvalues of S_x^1/2 S_y S_x^1/2 squared the condition number and
+    dropped the four narrow directions: 7.83."""
+    a = np.random.default_rng(0).normal(size=(200, 5))
+    a[:, 0] *= 1e4
+    b = a.copy()
+    b[:, 1] += 0.1
+    value = dv.frechet_distance(convert(a, kind), convert(b, kind))
+    np.testing.assert_allclose(float(value), 0.01, rtol=1e-4)
+
+
+def test_frechet_on_a_spectrum_over_ten_decades_against_60_digit_arithmetic() -> None:
+    """Covariance eigenvalues from 1e2 to 1e-8 in a random basis; the reference is the
+    formula in mpmath at 60 digits (moments, symmetric roots by eigsy)."""
+    mp = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(0)
+    d, n = 12, 150
+    spectrum = np.logspace(2, -8, d)
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    x = rng.normal(size=(n, d)) * np.sqrt(spectrum) @ basis.T
+    y = (rng.normal(size=(n, d)) * np.sqrt(spectrum) * 1.01) @ basis.T + 1e-3
+    with mp.workdps(60):
+
+        def moments(z: np.ndarray) -> tuple[list, object]:
+            rows = mp.matrix(z.tolist())
+            mean = [mp.fsum(rows[r, j] for r in range(n)) / n for j in range(d)]
+            cov = mp.matrix(d, d)
+            for i in range(d):
+                for j in range(i, d):
+                    total = mp.fsum(
+                        (rows[r, i] - mean[i]) * (rows[r, j] - mean[j]) for r in range(n)
+                    )
+                    cov[i, j] = cov[j, i] = total / (n - 1)
+            return mean, cov
+
+        (mean_x, cov_x), (mean_y, cov_y) = moments(x), moments(y)
+        values, vectors = mp.eigsy(cov_x)
+        root = vectors * mp.diag([mp.sqrt(max(v, 0)) for v in values]) * vectors.T
+        middle, _ = mp.eigsy(root * cov_y * root)
+        trace = mp.fsum(cov_x[i, i] + cov_y[i, i] for i in range(d))
+        reference = float(
+            mp.fsum((p - q) ** 2 for p, q in zip(mean_x, mean_y, strict=True))
+            + trace
+            - 2 * mp.fsum(mp.sqrt(max(v, 0)) for v in middle)
+        )
+    np.testing.assert_allclose(dv.frechet_distance(x, y), reference, rtol=1e-10)
+
+
 def test_frechet_of_a_set_with_itself_is_zero_not_negative(kind: str) -> None:
     rng = np.random.default_rng(8)
     for x in (rng.normal(size=(500, 8)), rng.normal(size=(20, 100)), np.ones((5, 3))):
