@@ -161,7 +161,8 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
         scores = {c.kind: lower_confidence(c, *part.choice, z) for c in candidates}
         best = max(candidates, key=lambda c: scores[c.kind])
         held_out = function_values(best, *part.test)
-        distance, stderr = difference_of_means(*held_out)
+        mean, stderr = difference_of_means(*held_out)
+        distance = max(mean, 0.0)  # W1 is never negative; the mean difference can be
         # the test split is no fit's and no choice's: given the others, best is fixed
         pvalue, _ = score_pvalue(
             *(values.cpu().numpy() for values in held_out), permutations=PERMUTATIONS, seed=seed
@@ -177,7 +178,7 @@ def certify(fitted: list[Fitted], critics: list[Critic]) -> list[Certificate]:
                 distance=distance,
                 stderr=stderr,
                 lower_bound=confident_lower(
-                    distance, stderr, *counts, rounding=rounding_allowance(*held_out)
+                    mean, stderr, *counts, rounding=rounding_allowance(*held_out, *part.test)
                 ),
                 empirical_distance=empirical,
                 upper_bound=upper,

@@ -430,6 +430,11 @@ CONFIDENT_ROWS = 10
 #: difference 1.9e-14 above √2 (85 units), a lower bound above W1 and above the
 #: interval's upper end.
 ROUNDING = 1e-11
+#: float32's unit roundoff: the standardised samples are stored in float32, and rounding
+#: moves a point z by at most this times ||z||, which can raise a mean difference of a
+#: 1-Lipschitz function by as much on each side (W1 of the rounded laws is at most W1
+#: plus the mean displacements).
+FLOAT32_ROUNDOFF = 2.0**-24
 
 
 def confident_lower(
@@ -442,11 +447,18 @@ def confident_lower(
     return max(0.0, distance - student_quantile(count_p, count_q) * stderr - rounding)
 
 
-def rounding_allowance(values_p: torch.Tensor, values_q: torch.Tensor) -> float:
-    """What rounding can add to a mean difference of these float64 values:
-    :data:`ROUNDING` times the largest of them in absolute value."""
+def rounding_allowance(
+    values_p: torch.Tensor, values_q: torch.Tensor, x_p: torch.Tensor, x_q: torch.Tensor
+) -> float:
+    """What rounding can add to the mean difference of a 1-Lipschitz function whose
+    float64 values on the float32-rounded points ``x_p``, ``x_q`` are ``values_p``,
+    ``values_q``: :data:`ROUNDING` times the largest value in absolute value, and
+    :data:`FLOAT32_ROUNDOFF` times the points' mean norm on each side."""
     largest = max((float(v.abs().max()) for v in (values_p, values_q) if v.numel()), default=0.0)
-    return ROUNDING * largest
+    moved = sum(
+        float(torch.linalg.vector_norm(x.double(), dim=-1).mean()) for x in (x_p, x_q) if x.numel()
+    )
+    return ROUNDING * largest + FLOAT32_ROUNDOFF * moved
 
 
 def student_quantile(count_p: int, count_q: int) -> float:

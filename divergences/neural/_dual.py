@@ -44,18 +44,24 @@ class DualResult(NeuralResult):
     ----------
     distance : float
         :math:`\mathbb E_P f - \mathbb E_Q f` on the test split for the
-        1-Lipschitz ``potential`` :math:`f`: an unbiased estimate of a number
-        that is at most :math:`W_1`.
+        1-Lipschitz ``potential`` :math:`f`, or 0 where that is negative (W1
+        never is; on equal laws and a small test split it can be): an estimate
+        of a number that is at most :math:`W_1`, unbiased where it is not
+        clipped. The mean difference itself is
+        ``potential(x[i]).mean() - potential(y[j]).mean()`` with
+        ``i, j = held_out_index``.
     stderr : float
-        Standard error of ``distance``.
+        Standard error of the mean difference.
     lower_bound : float
-        ``max(0, distance - t stderr)``: a one-sided 97.5% lower confidence
+        ``max(0, mean difference - t stderr)``: a one-sided 97.5% lower confidence
         bound of :math:`W_1(P, Q)` for any distributions, with :math:`t` the
         97.5% quantile of Student's t with one less degree of freedom than the
-        smaller side's test samples (1.96 for large test splits), less
-        :math:`10^{-11}` of the potential's largest test value for rounding
-        (where the standard error is 0, between point masses); 0 where a side
-        has fewer than 10 test samples, too few for the quantile.
+        smaller side's test samples (1.96 for large test splits), less what
+        rounding can add (:math:`10^{-11}` of the potential's largest test
+        value, and float32's :math:`2^{-24}` of the standardised test points'
+        mean norm on each side: a few parts in :math:`10^7`, which count where
+        the standard error is 0, between point masses); 0 where a side has
+        fewer than 10 test samples, too few for the quantile.
     empirical_distance : float
         The exact :math:`W_1` between the test samples (up to 2000 a side; all
         in d = 1): an upper side, biased upwards, far above in high dimension.

@@ -53,9 +53,9 @@ def test_estimate_approaches_closed_form_and_exact_lp(device):
     # Student's t with (test samples a side) - 1 degrees of freedom: 600 a side here
     test_p, test_q = result.held_out_index
     quantile = stats.t.ppf(0.975, min(len(test_p), len(test_q)) - 1)
-    np.testing.assert_allclose(
-        result.lower_bound, result.distance - quantile * result.stderr, rtol=1e-12
-    )
+    # less what rounding can add: float32's 2^-24 of the standardised points' norms
+    allowance = result.distance - quantile * result.stderr - result.lower_bound
+    assert 0.0 < allowance < 1e-6
     assert result.lower_bound <= 2.0 <= result.upper_bound
     assert result.interval == (result.lower_bound, result.upper_bound)
     test_p, test_q = result.held_out_index
@@ -421,7 +421,31 @@ def test_two_point_masses_keep_the_bound_below_w1_despite_rounding(gap):
     result = dv.wasserstein_dual(x, y, steps=100, seed=0, device="cpu")
     assert result.lower_bound <= truth <= result.upper_bound
     assert result.lower_bound <= result.distance <= result.upper_bound
-    np.testing.assert_allclose(result.lower_bound, truth, rtol=1e-9)
+    np.testing.assert_allclose(result.lower_bound, truth, rtol=1e-6)
+
+
+def test_equal_laws_give_a_distance_of_at_least_zero_and_the_mean_difference_behind_it():
+    """Two samples of one law, 400 a side (80 test samples): this seed's potential has a
+    negative held-out mean difference, -0.043 (recomputed here from the potential and the
+    test rows); W1 is never negative, so ``distance`` is 0 and the bound stays 0."""
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(400, 2))
+    result = dv.wasserstein_dual(x, y, steps=200, seed=0, device="cpu")
+    rows_p, rows_q = result.held_out_index
+    with torch.no_grad():
+        raw = float(result.potential(x[rows_p]).mean() - result.potential(y[rows_q]).mean())
+    assert raw < 0.0
+    assert result.distance == 0.0 == result.lower_bound
+    assert result.upper_bound > 0.0
+    # where the mean difference is positive it is the distance itself
+    shifted = dv.wasserstein_dual(x, y + 1.0, steps=200, seed=0, device="cpu")
+    rows_p, rows_q = shifted.held_out_index
+    with torch.no_grad():
+        raw = float(
+            shifted.potential(x[rows_p]).mean() - shifted.potential(y[rows_q] + 1.0).mean()
+        )
+    # the certified side reads the test points in float32, standardised
+    np.testing.assert_allclose(shifted.distance, raw, rtol=1e-6)
 
 
 SHARED_FIELDS = ["history", "held_out_index", "options", "steps", "seconds", "device"]
