@@ -31,7 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from divergences._validation import check_count, check_option, check_real, check_seed, torch_seed
+from divergences._backend import NumpyBackend, is_tensor
+from divergences._validation import (
+    ArgumentError,
+    as_array,
+    check_count,
+    check_finite,
+    check_option,
+    check_real,
+    check_seed,
+    torch_seed,
+)
 
 __all__ = [
     "FAMILIES",
@@ -165,9 +175,28 @@ class ConesProblem:
         object.__setattr__(self, "apexes", apexes.double().numpy())
         object.__setattr__(self, "offsets", offsets.double().numpy())
 
+    def _points(self, x: Any, *, in_box: bool = False) -> np.ndarray:
+        """``x`` as (n, D) float64 points, checked (and inside the box where ``in_box``)."""
+        if is_tensor(x):
+            x = x.detach().cpu().numpy()
+        points = np.asarray(as_array(x, "x", NumpyBackend()), dtype=np.float64)
+        if points.ndim == 1 and self.dim == 1:
+            points = points.reshape(-1, 1)
+        if points.ndim != 2 or points.shape[1] != self.dim:
+            shape = points.shape
+            raise ArgumentError("x", f"must be points of shape (n, {self.dim}); got {shape}")
+        check_finite(points, "x", NumpyBackend())
+        if in_box and bool((np.abs(points) > self.half_width).any()):
+            raise ArgumentError(
+                "x", f"must be points of the box [-{self.half_width:g}, {self.half_width:g}]^D"
+            )
+        return points
+
     def potential(self, x: np.ndarray) -> np.ndarray:
         """:math:`u(x) = \\min_k \\|x - a_k\\| + b_k` at each row of ``x`` (n, D)."""
-        x = np.asarray(x, dtype=np.float64).reshape(-1, self.dim)
+        x = self._points(x)
+        if x.shape[0] == 0:
+            return np.zeros(0)
         rows = _rows(self.cones)
         return np.concatenate(
             [self._potential(x[i : i + rows]) for i in range(0, x.shape[0], rows)]
@@ -194,7 +223,9 @@ class ConesProblem:
 
     def transport(self, x: np.ndarray) -> np.ndarray:
         """:math:`T(x)` for each row of ``x`` (n, D), points of the box."""
-        x = np.asarray(x, dtype=np.float64).reshape(-1, self.dim)
+        x = self._points(x, in_box=True)
+        if x.shape[0] == 0:
+            return np.zeros((0, self.dim))
         rows = _rows(self.cones)
         return np.concatenate(
             [self._transport(x[i : i + rows]) for i in range(0, x.shape[0], rows)]

@@ -171,3 +171,22 @@ def test_a_box_too_wide_for_float32_apexes_is_refused_not_nan():
         unit.wasserstein(samples=20_000).value,
         rtol=0.05,
     )
+
+
+def test_the_potential_and_the_map_check_their_points():
+    """(4,) was read as two points, (3, 3) gave numpy's reshape error, no rows a
+    concatenate error, and points outside the box went through the map unchanged."""
+    problem = ConesProblem(2, 4)
+    assert problem.potential(np.zeros((0, 2))).shape == (0,)
+    assert problem.transport(np.zeros((0, 2))).shape == (0, 2)
+    for bad in (np.zeros(4), np.zeros((3, 3))):
+        with pytest.raises(ValueError, match=r"x must be points of shape \(n, 2\)"):
+            problem.potential(bad)
+    with pytest.raises(ValueError, match="finite"):
+        problem.transport(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="box"):
+        problem.transport(np.array([[9.0, 0.0]]))
+    # a tensor is read as its values: the same as the array (a brute-force minimum here)
+    x = problem.sample_p(5, seed=0)
+    brute = np.min(np.linalg.norm(x[:, None] - problem.apexes, axis=2) + problem.offsets, axis=1)
+    np.testing.assert_allclose(problem.potential(torch.tensor(x)), brute, rtol=1e-12)
