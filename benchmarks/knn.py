@@ -14,7 +14,10 @@ Questions, each answered in the same run:
    Target: the default's root-mean-square error at most half the plain
    estimator's best k on the hard pairs, and no larger on the easy ones.
 2. ``dv.js_knn`` against JS by Monte Carlo, for P = N(0, I), Q = N((1, 0, 0), I).
-3. Time against n up to 10^5 a side in d = 3, against an all-pairs distance
+3. Inputs outside those cells, 2000 a side, 5 seeds: P = Q in d = 20, 50, 100;
+   two Cauchy samples; one coordinate in units 10^3 and 10^5 times the others'
+   (KL does not change); a Student-t(5) pair in d = 3 (KL by Monte Carlo).
+4. Time against n up to 10^5 a side in d = 3, against an all-pairs distance
    matrix (SciPy's cdist) computing the same plain estimate, up to n = 4000.
 
 Run: ``python benchmarks/knn.py`` (a few minutes; ``--quick`` for a smoke run).
@@ -160,6 +163,78 @@ def js_accuracy(n: int, seeds: int, draws: int) -> dict:
     return result
 
 
+def robustness(seeds: int, n: int, draws: int) -> list[dict]:
+    """Inputs no accuracy cell above covers, default and plain: P = Q in high dimension,
+    two Cauchy samples, one coordinate in other units, and a heavy-tailed pair."""
+    from scipy import stats
+
+    def gaussian(d: int) -> dict:
+        return {
+            "case": f"P = Q = N(0, I), d = {d}",
+            "true": 0.0,
+            "draw": lambda rng: (rng.normal(size=(n, d)), rng.normal(size=(n, d))),
+        }
+
+    def units(scale: float) -> dict:
+        factor = np.array([scale, 1.0, 1.0])
+        return {
+            "case": f"N(0, I) against N((0, .5, 0), diag(1, 1, .25)), x1 in units x{scale:g}",
+            "true": gaussian_kl(
+                np.zeros(3), np.eye(3), np.array([0.0, 0.5, 0.0]), np.diag([1.0, 1.0, 0.25])
+            ),
+            "draw": lambda rng: (
+                rng.normal(size=(n, 3)) * factor,
+                (rng.normal(size=(n, 3)) * [1.0, 1.0, 0.5] + [0.0, 0.5, 0.0]) * factor,
+            ),
+        }
+
+    law_p = stats.multivariate_t(np.zeros(3), np.eye(3), df=5)
+    law_q = stats.multivariate_t([0.5, 0.0, 0.0], np.diag([1.0, 0.5, 0.25]), df=5)
+    sample = law_p.rvs(size=draws, random_state=np.random.default_rng(10**6))
+    t_kl = float(np.mean(law_p.logpdf(sample) - law_q.logpdf(sample)))
+    cases = [
+        gaussian(20),
+        gaussian(50),
+        gaussian(100),
+        {
+            "case": "P = Q = Cauchy, d = 1",
+            "true": 0.0,
+            "draw": lambda rng: (rng.standard_cauchy((n, 1)), rng.standard_cauchy((n, 1))),
+        },
+        units(1.0),
+        units(1e3),
+        units(1e5),
+        {
+            "case": "t(5) of I, d = 3, against t(5) of diag(1, .5, .25) moved by .5",
+            "true": t_kl,
+            "draw": lambda rng: (
+                law_p.rvs(size=n, random_state=rng),
+                law_q.rvs(size=n, random_state=rng),
+            ),
+        },
+    ]
+    rows = []
+    for case in cases:
+        values: dict[str, list[float]] = {"reference": [], "plain": []}
+        for seed in range(seeds):
+            x, y = case["draw"](np.random.default_rng(seed))
+            for method in values:
+                values[method].append(float(dv.kl_knn(x, y, method=method)))
+        rows.append(
+            {
+                "case": case["case"],
+                "true": case["true"],
+                "n": n,
+                **{
+                    method: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1))}
+                    for method, v in values.items()
+                },
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
 def brute_force_plain(x: np.ndarray, y: np.ndarray, k: int) -> float:
     own = np.partition(cdist(x, x), k, axis=1)[:, k]
     other = np.partition(cdist(x, y), k - 1, axis=1)[:, k - 1]
@@ -284,11 +359,18 @@ def main() -> None:
     start = time.perf_counter()
     rows = accuracy(sizes, seeds, draws)
     js = js_accuracy(sizes[-1], seeds, draws)
+    hostile = robustness(3 if args.quick else 5, 2000, 40_000 if args.quick else 400_000)
     time_rows = timings(time_sizes, brute_max, repeats)
     name = "knn_quick" if args.quick else "knn"
     path = write_json(
         name,
-        {"accuracy": rows, "js": js, "timings": time_rows, "seconds": time.perf_counter() - start},
+        {
+            "accuracy": rows,
+            "js": js,
+            "robustness": hostile,
+            "timings": time_rows,
+            "seconds": time.perf_counter() - start,
+        },
     )
     print(f"wrote {path}")
     if not args.quick:

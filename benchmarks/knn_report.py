@@ -173,6 +173,28 @@ def js_findings(payload: dict[str, Any]) -> str:
     )
 
 
+def robustness_table(payload: dict[str, Any]) -> str | None:
+    """The inputs outside the accuracy cells: default and plain, mean ± sd over seeds."""
+    rows = payload.get("robustness")
+    if not rows:
+        return None
+    body = [
+        [
+            row["case"],
+            f"{row['true']:.3f}",
+            f"{row['reference']['mean']:.3f} ± {row['reference']['sd']:.3f}",
+            f"{row['plain']['mean']:.3f} ± {row['plain']['sd']:.3f}",
+        ]
+        for row in rows
+    ]
+    return table(["pair", "KL", "default", '`method="plain"`'], body)
+
+
+def robustness_setting(payload: dict[str, Any]) -> str:
+    rows = payload.get("robustness") or [{"n": 0}]
+    return f"n = m = {count(rows[0]['n'])}, 5 seeds; estimates clipped at 0, as returned."
+
+
 def timing_table(payload: dict[str, Any]) -> str:
     rows = []
     for row in payload["timings"]:

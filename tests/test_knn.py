@@ -158,13 +158,13 @@ def test_repeated_points_rule():
     for method in knn.METHODS:
         value = dv.kl_knn(repeated, np.concatenate([y, x[:5]]), method=method)
         assert math.isfinite(value)
-    # Repeated points count once: repeating every sample changes nothing (up to the
-    # Gaussian fits' n - 1 denominators, which move the reference by 1e-5).
+    # Repeated points count once: repeating every sample changes nothing (the Gaussian
+    # references are fitted to the distinct points, and leave out all copies of x_i).
     for method in knn.METHODS:
         np.testing.assert_allclose(
             dv.kl_knn(np.repeat(x, 2, axis=0), np.repeat(y, 3, axis=0), k=2, method=method),
             dv.kl_knn(x, y, k=2, method=method),
-            rtol=1e-4,
+            rtol=1e-10,
         )
     np.testing.assert_allclose(
         dv.kl_knn(np.repeat(x, 2, axis=0), y, k=1, method="plain"),
@@ -556,3 +556,40 @@ def test_backend_array_functions_agree_with_numpy(kind):
     assert tuple(empty.shape) == (3, 2) and empty.dtype == single.dtype
     assert type(empty) is type(array)
     np.testing.assert_array_equal(to_numpy(_backend.arange_like(array, 4)), np.arange(4))
+
+
+def test_the_reference_of_p_leaves_each_point_out_in_high_dimension():
+    """P = Q = N(0, I_50), 1000 a side: KL = 0. The fit to all of P sits closer to each
+    x_i than to a fresh point, by d (d + 3) / (2 n) = 1.3 nats in the log density,
+    which the wide balls of the own term did not cancel: the estimate was 1.36."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(1000, 50)), rng.normal(size=(1000, 50))
+    assert dv.kl_knn(x, y) < 0.15
+    # a Gaussian pair of different covariances keeps its accuracy (closed form)
+    cov = np.diag(np.linspace(0.3, 2.0, 10))
+    x, y = rng.normal(size=(4000, 10)), rng.multivariate_normal(np.full(10, 0.3), cov, 4000)
+    truth = gaussian_kl(np.zeros(10), np.eye(10), np.full(10, 0.3), cov)
+    np.testing.assert_allclose(dv.kl_knn(x, y), truth, rtol=0.08)
+
+
+def test_a_sample_whose_quadratic_sum_one_point_dominates_runs_the_plain_estimator():
+    """Two Cauchy samples (KL = 0): one outlier far from Q gave the middle term about
+    x^2 / (2 s_Q^2 n) that its wide ball to Q could not cancel: 238 nats."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_cauchy((2000, 1)), rng.standard_cauchy((2000, 1))
+    value = dv.kl_knn(x, y)
+    assert value < 0.1
+    assert value == dv.kl_knn(x, y, method="plain")
+
+
+def test_the_reference_does_not_depend_on_each_coordinates_units():
+    """KL does not change when one coordinate is rescaled; the ridge was relative to the
+    mean variance (0.33 against variances of 1 at a factor 1e3) and the degeneracy test
+    to the largest eigenvalue: 0.914, 0.621, 0.103 at 1, 1e3, 1e5 (closed form 0.932)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 3))
+    y = rng.normal(size=(5000, 3)) * [1.0, 1.0, 0.5] + [0.0, 0.5, 0.0]
+    truth = gaussian_kl(np.zeros(3), np.eye(3), np.array([0.0, 0.5, 0.0]), np.diag([1, 1, 0.25]))
+    values = [dv.kl_knn(x * [s, 1, 1], y * [s, 1, 1]) for s in (1.0, 1e3, 1e5)]
+    np.testing.assert_allclose(values, values[0], rtol=1e-6)
+    np.testing.assert_allclose(values[0], truth, atol=0.05)

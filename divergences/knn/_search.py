@@ -75,7 +75,12 @@ def _kth_neighbours(
     """
     distinct, first = _distinct_rows(backend.to_numpy(points))
     if len(distinct) < k:
-        raise ArgumentError(name, f"must hold at least k={k} distinct points; got {len(distinct)}")
+        raise ArgumentError(
+            name,
+            f"must hold at least k={k} distinct points; got {len(distinct)} (counted once both "
+            "samples are moved and scaled together into [-1, 1]^d, where the points of a "
+            "sample far narrower than the other, or far from it, can become equal)",
+        )
     width = min(k + 1, len(distinct))
     if search == "auto":
         search = "tree" if _uses_tree(distinct.shape[1], len(distinct), backend) else "blocked"
