@@ -116,7 +116,8 @@ class ConesProblem:
     degree : float, default 8
         :math:`\mathrm{deg} \ge 1`: how strongly the moves pull towards the apexes.
     half_width : float, default 2.5
-        :math:`s`, half the side of the box.
+        :math:`s`, half the side of the box; at most :math:`10^{30}` (the
+        apexes are drawn in float32, as the paper draws them).
     base : {"uniform", "normal"}, default "uniform"
         :math:`P`: uniform on the box, or each coordinate a normal of standard
         deviation :math:`s / 2` truncated to :math:`[-s, s]`.
