@@ -199,6 +199,7 @@ def test_compare_one_dimensional_files(tmp_path):
     ("make", "message"),
     [
         (lambda d: d / "missing.npy", "P: no such file"),
+        (lambda d: "", "P: the file name is empty"),  # was "P: . is not a file"
         (lambda d: _write(d / "p.txt2", "1,2\n"), "expected a .npy file or a text file"),
         (lambda d: _save(d / "p.npy", np.zeros((2, 2, 2))), "shape (n, d) or (n,)"),
         (lambda d: _save(d / "p.npy", np.array([[1.0, np.nan]])), "NaN or inf (nan at row 0"),

@@ -103,6 +103,8 @@ def load_samples(path: str | Path, name: str) -> np.ndarray:
     ...
     divergences.cli._messages.InputError: Q: ...q.csv line 3, column 2: 'oops' is not a number
     """
+    if not str(path).strip():
+        raise InputError(f"{name}: the file name is empty")
     path = Path(path)
     if not path.exists():
         raise InputError(f"{name}: no such file: {path}")
