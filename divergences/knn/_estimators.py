@@ -12,6 +12,7 @@ distances in the backend so that torch differentiates them.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from divergences._validation import ArgumentError, check_base, check_option, ren
 from divergences.knn._balls import _log_ball
 from divergences.knn._pairing import _check_independent, _nearest_distances
 from divergences.knn._samples import _check_sizes, _sample_pair
-from divergences.knn._search import SEARCHES, _kth_neighbours
+from divergences.knn._search import SEARCHES, _distinct_rows, _kth_neighbours
 
 _LOG2 = math.log(2.0)
 # Ridge added to fitted covariances, relative to each coordinate's variance: it keeps the
@@ -92,10 +93,35 @@ def _whiten(x: Any, mean: Any, lower: Any, backend: Backend) -> Any:
 
 def _distinct(x: Any, backend: Backend) -> Any:
     """The distinct rows of ``x`` (each at its first occurrence, in order), in the backend."""
-    _, first = np.unique(backend.to_numpy(x), axis=0, return_index=True)
+    _, first = _distinct_rows(backend.to_numpy(x))
     if len(first) == int(x.shape[0]):
         return x
     return x[backend.index(np.sort(first))]
+
+
+#: A sample with more than this share of repeated rows gets a warning: k-NN estimates
+#: assume densities, and repeated points count once.
+_REPEATS_WARNED = 0.01
+
+
+def _warn_of_repeats(samples: dict[str, Any], backend: Backend) -> None:
+    """Warn, once, where samples repeat many of their rows (rounded or discrete data)."""
+    counts = []
+    for name, x in samples.items():
+        n = int(x.shape[0])
+        repeated = n - len(_distinct_rows(backend.to_numpy(x))[1])
+        if repeated > _REPEATS_WARNED * n:
+            counts.append(f"{name}: {repeated} of its {n} rows repeat an earlier one")
+    if counts:
+        warnings.warn(
+            "; ".join(counts) + " (rounded or discrete data?). k-NN estimates assume "
+            "densities, and a repeated point counts once, so how much mass sits on repeated "
+            "values is not seen: rounding to 2 decimals took KL(N(0, 1) || N(1, 1)) from "
+            "0.51 to 0.08. Add noise below the rounding, or compare the counts with dv.kl "
+            "or dv.js.",
+            UserWarning,
+            stacklevel=5,
+        )
 
 
 def _spans_all_dimensions(x: Any, backend: Backend) -> bool:
@@ -352,7 +378,11 @@ def kl_knn(
     the k-th nearest *distinct* point at a positive distance, and
     :math:`n - 1` and :math:`m` become the numbers of distinct points other
     than :math:`x_i`, so data with repeats give finite logarithms and
-    repeating every sample the same number of times changes nothing.
+    repeating every sample the same number of times changes nothing. The
+    rule cannot see how much mass sits on a repeated value, so where more
+    than 1% of a sample's rows repeat (rounded or discrete data) a
+    ``UserWarning`` says so: rounding N(0, 1) and N(1, 1) samples to 2
+    decimals takes the estimate from 0.51 to 0.07.
 
     Independent samples are assumed. Samples of Q made by perturbing P's own
     points (``x + 1e-3``) give meaningless, negative values and are refused:
@@ -449,6 +479,7 @@ def _kl_knn(
     log_base = check_base(base)
     _check_sizes(int(rows_p.shape[0]), int(rows_q.shape[0]), k)
     value = _METHODS[method](rows_p, rows_q, k, backend, search)
+    _warn_of_repeats({"x": rows_p, "y": rows_q}, backend)  # of an estimate, not an error
     if clip:
         # Sampling noise can push the estimate below 0, where no divergence is.
         value = backend.clip(value, 0.0, math.inf)
@@ -564,7 +595,8 @@ def js_knn(
     so the log ratios stay bounded (:math:`\log p/m \le \log 2`) and the plain
     estimator's bias is much smaller here than for KL between concentrated
     and spread distributions (``docs/benchmarks/knn.md``, "JS").
-    Repeated points follow the rule of :func:`kl_knn` (they count once), so
+    Repeated points follow the rule of :func:`kl_knn` (they count once, with
+    its warning where more than 1% of a sample's rows repeat), so
     identical samples give exactly 0. For disjoint supports the estimate is close to
     :math:`\log 2` and the gradient close to 0, as for the true JS. Gradients
     flow as in :func:`kl_knn`, with the neighbour indices and the pooled subset
@@ -626,6 +658,7 @@ def _js_knn(
         _kl_to_mixture(rows_p, mixture, k, ("x", "y"), backend, search)
         + _kl_to_mixture(rows_q, mixture, k, ("y", "x"), backend, search)
     ) / 2
+    _warn_of_repeats({"x": rows_p, "y": rows_q}, backend)
     if clip:
         value = backend.clip(value, 0.0, _LOG2)
     return backend.to_output(value / log_base)
