@@ -41,7 +41,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import RESULTS, write_json  # noqa: E402
+from _common import RESULTS, machine, write_json  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.spatial.distance import cdist  # noqa: E402
 
@@ -527,9 +527,15 @@ def main() -> None:
         "points whose stored configuration differs from the script's (same samples) and "
         "replace them in the committed JSON",
     )
+    parser.add_argument(
+        "--force",
+        metavar="REASON",
+        help="with --only: rerun every cell and point of those statistics (the statistic "
+        "changed); the reason is recorded with the rerun",
+    )
     args = parser.parse_args()
     if args.only:
-        rerun(tuple(args.only.split(",")))
+        rerun(tuple(args.only.split(",")), args.force)
         return
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
@@ -617,10 +623,11 @@ def _power_current(point: dict[str, Any], name: str) -> bool:
     )
 
 
-def rerun(only: tuple[str, ...]) -> None:
+def rerun(only: tuple[str, ...], force: str | None = None) -> None:
     """Rerun the validity cells and power points of the ``only`` statistics whose stored
-    configuration (replicates, permutations, options) is not the one above, and replace
-    them in the committed results."""
+    configuration (replicates, permutations, options) is not the one above, or all of
+    them where ``force`` gives a reason (the statistic itself changed), and replace them
+    in the committed results."""
     import torch
 
     unknown = set(only) - set(VALIDITY)
@@ -630,10 +637,10 @@ def rerun(only: tuple[str, ...]) -> None:
     warnings.filterwarnings("ignore")
     path = RESULTS / "two_sample.json"
     payload = json.loads(path.read_text())
-    payload.pop("machine", None)  # write_json records this run's
+    # the file keeps the full run's machine; each rerun records its own
     started = time.perf_counter()
     for point in payload["power"]:
-        stale = tuple(name for name in only if not _power_current(point, name))
+        stale = tuple(name for name in only if force or not _power_current(point, name))
         if not stale:
             continue
         fresh = power_point(point["alternative"], point["effect"], 1.0, stale)
@@ -642,7 +649,7 @@ def rerun(only: tuple[str, ...]) -> None:
         print(f"power {point['alternative']} {point['effect']}: {fresh['power']}", flush=True)
     payload["power_vs_scipy"] = _standardised_differences(payload["power"])
     for index, cell in enumerate(payload["validity"]):
-        if cell["statistic"] not in only or _validity_current(cell):
+        if cell["statistic"] not in only or (not force and _validity_current(cell)):
             continue
         config = VALIDITY[cell["statistic"]]
         payload["validity"][index] = validity_cell(
@@ -656,7 +663,12 @@ def rerun(only: tuple[str, ...]) -> None:
         print(f"validity {cell['statistic']} {cell['law']} d={cell['d']}", flush=True)
     # every rerun since the full run, in order: which statistics, and how long
     payload.setdefault("reruns", []).append(
-        {"statistics": list(only), "seconds": time.perf_counter() - started}
+        {
+            "statistics": list(only),
+            "seconds": time.perf_counter() - started,
+            "machine": machine(),
+            **({"reason": force} if force else {}),
+        }
     )
     payload["load_end"] = _load()
     write_json("two_sample", payload)

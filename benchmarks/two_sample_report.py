@@ -56,11 +56,20 @@ def _duration(value: float) -> str:
 
 
 def machine_line(payload: dict[str, Any]) -> str:
-    return (
+    line = (
         f"Machine: {machine(payload)}; one-minute load {_load_range(payload)} on "
         f"{payload['machine']['cores']} cores while it ran; {_duration(payload['seconds'])} "
         "for the whole run, on one thread."
     )
+    for rerun in payload.get("reruns", []):
+        if "machine" not in rerun:
+            continue
+        why = f" ({rerun['reason']})" if rerun.get("reason") else ""
+        line += (
+            f" Rerun {rerun['machine']['date'][:10]} on {machine(rerun)}, "
+            f"{_duration(rerun['seconds'])}: {', '.join(rerun['statistics'])}{why}."
+        )
+    return line
 
 
 # --- validity -------------------------------------------------------------------------
