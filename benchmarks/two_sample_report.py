@@ -66,7 +66,7 @@ def machine_line(payload: dict[str, Any]) -> str:
             continue
         why = f" ({rerun['reason']})" if rerun.get("reason") else ""
         line += (
-            f" Rerun {rerun['machine']['date'][:10]} on {machine(rerun)}, "
+            f" Rerun on {machine(rerun)}, "
             f"{_duration(rerun['seconds'])}: {', '.join(rerun['statistics'])}{why}."
         )
     return line

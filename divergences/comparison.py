@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from divergences import knn
-from divergences._backend import is_tensor
+from divergences._backend import exponent_above, is_tensor, times_power_of_two
 from divergences._validation import (
     ArgumentError,
     ArgumentTypeError,
@@ -255,9 +255,9 @@ def _blur(p: np.ndarray, q: np.ndarray) -> float:
 
     # scaled by a power of two first (exactly), so that samples near the float64 limit
     # do not overflow in the squares
-    _, exponent = np.frexp(np.max(np.abs(pooled)))
-    _, spread = standardisation(torch.from_numpy(np.ldexp(pooled, -int(exponent))))
-    return 0.05 * math.ldexp(float(spread), int(exponent))
+    exponent = exponent_above(float(np.max(np.abs(pooled))))
+    _, spread = standardisation(torch.from_numpy(times_power_of_two(pooled, -exponent)))
+    return 0.05 * math.ldexp(float(spread), exponent)
 
 
 def _rows_note(samples: dict[str, np.ndarray], rows: int, seed: int) -> str:

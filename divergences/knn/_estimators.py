@@ -117,7 +117,7 @@ def _warn_of_repeats(samples: dict[str, Any], backend: Backend) -> None:
             "; ".join(counts) + " (rounded or discrete data?). k-NN estimates assume "
             "densities, and a repeated point counts once, so how much mass sits on repeated "
             "values is not seen: rounding to 2 decimals took KL(N(0, 1) || N(1, 1)) from "
-            "0.51 to 0.08. Add noise below the rounding, or compare the counts with dv.kl "
+            "0.51 to 0.07. Add noise below the rounding, or compare the counts with dv.kl "
             "or dv.js.",
             UserWarning,
             stacklevel=5,
