@@ -416,10 +416,9 @@ def projected_potential(
 Z = 1.959963984540054
 
 
-#: Fewer held-out values than this on a side, and no lower bound is stated (it is 0): the
-#: t quantile assumes a mean near normal, and a handful of values can agree by chance (a
-#: saturated discriminator gives equal values, a standard error of about 0, and a bound
-#: far above the truth).
+#: Fewer held-out values than this on a side, and js_dual's interval is all of [0, log 2]:
+#: its upper end is a t quantile on a mean, and a handful of values can agree by chance (a
+#: saturated discriminator gives equal values and a standard error of about 0).
 CONFIDENT_ROWS = 10
 
 
@@ -435,16 +434,6 @@ ROUNDING = 1e-11
 #: 1-Lipschitz function by as much on each side (W1 of the rounded laws is at most W1
 #: plus the mean displacements).
 FLOAT32_ROUNDOFF = 2.0**-24
-
-
-def confident_lower(
-    distance: float, stderr: float, count_p: int, count_q: int, rounding: float = 0.0
-) -> float:
-    """``max(0, distance - t stderr - rounding)``, t of :func:`student_quantile`; 0 on
-    fewer than :data:`CONFIDENT_ROWS` values a side."""
-    if min(count_p, count_q) < CONFIDENT_ROWS:
-        return 0.0
-    return max(0.0, distance - student_quantile(count_p, count_q) * stderr - rounding)
 
 
 def rounding_allowance(

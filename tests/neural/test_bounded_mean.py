@@ -55,11 +55,17 @@ def test_it_is_near_the_normal_margin_where_the_values_spread():
     assert normal < margin < 1.5 * normal
 
 
-def test_no_values_bound_nothing_and_few_bound_little():
+def test_values_all_at_the_top_come_near_the_exact_binomial_bound():
+    # n values of 1 rule out a mean below 0.025^(1/n) and no more (a mass 1 - m at 0 is
+    # missed by all n with probability m^n): the bound stays below that exact value and
+    # leaves at most 20% more room above it
     assert bounded_mean_lower(np.array([])) == 0.0
-    # three values at the top cannot take the capital to 40: (1 + 0.9)^3 < 40
-    assert bounded_mean_lower(np.ones(3)) == 0.0
-    assert 0.0 < bounded_mean_lower(np.ones(50)) < 1.0
+    assert bounded_mean_lower(np.ones(2)) == 0.0
+    for n in (3, 10, 50, 200, 4000):
+        exact = 0.025 ** (1 / n)
+        bound = bounded_mean_lower(np.ones(n))
+        assert bound <= exact
+        assert 1.0 - bound <= 1.2 * (1.0 - exact)
 
 
 def _normal_js(shift: float) -> float:
@@ -84,3 +90,36 @@ def test_the_certified_js_bound_from_the_optimal_logit_stays_below_js():
     bounds = np.array(bounds)
     assert np.mean(bounds > true) <= 0.025 + 4 * math.sqrt(0.025 * 0.975 / 200)
     assert true - 0.12 < np.median(bounds) < true
+
+
+def test_the_difference_bound_holds_on_unequal_sorted_samples_with_a_rare_value():
+    # P: 1 with probability 0.99 else 0; Q: 0 with probability 0.99 else 1; the mean
+    # difference is 0.98. 150 against 400 values, each handed over sorted: the bound
+    # shuffles them itself and pairs each P value with a block of about 2.7 Q values
+    from divergences.neural._bounded_mean import difference_lower
+
+    rng = np.random.default_rng(4)
+    misses = 0
+    for _ in range(RUNS):
+        p = np.sort((rng.uniform(size=150) > 0.01).astype(float))
+        q = np.sort((rng.uniform(size=400) < 0.01).astype(float))
+        misses += difference_lower(p, (0.0, 1.0), q, (0.0, 1.0)) > 0.98
+    assert misses / RUNS <= MISS_TOLERANCE
+    # values outside a side's range are clipped to it: nothing outside is counted
+    assert difference_lower(np.full(100, 5.0), (0.0, 1.0), np.zeros(100), (0.0, 1.0)) < 1.0
+
+
+def test_the_clipped_w1_bound_holds_where_a_test_split_misses_a_rare_part():
+    # the potential f(x) = x on P = 5 with probability 0.99 (else 0) and Q = 0: the mean
+    # difference is 4.95; with 200 test values a side 13% of the splits see no 0 on P
+    from divergences.neural._bounds import clipped_lower
+
+    rng = np.random.default_rng(5)
+    bounds = []
+    for _ in range(400):
+        choose_p = torch.as_tensor(5.0 * (rng.uniform(size=100) > 0.01))
+        test_p = torch.as_tensor(5.0 * (rng.uniform(size=200) > 0.01))
+        bounds.append(clipped_lower((choose_p, torch.zeros(100)), (test_p, torch.zeros(200))))
+    bounds = np.array(bounds)
+    assert np.mean(bounds > 4.95) <= 0.025 + 4 * math.sqrt(0.025 * 0.975 / 400)
+    assert np.median(bounds) > 4.7

@@ -49,13 +49,13 @@ def test_estimate_approaches_closed_form_and_exact_lp(device):
     assert abs(potential_value(result, fresh_x, fresh_y) - 2.0) < 0.03
     # the exact LP between these samples (d = 2: the empirical W1 is close to W1)
     assert abs(result.distance - dv.wasserstein(x, y)) < 4 * result.stderr + 0.1
-    # the certified bound and the upper side, as documented
-    # Student's t with (test samples a side) - 1 degrees of freedom: 600 a side here
+    # the certified bound and the upper side, as documented: the margin that holds for
+    # every law of the clipped values is wider than Student's t on the mean difference
+    # (600 test samples a side here), and not much wider
     test_p, test_q = result.held_out_index
     quantile = stats.t.ppf(0.975, min(len(test_p), len(test_q)) - 1)
-    # less what rounding can add: float32's 2^-24 of the standardised points' norms
-    allowance = result.distance - quantile * result.stderr - result.lower_bound
-    assert 0.0 < allowance < 1e-6
+    margin = result.distance - result.lower_bound
+    assert 0.8 * quantile * result.stderr < margin < 2.0 * quantile * result.stderr
     assert result.lower_bound <= 2.0 <= result.upper_bound
     assert result.interval == (result.lower_bound, result.upper_bound)
     test_p, test_q = result.held_out_index
@@ -412,7 +412,9 @@ def test_two_point_masses_keep_the_bound_below_w1_despite_rounding(gap):
     """Two point masses sqrt(2) gap apart: every test value is the same, the standard error
     0, and the potential's float64 mean difference came out 85 units in the last place
     above W1 (closed form, and POT's LP on the same points), a lower bound above the
-    truth and above the interval's upper end. The bound now allows for rounding."""
+    truth and above the interval's upper end. The bound allows for rounding, and for
+    what 60 test samples a side cannot rule out: a mass of up to 6% elsewhere, which
+    leaves the bound within 15% of W1."""
     import ot
 
     x, y = np.zeros((300, 2)), np.full((300, 2), gap)
@@ -421,7 +423,7 @@ def test_two_point_masses_keep_the_bound_below_w1_despite_rounding(gap):
     result = dv.wasserstein_dual(x, y, steps=100, seed=0, device="cpu")
     assert result.lower_bound <= truth <= result.upper_bound
     assert result.lower_bound <= result.distance <= result.upper_bound
-    np.testing.assert_allclose(result.lower_bound, truth, rtol=1e-6)
+    assert result.lower_bound > 0.85 * truth
 
 
 def test_equal_laws_give_a_distance_of_at_least_zero_and_the_mean_difference_behind_it():
@@ -483,15 +485,33 @@ def test_the_default_architecture_is_public():
 
 
 def test_a_handful_of_test_samples_states_no_lower_bound():
-    """12 a side leaves 2 test samples a side: too few for the t quantile, so the lower
-    bound is 0 (W1 = 1 here, closed form); 50 a side (10 test samples) states one below
-    W1 = 4."""
+    """12 a side leaves 2 test samples a side: too few to bound anything at 97.5%, so the
+    lower bound is 0 (W1 = 1 here, closed form); 200 a side (40 test samples) states one
+    below W1 = 4, and 1000 a side one near it."""
     rng = np.random.default_rng(1000)
     x, y = rng.normal(0.0, 1.0, (12, 1)), rng.normal(1.0, 1.0, (12, 1))
     result = dv.wasserstein_dual(x, y, seed=0, steps=200)
     assert result.lower_bound == 0.0
     assert result.upper_bound >= result.empirical_distance
     rng = np.random.default_rng(7)
-    x, y = rng.normal(0.0, 1.0, (50, 1)), rng.normal(4.0, 1.0, (50, 1))
+    x, y = rng.normal(0.0, 1.0, (200, 1)), rng.normal(4.0, 1.0, (200, 1))
     stated = dv.wasserstein_dual(x, y, seed=0, steps=200)
     assert 0.0 < stated.lower_bound <= 4.0
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(0.0, 1.0, (1000, 1)), rng.normal(4.0, 1.0, (1000, 1))
+    assert 3.6 < dv.wasserstein_dual(x, y, seed=0, steps=200).lower_bound <= 4.0
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_the_lower_bound_holds_where_the_test_split_misses_a_rare_part(seed):
+    """(5, 0) with probability 0.99, else 0, against 0, 1000 a side: W1 = 4.95 exactly.
+    For these seeds the 200 test samples of P hold no point at 0, the mean difference is
+    5 with a standard error of about 0, and a normal quantile put the bound at 5.0; the
+    certified bound stays below 4.95 and the interval holds it."""
+    rng = np.random.default_rng(900 + seed)
+    far = rng.uniform(size=1000) > 0.01
+    x = np.column_stack([5.0 * far, np.zeros(1000)])
+    result = dv.wasserstein_dual(x, np.zeros((1000, 2)), seed=seed, steps=300, device="cpu")
+    assert far[result.held_out_index[0]].all()
+    assert result.distance > 4.99
+    assert result.lower_bound <= 4.95 <= result.upper_bound
