@@ -124,7 +124,7 @@ def _parts(problem: Problem, size: int, group: Group, count: int = 1) -> _Parts:
         train=both(lambda source: source.training(rows, size)),
         tuning=(validation[0][: halves[0]], validation[1][: halves[1]]),
         choice=(validation[0][halves[0] :], validation[1][halves[1] :]),
-        test=both(lambda source: source.test),
+        test=both(lambda source: source.exact_test),
     )
 
 
@@ -206,7 +206,7 @@ def clipped_lower(
     range. The range is the one, among the pooled validation values' quantiles
     :data:`TRIMS` from each end, that certifies most on the validation values
     ``choosing``: wide enough to keep the mean difference, narrow enough to keep the
-    margin (about :math:`2 (b - a) \log 40 / (0.9 n)` beyond the normal one on
+    margin (at most about :math:`2 (b - a) \log 40 / (0.9 n)` beyond the normal one on
     :math:`n` test values a side). A normal quantile on the held-out mean does not
     hold where a rare part of one law lies far from the rest and a small test split
     misses it.

@@ -429,25 +429,26 @@ CONFIDENT_ROWS = 10
 #: difference 1.9e-14 above √2 (85 units), a lower bound above W1 and above the
 #: interval's upper end.
 ROUNDING = 1e-11
-#: float32's unit roundoff: the standardised samples are stored in float32, and rounding
-#: moves a point z by at most this times ||z||, which can raise a mean difference of a
-#: 1-Lipschitz function by as much on each side (W1 of the rounded laws is at most W1
-#: plus the mean displacements).
-FLOAT32_ROUNDOFF = 2.0**-24
+#: What standardising a point in float64 can move it by, relative to its norm: the test
+#: points a bound is evaluated at are (x - centre) / spread in float64, each coordinate
+#: within two roundings (2^-53 each) of the exact value, and rounding can raise a mean
+#: difference of a 1-Lipschitz function by the mean displacement on each side (W1 of the
+#: rounded laws is at most W1 plus the mean displacements). Twice that, for safety.
+STANDARDISED_ROUNDOFF = 2.0**-51
 
 
 def rounding_allowance(
     values_p: torch.Tensor, values_q: torch.Tensor, x_p: torch.Tensor, x_q: torch.Tensor
 ) -> float:
     """What rounding can add to the mean difference of a 1-Lipschitz function whose
-    float64 values on the float32-rounded points ``x_p``, ``x_q`` are ``values_p``,
+    float64 values on the standardised float64 points ``x_p``, ``x_q`` are ``values_p``,
     ``values_q``: :data:`ROUNDING` times the largest value in absolute value, and
-    :data:`FLOAT32_ROUNDOFF` times the points' mean norm on each side."""
+    :data:`STANDARDISED_ROUNDOFF` times the points' mean norm on each side."""
     largest = max((float(v.abs().max()) for v in (values_p, values_q) if v.numel()), default=0.0)
     moved = sum(
         float(torch.linalg.vector_norm(x.double(), dim=-1).mean()) for x in (x_p, x_q) if x.numel()
     )
-    return ROUNDING * largest + FLOAT32_ROUNDOFF * moved
+    return ROUNDING * largest + STANDARDISED_ROUNDOFF * moved
 
 
 def student_quantile(count_p: int, count_q: int) -> float:

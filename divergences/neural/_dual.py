@@ -60,8 +60,10 @@ class DualResult(NeuralResult):
         certifies most there), less a margin that holds for every law of values
         in that range (a test by betting, Waudby-Smith and Ramdas 2024), less
         what rounding can add (:math:`10^{-11}` of the potential's largest test
-        value, and float32's :math:`2^{-24}` of the standardised test points'
-        mean norm on each side); never above ``distance``, never below 0. A
+        value, and :math:`2^{-51}` of the test points' mean norm on each side,
+        standardised in float64: in float32, as the network trains, rounding
+        could move them by as much as a narrow coordinate's whole signal beside
+        one :math:`10^8` times as wide); never above ``distance``, never below 0. A
         normal quantile on the mean difference does not hold where a rare part
         of one law lies far from the rest: 1000 points at (5, 0) with
         probability 0.99, else at 0, against 1000 at 0 (W1 = 4.95) put that

@@ -223,6 +223,8 @@ class Source:
     parts: dict[str, torch.Tensor]
     # per-coordinate factors after the common spread (ones but for invariant objectives)
     axes: torch.Tensor | None = None
+    # the test part standardised in float64 (set with the parts)
+    exact_test: torch.Tensor | None = None
 
     @property
     def name(self) -> str:
@@ -242,10 +244,7 @@ class Source:
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` in the standardised coordinates, float32; refused if it overflows there."""
-        z = (x - self.center) / self.spread
-        if self.axes is not None:
-            z = z / self.axes
-        z = z.to(torch.float32)
+        z = self.standardise_exact(x).to(torch.float32)
         if not bool(torch.isfinite(z).all()):
             raise ArgumentError(
                 self.name,
@@ -253,6 +252,13 @@ class Source:
                 "samples lie over 1e38 spreads from the centre); remove the outliers",
             )
         return z
+
+    def standardise_exact(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the standardised coordinates, float64: the test points a certified bound
+        is evaluated at, which float32 would move by up to 2^-24 of their norm (as much as a
+        narrow coordinate's whole signal beside one 10^8 times as wide)."""
+        z = (x - self.center) / self.spread
+        return z if self.axes is None else z / self.axes
 
     def draw(self, size: int) -> torch.Tensor:
         return self.standardise(self.side.call(size))
@@ -339,6 +345,7 @@ def _problem(
             side.parts if side.own_draws and side.draw is not None else _shards(side.parts, group)
         )
         source.parts = {key: source.standardise(part) for key, part in parts.items()}
+        source.exact_test = source.standardise_exact(parts["test"])
         sources.append(source)
     return Problem(sources[0], sources[1], center, spread, axes)
 
