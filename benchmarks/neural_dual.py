@@ -953,6 +953,14 @@ def main() -> None:
         "--callables", action="store_true", help="only the runs on callables into the JSON"
     )
     parser.add_argument(
+        "--arrays", action="store_true", help="only the runs on arrays into the JSON"
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("grid", "drawn", "family"),
+        help="with --arrays or --callables: only the problems of this kind",
+    )
+    parser.add_argument(
         "--hostile", action="store_true", help="only the hostile and unnamed inputs into the JSON"
     )
     args = parser.parse_args()
@@ -964,22 +972,30 @@ def main() -> None:
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {path}")
         return
-    if args.callables:
+    if args.callables or args.arrays:
+        # one kind of run replaced, the other kept: "callables" or "arrays"
+        part = "callables" if args.callables else "arrays"
         path = RESULTS / "neural_dual.json"
         payload = json.loads(path.read_text())
         cache = json.loads((RESULTS / "neural_dual_truths.json").read_text())
-        todo = [t for t in tasks(False, args.device, cache) if t.get("method") == "callable"]
+
+        def chosen(run: dict[str, Any]) -> bool:
+            kind = args.kind is None or run["kind"] == args.kind
+            return kind and (run.get("method") == "callable") == (part == "callables")
+
+        todo = [t for t in tasks(False, args.device, cache) if chosen(t)]
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             fresh = list(pool.map(run_task, todo))
-        kept = [r for r in payload["rows"] if r.get("method") != "callable"]
+        kept = [r for r in payload["rows"] if not chosen(r)]
         payload["rows"] = kept + fresh
         payload["summary"] = {
             **summarise(payload["rows"]),
             "js_coverage": payload["summary"].get("js_coverage"),
         }
-        payload["callables_machine"] = machine()
-        payload["callables_seconds"] = time.perf_counter() - started
+        label = part if args.kind is None else f"{part}_{args.kind}"
+        payload[f"{label}_machine"] = machine()
+        payload[f"{label}_seconds"] = time.perf_counter() - started
         path.write_text(json.dumps(payload, indent=2) + "\n")
         plot(payload["rows"], FIGURE)
         print(f"wrote {path} and {FIGURE}")
