@@ -136,9 +136,10 @@ def _rerun(payload: dict[str, Any], key: str, subject: str) -> str:
     run = payload.get(key)
     if not run:
         return ""
+    load = f", {run['load']}" if run.get("load") else ""
     return (
         f" {subject} were run {run['date'][:10]} ({run['cpu']}, {run['cores']} cores, "
-        "one thread each), apart from the rest of the file."
+        f"one thread each), apart from the rest of the file{load}."
     )
 
 
